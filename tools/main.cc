@@ -1,0 +1,70 @@
+// The `uniter` binary: registers the subcommands and is the only place that
+// maps errors to exit codes and one-line messages.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "common/error.h"
+#include "common/version.h"
+#include "tools/commands.h"
+
+namespace {
+
+std::string VersionText() {
+  std::string v = std::string("uniter ") + UNITER_VERSION;
+  if (*UNITER_GIT_DESCRIBE) v += std::string(" (") + UNITER_GIT_DESCRIBE + ")";
+#ifdef UNITER_HAVE_TORCH
+  v += "\nlibtorch: yes";
+#else
+  v += "\nlibtorch: no";
+#endif
+#ifdef UNITER_HAVE_CUDA
+  v += "\ncuda: yes";
+#else
+  v += "\ncuda: no";
+#endif
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "uniter: UNITER data toolkit - tokenize, build txt_db/img_db, extract features, train.\n"
+      "Run `uniter <command> --help` for a command's options."};
+  app.set_version_flag("--version", VersionText());
+  app.require_subcommand(1);
+  app.fallthrough();
+
+#define UNITER_COMMAND(Name) uniter::tools::Setup##Name##Command(app);
+#ifdef UNITER_HAVE_TORCH
+#define UNITER_TORCH_COMMAND(Name) UNITER_COMMAND(Name)
+#else
+#define UNITER_TORCH_COMMAND(Name)
+#endif
+#include "tools/command_list.inc"
+#undef UNITER_COMMAND
+#undef UNITER_TORCH_COMMAND
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive here too, with exit code 0.
+    return app.exit(e);
+  } catch (const uniter::UsageError& e) {
+    std::fprintf(stderr, "uniter: error: %s\n", e.what());
+    return 2;
+  } catch (const uniter::Error& e) {
+    std::fprintf(stderr, "uniter: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "uniter: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "uniter: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
