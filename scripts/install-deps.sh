@@ -14,7 +14,7 @@ APT_PACKAGES=(
   # tokenizer
   libicu-dev libtbb-dev libsentencepiece-dev sentencepiece
   # featdb
-  liblmdb-dev lmdb-utils liblz4-dev libmsgpack-cxx-dev libzip-dev zlib1g-dev libzstd-dev
+  liblmdb-dev lmdb-utils liblz4-dev libmsgpack-cxx-dev libzip-dev zlib1g-dev libzstd-dev libdeflate-dev
   libprotobuf-dev protobuf-compiler
   # converters, CLI
   libcli11-dev nlohmann-json3-dev libsimdjson-dev
@@ -23,7 +23,7 @@ APT_PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the Python side of the references: UNITER's loaders use these
-  python3 python3-venv python3-lmdb python3-msgpack python3-lz4 python3-numpy
+  python3 python3-venv python3-lmdb python3-msgpack python3-msgpack-numpy python3-lz4 python3-numpy
   python3-torch python3-torchvision
 )
 

@@ -28,6 +28,12 @@ std::string VersionText() {
   return v;
 }
 
+bool HasSubcommand(CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->check_name(name)) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,10 +55,19 @@ int main(int argc, char** argv) {
 #undef UNITER_TORCH_COMMAND
 
   try {
+    // CLI11 would call an unknown first word a missing subcommand; say what it is.
+    if (argc > 1 && argv[1][0] != '-' && !HasSubcommand(app, argv[1])) {
+      throw uniter::UsageError(std::string("unknown command '") + argv[1] +
+                               "' (see `uniter --help`)");
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version arrive here too, with exit code 0.
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "uniter: error: %s (see `%s --help`)\n", e.what(),
+                 app.get_subcommands().empty() ? "uniter"
+                                               : ("uniter " + app.get_subcommands().back()->get_name()).c_str());
+    return 2;
   } catch (const uniter::UsageError& e) {
     std::fprintf(stderr, "uniter: error: %s\n", e.what());
     return 2;

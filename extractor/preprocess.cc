@@ -1,0 +1,35 @@
+#include "extractor/preprocess.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace uniter::extractor {
+
+PreprocessedImage Preprocess(const cv::Mat& bgr, const ExtractorConfig& config) {
+  if (bgr.empty() || bgr.type() != CV_8UC3)
+    throw Error("image must be 8-bit BGR with 3 channels");
+  PreprocessedImage out;
+  out.orig_height = bgr.rows;
+  out.orig_width = bgr.cols;
+  // numpy: float32 image minus float64 means, stored back as float32.
+  cv::Mat f(bgr.rows, bgr.cols, CV_32FC3);
+  for (int y = 0; y < bgr.rows; ++y) {
+    const uint8_t* src = bgr.ptr<uint8_t>(y);
+    float* dst = f.ptr<float>(y);
+    for (int x = 0; x < bgr.cols * 3; ++x)
+      dst[x] = static_cast<float>(static_cast<double>(src[x]) - config.pixel_means[x % 3]);
+  }
+  const double size_min = std::min(bgr.rows, bgr.cols), size_max = std::max(bgr.rows, bgr.cols);
+  double scale = static_cast<double>(config.target_size) / size_min;
+  // np.round (half to even) of the scaled long side, as BUTD tests it.
+  if (std::nearbyint(scale * size_max) > config.max_size) scale = static_cast<double>(config.max_size) / size_max;
+  cv::resize(f, out.blob, cv::Size(), scale, scale, cv::INTER_LINEAR);
+  out.scale = scale;
+  return out;
+}
+
+}  // namespace uniter::extractor

@@ -1,0 +1,32 @@
+# Builds tests/converters/pickle_fuzz.cc with clang's libFuzzer (+ASan/UBSan)
+# and fuzzes the safe pickle reader for SECONDS, seeded with the test pickles.
+#   cmake -DCLANGXX=clang++ -DSRC=<repo> -DOUT=<binary> -DSEEDS=<dir> -DSECONDS=15 -P run_pickle_fuzz.cmake
+execute_process(
+  COMMAND ${CLANGXX} -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+          -I${SRC} ${SRC}/tests/converters/pickle_fuzz.cc ${SRC}/converters/pickle_reader.cc ${SRC}/common/error.cc
+          -o ${OUT}
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "building the fuzz target failed (${rc})")
+endif()
+file(REMOVE_RECURSE ${SEEDS})
+file(MAKE_DIRECTORY ${SEEDS})
+find_program(PY3 NAMES python3)
+if(PY3)
+  execute_process(COMMAND ${PY3} ${SRC}/tests/converters/make_pickles.py ${SEEDS}/fixtures)
+  file(GLOB seeds ${SEEDS}/fixtures/*.pkl)
+  foreach(s ${seeds})
+    get_filename_component(n ${s} NAME)
+    # Huge hostile seeds slow every iteration; keep the small ones.
+    file(SIZE ${s} size)
+    if(size LESS 20000)
+      file(COPY ${s} DESTINATION ${SEEDS})
+    endif()
+  endforeach()
+  file(REMOVE_RECURSE ${SEEDS}/fixtures)
+endif()
+execute_process(COMMAND ${OUT} -max_total_time=${SECONDS} -max_len=4096 -rss_limit_mb=1024 -timeout=10 ${SEEDS}
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the fuzzer found a crash (${rc}); the input is in the working directory")
+endif()

@@ -1,0 +1,28 @@
+#include "tokenizer/internal/utf8.h"
+
+namespace uniter::tokenizer::internal {
+
+std::u32string DecodeUtf8(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0, len = 0; i < s.size(); i += len) out.push_back(DecodeUtf8(s, i, &len));
+  return out;
+}
+
+std::string EncodeUtf8(std::u32string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char32_t c : s) AppendUtf8(c, &out);
+  return out;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0, len = 0; i < s.size(); i += len) {
+    const char32_t c = DecodeUtf8(s, i, &len);
+    // A literal U+FFFD is three bytes; a replacement for bad input is shorter.
+    if (c == kReplacement && len != 3) return false;
+  }
+  return true;
+}
+
+}  // namespace uniter::tokenizer::internal
