@@ -1,5 +1,6 @@
 #include "extractor/extract_run.h"
 
+#include <nlohmann/json.hpp>
 #include <tbb/parallel_pipeline.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
 
@@ -73,6 +75,31 @@ std::vector<featdb::Array> ToArrays(const RegionFeatures& r) {
   return a;
 }
 
+// Given boxes by image file name and stem.
+std::map<std::string, std::vector<float>> ReadBoxes(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) ThrowErrno("cannot open boxes file", path);
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw FormatError(std::string("not JSON: ") + e.what(), path);
+  }
+  if (!j.is_object()) throw FormatError("expected an object {image: [[x1, y1, x2, y2], ...]}", path);
+  std::map<std::string, std::vector<float>> out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::vector<float> flat;
+    if (!it.value().is_array()) throw FormatError("boxes must be a list", path + "[" + it.key() + "]");
+    for (const auto& b : it.value()) {
+      if (!b.is_array() || b.size() != 4)
+        throw FormatError("each box must be [x1, y1, x2, y2]", path + "[" + it.key() + "]");
+      for (const auto& v : b) flat.push_back(v.get<float>());
+    }
+    out[it.key()] = std::move(flat);
+  }
+  return out;
+}
+
 struct Item {
   std::string path, key;
   cv::Mat image;
@@ -102,6 +129,11 @@ ExtractResult RunExtract(const ExtractOptions& o) {
   db.max_bb = o.config.max_boxes;
   db.min_bb = o.config.min_boxes;
   db.resume = o.resume;
+  std::map<std::string, std::vector<float>> given;
+  if (!o.boxes_json.empty()) {
+    given = ReadBoxes(o.boxes_json);
+    db.keep_all = true;  // every given box, in order
+  }
   db.force = o.force;
   featdb::ImgDbWriter writer(o.out, db);
   ExtractResult result;
@@ -152,7 +184,17 @@ ExtractResult RunExtract(const ExtractOptions& o) {
                    if (item->skip || !item->error.empty()) return item;
                    const auto t = Clock::now();
                    try {
-                     const RegionFeatures r = extractor.Extract(item->image);
+                     RegionFeatures r;
+                     if (o.boxes_json.empty()) {
+                       r = extractor.Extract(item->image);
+                     } else {
+                       const fs::path p(item->path);
+                       auto it = given.find(p.filename().string());
+                       if (it == given.end()) it = given.find(p.stem().string());
+                       if (it == given.end() || it->second.empty())
+                         throw Error("no boxes given for this image in " + o.boxes_json);
+                       r = extractor.ExtractBoxes(item->image, it->second);
+                     }
                      item->image.release();
                      const featdb::PreparedRecord rec = featdb::PrepareImgRecord(ToArrays(r), db);
                      item->value = featdb::EncodeImgRecord(rec.arrays, db.codec, db);

@@ -22,6 +22,11 @@ struct ExtractOptions {
   bool resume = false;     // skip keys already in the db
   bool force = false;      // delete an existing db first
   std::string rejects;     // Default: <out>/<db>.rejects.jsonl
+  // Given-box mode (VCR, RefCOCO ground truth): a JSON object mapping an image
+  // file name (or its stem) to [[x1, y1, x2, y2], ...] in image pixels. The
+  // RPN and box selection are skipped, every given box is stored in the given
+  // order (db `all`), conf = the best object class score. Default: none.
+  std::string boxes_json;
   bool quiet = false;
   ExtractorConfig config;
 };

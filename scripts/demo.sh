@@ -38,19 +38,22 @@ fi
 
 if has featdb; then
   step "uniter featdb pack -> $OUT/img_db"
-  "$UNITER" featdb pack "$OUT/data/npz" "$OUT/img_db" --conf-th 0.2 --max-bb 100 --min-bb 10
+  for split in train dev; do
+    "$UNITER" featdb pack "$OUT/data/npz/nlvr2_$split" "$OUT/img_db" --conf-th 0.2 --max-bb 100 --min-bb 10
+  done
 fi
 
 if has dump; then
   step "uniter dump"
   if [ -d "$OUT/txt_db/nlvr2_dev.db" ]; then
     "$UNITER" dump "$OUT/txt_db/nlvr2_dev.db" --stats
-    key=$("$UNITER" dump "$OUT/txt_db/nlvr2_dev.db" | head -1)
+    key=$("$UNITER" dump "$OUT/txt_db/nlvr2_dev.db" | sed -n 1p)
     "$UNITER" dump "$OUT/txt_db/nlvr2_dev.db" "$key" --vocab "$VOCAB"
   fi
-  db=$(find "$OUT/img_db" -mindepth 2 -maxdepth 2 -type d -name 'feat_*' | head -1)
-  if [ -n "$db" ]; then
+  db="$OUT/img_db/nlvr2_dev/feat_th0.2_max100_min10"
+  if [ -d "$db" ]; then
     "$UNITER" dump "$db" --stats
+    "$UNITER" dump "$db" "$("$UNITER" dump "$db" | sed -n 1p)" | sed -n 1,12p
   fi
 fi
 step "done: outputs in $OUT/"

@@ -6,7 +6,8 @@ from outside the clone:
   vocab-uncased.txt  a WordPiece vocab trained on them by HF `tokenizers` (BERT layout:
                   [PAD] [unused..] [UNK] [CLS] [SEP] [MASK] first)
   nlvr2/{train,dev}.json  NLVR2-style JSON lines (identifier, sentence, label)
-  npz/            BUTD-style .npz feature files for the images the NLVR2 lines name
+  npz/nlvr2_{train,dev}/  BUTD-style .npz feature files for the images the NLVR2 lines
+                  name, one folder per UNITER img_db split
 
 Deterministic for a given --seed.
 """
@@ -78,9 +79,10 @@ def main():
             f.write(sentence(rng) + "\n")
     n_vocab = write_vocab(corpus, os.path.join(args.out, "vocab-uncased.txt"), args.vocab_size)
 
-    npz_dir = os.path.join(args.out, "npz")
-    os.makedirs(npz_dir, exist_ok=True)
+    n_npz = 0
     for split in ("train", "dev"):
+        npz_dir = os.path.join(args.out, "npz", f"nlvr2_{split}")
+        os.makedirs(npz_dir, exist_ok=True)
         os.makedirs(os.path.join(args.out, "nlvr2"), exist_ok=True)
         with open(os.path.join(args.out, "nlvr2", f"{split}.json"), "w", encoding="utf-8") as f:
             for i in range(args.pairs):
@@ -89,11 +91,12 @@ def main():
                     p = os.path.join(npz_dir, f"nlvr2_{base}-img{k}.npz")
                     if not os.path.exists(p):
                         write_npz(p, rng, rng.randint(10, 36))
+                        n_npz += 1
                 rec = {"identifier": f"{base}-{i % 3}", "sentence": sentence(rng),
                        "label": rng.choice(["True", "False"])}
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     print(f"demo data in {args.out}: {args.lines} lines, vocab {n_vocab}, "
-          f"{2 * args.pairs} NLVR2 examples, {len(os.listdir(npz_dir))} npz files")
+          f"{2 * args.pairs} NLVR2 examples, {n_npz} npz files")
 
 
 if __name__ == "__main__":

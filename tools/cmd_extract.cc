@@ -34,6 +34,8 @@ void SetupExtractCommand(CLI::App& app) {
   sub->add_option("--shard", *shard, "k/N: this process takes every N-th image from the k-th");
   sub->add_option("--key-prefix", o->key_prefix, "prefix of every key (e.g. coco_val2014_)");
   sub->add_option("--rejects", o->rejects, "rejects file (default: <db>.rejects.jsonl)");
+  sub->add_option("--boxes", o->boxes_json,
+                  "given-box mode: JSON {image file or stem: [[x1,y1,x2,y2],...]}; skips the RPN, keeps every box (db `all`)");
   sub->add_flag("--resume", o->resume, "skip images already in the db");
   sub->add_flag("--force", o->force, "delete an existing db first");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");

@@ -8,15 +8,13 @@ class App;
 namespace uniter::tools {
 
 #define UNITER_COMMAND(Name) void Setup##Name##Command(CLI::App& app);
-#define UNITER_TORCH_COMMAND(Name) UNITER_COMMAND(Name)
+#define UNITER_TORCH_COMMAND(Name, cli_name, help) UNITER_COMMAND(Name)
 #include "tools/command_list.inc"
 #undef UNITER_COMMAND
 #undef UNITER_TORCH_COMMAND
 
-// Common flags of long-running commands.
-struct GeneralOptions {
-  bool quiet = false;   // --quiet: no progress output
-  int threads = 0;      // --threads: 0 = all cores
-};
-
 }  // namespace uniter::tools
+
+// The LibTorch plugin's one entry point: registers the command named
+// `cli_name` on `app`; returns 0 when it has no such command.
+extern "C" int uniter_setup_torch_command(const char* cli_name, CLI::App* app);

@@ -3,10 +3,12 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 
 #include "common/error.h"
+#include "common/plugin.h"
 #include "common/version.h"
 #include "tools/commands.h"
 
@@ -28,6 +30,30 @@ std::string VersionText() {
   return v;
 }
 
+#ifdef UNITER_HAVE_TORCH
+struct TorchCommand {
+  const char* name;
+  const char* help;
+};
+constexpr TorchCommand kTorchCommands[] = {
+#define UNITER_COMMAND(Name)
+#define UNITER_TORCH_COMMAND(Name, name, help) {name, help},
+#include "tools/command_list.inc"
+#undef UNITER_COMMAND
+#undef UNITER_TORCH_COMMAND
+};
+
+// Registers the LibTorch command `name` from the plugin (loaded once).
+void SetupTorchCommand(const char* name, CLI::App& app) {
+  static const uniter::PluginSpec spec{"libuniter_torch_commands.so", "UNITER_TORCH_PLUGIN",
+                                       UNITER_TORCH_PLUGIN_BUILD_PATH, "the LibTorch commands plugin"};
+  using SetupFn = int (*)(const char*, CLI::App*);
+  void* handle = uniter::LoadPlugin(spec);
+  auto setup = reinterpret_cast<SetupFn>(uniter::PluginSymbol(handle, "uniter_setup_torch_command", spec));
+  if (!setup(name, &app)) throw uniter::Error(std::string("the LibTorch plugin has no command '") + name + "'");
+}
+#endif
+
 bool HasSubcommand(CLI::App& app, const std::string& name) {
   for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     if (sub->check_name(name)) return true;
@@ -45,16 +71,20 @@ int main(int argc, char** argv) {
   app.fallthrough();
 
 #define UNITER_COMMAND(Name) uniter::tools::Setup##Name##Command(app);
-#ifdef UNITER_HAVE_TORCH
-#define UNITER_TORCH_COMMAND(Name) UNITER_COMMAND(Name)
-#else
-#define UNITER_TORCH_COMMAND(Name)
-#endif
+#define UNITER_TORCH_COMMAND(Name, name, help)
 #include "tools/command_list.inc"
 #undef UNITER_COMMAND
 #undef UNITER_TORCH_COMMAND
 
   try {
+#ifdef UNITER_HAVE_TORCH
+    // A LibTorch command is registered from the plugin only when it runs; for
+    // --help it is listed with its one-line help.
+    for (const TorchCommand& c : kTorchCommands) {
+      if (argc > 1 && std::strcmp(argv[1], c.name) == 0) SetupTorchCommand(c.name, app);
+      else app.add_subcommand(c.name, c.help);
+    }
+#endif
     // CLI11 would call an unknown first word a missing subcommand; say what it is.
     if (argc > 1 && argv[1][0] != '-' && !HasSubcommand(app, argv[1])) {
       throw uniter::UsageError(std::string("unknown command '") + argv[1] +

@@ -4,39 +4,19 @@ namespace uniter::converters {
 
 namespace dom = simdjson::dom;
 
-namespace {
-
-// True when no object in `e` repeats a key. Objects are small (a record's
-// fields), so a quadratic scan beats hashing.
-bool KeysUnique(dom::element e) {
-  switch (e.type()) {
-    case dom::element_type::OBJECT: {
-      const dom::object o(e);
-      for (auto i = o.begin(); i != o.end(); ++i) {
-        for (auto j = o.begin(); j != i; ++j)
-          if (j.key() == i.key()) return false;
-        if (!KeysUnique(i.value())) return false;
-      }
-      return true;
-    }
-    case dom::element_type::ARRAY:
-      for (dom::element c : dom::array(e))
-        if (!KeysUnique(c)) return false;
-      return true;
-    default: return true;
-  }
-}
-
-}  // namespace
-
 void MsgpackOut::Json(dom::element e) {
   switch (e.type()) {
     case dom::element_type::OBJECT: {
       const dom::object o(e);
       MapHeader(o.size());
-      for (auto [k, v] : o) {
-        Str(k);
-        Json(v);
+      for (auto i = o.begin(); i != o.end(); ++i) {
+        // A repeated key (Python keeps the last value, at the first
+        // position) makes the bytes wrong; the caller checks exact().
+        // Objects are small, so a quadratic scan beats hashing.
+        for (auto j = o.begin(); j != i; ++j)
+          if (j.key() == i.key()) exact_ = false;
+        Str(i.key());
+        Json(i.value());
       }
       return;
     }
@@ -60,16 +40,15 @@ bool BeginRecordWithOriginal(dom::object o, std::initializer_list<std::string_vi
   for (auto i = o.begin(); i != o.end(); ++i, ++n) {
     for (std::string_view a : added)
       if (i.key() == a) return false;
-    for (auto j = o.begin(); j != i; ++j)
-      if (j.key() == i.key()) return false;
-    if (!KeysUnique(i.value())) return false;
   }
   w.MapHeader(n + added.size());
-  for (auto [k, v] : o) {
-    w.Str(k);
-    w.Json(v);
+  for (auto i = o.begin(); i != o.end(); ++i) {
+    for (auto j = o.begin(); j != i; ++j)
+      if (j.key() == i.key()) return false;
+    w.Str(i.key());
+    w.Json(i.value());
   }
-  return true;
+  return w.exact();
 }
 
 std::string& MsgpackScratch() {

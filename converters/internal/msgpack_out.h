@@ -67,8 +67,10 @@ class MsgpackOut {
     ArrayHeader(ids.size());
     for (int32_t id : ids) Int(id);
   }
-  // A JSON value as ToValue + EncodeMsgpack would write it.
+  // A JSON value as ToValue + EncodeMsgpack would write it, unless an object
+  // in it repeats a key: then exact() turns false.
   void Json(simdjson::dom::element e);
+  bool exact() const { return exact_; }
 
  private:
   void Byte(uint8_t b) { out_->push_back(char(b)); }
@@ -80,14 +82,15 @@ class MsgpackOut {
   }
 
   std::string* out_;
+  bool exact_ = true;
 };
 
 // Starts a map holding every field of `o` followed by `added.size()` fields the
 // caller writes next (key, then value, in the order given), and writes the
-// original fields. Returns false, writing nothing, when the direct path would
-// not match Python's dict semantics: `o` (at any depth) repeats a key, or
-// already holds one of `added` (Python replaces it in place). The caller then
-// takes the featdb::Value path (ObjectToMap + Set).
+// original fields, in one pass. Returns false when the direct path would not
+// match Python's dict semantics: `o` (at any depth) repeats a key, or already
+// holds one of `added` (Python replaces it in place). The caller then discards
+// what was written and takes the featdb::Value path (ObjectToMap + Set).
 bool BeginRecordWithOriginal(simdjson::dom::object o, std::initializer_list<std::string_view> added,
                              MsgpackOut& w);
 

@@ -51,10 +51,11 @@ struct Example {
   // task already wrote it (then `value` is ignored).
   std::string encoded;
   // Filled by the engine's parallel stage for its serial writer: the key and
-  // the txt2img value as JSON text, and the key's hash.
+  // the txt2img value as JSON text, and the hashes of the key and img_fnames.
   std::string json_key;
   std::string json_img;
   size_t key_hash = 0;
+  std::vector<size_t> img_hashes;
 };
 
 struct TaskContext {

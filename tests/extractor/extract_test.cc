@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "featdb/array.h"
+#include "featdb/img_db.h"
 #include "tests/test_util.h"
 
 namespace uniter::extractor {
@@ -94,6 +96,29 @@ TEST_F(ExtractCli, BadImagesAreRejectedAndTheRunGoesOn) {
   const std::string rejects = ReadFile(*dir_ + "/rejects.jsonl");
   for (const char* name : {"empty.jpg", "text.jpg", "header_only.jpg", "tiny.png"})
     EXPECT_NE(rejects.find(name), std::string::npos) << rejects;
+}
+
+TEST_F(ExtractCli, GivenBoxesAreStoredInOrder) {
+  ASSERT_TRUE(make_ok_) << *make_out_;
+  const std::string boxes = *dir_ + "/boxes.json";
+  ::uniter::testing::WriteFile(
+      boxes, R"({"000456.jpg": [[10, 20, 200, 150], [0, 0, 99, 49], [50.5, 60.5, 300, 280]], "000542": [[5, 5, 60, 60]]})");
+  const std::string out = *dir_ + "/gt_db";
+  const auto r = ::uniter::testing::Run(Extract(SharedDataDir() + "/butd/images", out, "--boxes " + Quote(boxes)));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("2 written"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 rejected"), std::string::npos) << r.out;  // the images without boxes
+  const featdb::ImgDbReader db(out + "/all");
+  const auto rec = db.Get("000456.npz");
+  ASSERT_TRUE(rec.has_value());
+  const featdb::Array* feats = featdb::FindArray(*rec, "features");
+  const featdb::Array* bb = featdb::FindArray(*rec, "boxes");
+  ASSERT_TRUE(feats && bb);
+  EXPECT_EQ(feats->shape, (std::vector<int64_t>{3, 256}));
+  const std::vector<float> got = bb->ToFloat32();  // stored as float16
+  const std::vector<float> want{10, 20, 200, 150, 0, 0, 99, 49, 50.5, 60.5, 300, 280};
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 0.25) << i;
 }
 
 TEST_F(ExtractCli, MissingBlobIsOneClearLine) {

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "common/error.h"
+#include "common/plugin.h"
 
 namespace uniter::tokenizer {
 
@@ -26,17 +27,10 @@ struct Shim {
   int (*encode_pieces)(const void*, const char*, size_t, PieceSink, void*, char*, size_t);
 };
 
-std::vector<std::string> ShimCandidates() {
-  std::vector<std::string> c;
-  if (const char* env = std::getenv("UNITER_SPM_SHIM"); env && *env) c.emplace_back(env);
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    c.push_back((exe.parent_path() / UNITER_SPM_SHIM_NAME).string());
-    c.push_back((exe.parent_path() / ".." / "lib" / "uniter" / UNITER_SPM_SHIM_NAME).string());
-  }
-  c.emplace_back(UNITER_SPM_SHIM_BUILD_PATH);
-  return c;
+const PluginSpec& ShimSpec() {
+  static const PluginSpec spec{UNITER_SPM_SHIM_NAME, "UNITER_SPM_SHIM", UNITER_SPM_SHIM_BUILD_PATH,
+                               "the SentencePiece shim", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND};
+  return spec;
 }
 
 const Shim& GetShim() {
@@ -45,16 +39,10 @@ const Shim& GetShim() {
   static std::string error;
   std::call_once(once, [] {
     void* h = nullptr;
-    std::string tried;
-    for (const std::string& path : ShimCandidates()) {
-      if (!std::filesystem::exists(path)) continue;
-      h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-      if (h) break;
-      tried += std::string(" ") + dlerror();
-    }
-    if (!h) {
-      error = "cannot load the SentencePiece shim " UNITER_SPM_SHIM_NAME
-              " (set UNITER_SPM_SHIM to its path)" + tried;
+    try {
+      h = LoadPlugin(ShimSpec());
+    } catch (const Error& e) {
+      error = e.what();
       return;
     }
     auto sym = [&](const char* name) {
