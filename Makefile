@@ -5,6 +5,9 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 JOBS ?= $(shell nproc)
+# Paths relative to the checkout in ccache's hashes: every clone (CI's fresh
+# ones too) shares one cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
 
 .PHONY: all deps configure build test demo bench clean
 

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -330,8 +329,8 @@ ConvertSummary RunConvert(const ConvertOptions& options, const tokenizer::Tokeni
                   rejects.Add(r);
                   continue;
                 }
-                KeySet::Slot& slot =
-                    st.keys.Find(ex.key, ex.key_hash, [&](uint32_t k) -> const std::string& { return st.key_store[k]; });
+                auto key_at = [&](uint32_t k) -> const std::string& { return st.key_store[k]; };
+                KeySet::Slot& slot = st.keys.Find(ex.key, ex.key_hash, key_at);
                 if (slot.index != 0) {
                   Reject r{ctx.Annotation(b->units[i].file), b->units[i].line, ex.key, "duplicate key"};
                   if (options.strict) throw FormatError("duplicate key '" + ex.key + "' (--strict)", r.file);
@@ -343,9 +342,9 @@ ConvertSummary RunConvert(const ConvertOptions& options, const tokenizer::Tokeni
                 for (const auto& [name, len] : ex.lens) st.Lens(name).AddJson(ex.json_key, len);
                 if (writes_txt2img && !ex.img_fnames.empty()) {
                   st.txt2img.AddJson(ex.json_key, ex.json_img);
+                  auto img_at = [&](uint32_t k) -> const std::string& { return st.imgs[k].name; };
                   for (size_t f = 0; f < ex.img_fnames.size(); ++f) {
-                    KeySet::Slot& img = st.img_set.Find(ex.img_fnames[f], ex.img_hashes[f],
-                                                        [&](uint32_t k) -> const std::string& { return st.imgs[k].name; });
+                    KeySet::Slot& img = st.img_set.Find(ex.img_fnames[f], ex.img_hashes[f], img_at);
                     if (img.index == 0) {
                       st.img_set.Fill(img, ex.img_hashes[f], static_cast<uint32_t>(st.imgs.size()));
                       st.imgs.push_back({std::move(ex.img_fnames[f]), {}});
