@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "converters/convert.h"
 #include "featdb/txt_db.h"
 #include "tokenizer/tokenizer.h"
@@ -26,21 +27,8 @@
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-// CPU seconds of the whole process (all threads): robust to other load on a shared machine.
-double CpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
+using uniter::bench::CpuSeconds;
+using uniter::bench::Median;
 
 int main(int argc, char** argv) {
   std::string data = UNITER_BENCH_SHARED_DATA;

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_util.h"
 #include "tokenizer/bert_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,11 +36,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double CpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
+using uniter::bench::CpuSeconds;
 
 std::vector<std::string> EnglishLines(const std::string& data) {
   std::vector<std::string> out;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/utf8.h"
 
 namespace uniter::converters {
 
@@ -75,29 +76,11 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-void AppendUtf8(std::string* out, uint32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 // Python 2 str: UTF-8 if it is, else Latin-1.
 std::string Py2StrToUtf8(std::string_view raw) {
   if (IsValidUtf8(raw)) return std::string(raw);
   std::string out;
-  for (unsigned char c : raw) AppendUtf8(&out, c);
+  for (unsigned char c : raw) AppendUtf8(c, &out);
   return out;
 }
 
@@ -317,10 +300,10 @@ class Parser {
           else Fail("bad \\u escape in UNICODE");
         }
         if (cp > 0x10FFFF) Fail("bad code point in UNICODE");
-        AppendUtf8(&out, cp);
+        AppendUtf8(cp, &out);
         k += 1 + n;
       } else {
-        AppendUtf8(&out, c);  // the other bytes are Latin-1
+        AppendUtf8(c, &out);  // the other bytes are Latin-1
       }
     }
     return out;

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/utf8.h"
+
 namespace uniter::tokenizer::internal {
 
 inline constexpr char32_t kReplacement = 0xFFFD;
@@ -63,24 +65,7 @@ inline char32_t DecodeUtf8(std::string_view s, size_t i, size_t* len) {
   return cp;
 }
 
-// Appends the UTF-8 form of `cp` (REQUIRES: a valid scalar value).
-inline void AppendUtf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+using ::uniter::AppendUtf8;
 
 // Whole-string helpers for the staged path.
 std::u32string DecodeUtf8(std::string_view s);
