@@ -25,6 +25,33 @@ namespace fs = std::filesystem;
 namespace uniter::featdb {
 namespace {
 
+// Like json.dump(2), but a list of scalars stays on one line: a record's
+// 60 input_ids read as one row, not 60 lines.
+void WriteReadable(const nlohmann::json& j, int indent, std::ostream& out) {
+  const auto scalar = [](const nlohmann::json& v) { return !v.is_object() && !v.is_array(); };
+  const std::string pad(indent + 2, ' ');
+  if (j.is_array() && !j.empty() && !std::all_of(j.begin(), j.end(), scalar)) {
+    out << "[\n";
+    for (size_t i = 0; i < j.size(); ++i) {
+      out << pad;
+      WriteReadable(j[i], indent + 2, out);
+      out << (i + 1 < j.size() ? ",\n" : "\n");
+    }
+    out << std::string(indent, ' ') << "]";
+  } else if (j.is_object() && !j.empty()) {
+    out << "{\n";
+    size_t i = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++i) {
+      out << pad << nlohmann::json(it.key()).dump() << ": ";
+      WriteReadable(it.value(), indent + 2, out);
+      out << (i + 1 < j.size() ? ",\n" : "\n");
+    }
+    out << std::string(indent, ' ') << "}";
+  } else {
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
 std::vector<std::string> LoadVocab(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw IoError("cannot open vocab", path);
@@ -275,7 +302,9 @@ void Dump(const DumpOptions& o, std::ostream& out) {
     if (o.json) {
       all.push_back(rec);
     } else if (kind == DbKind::kTxt) {
-      out << "== " << key << "\n" << rec["value"].dump(2) << "\n";
+      out << "== " << key << "\n";
+      WriteReadable(rec["value"], 0, out);
+      out << "\n";
       for (auto it = rec.begin(); it != rec.end(); ++it)
         if (it.key().rfind("tokens", 0) == 0) out << it.key() << ": " << it.value().dump() << "\n";
     } else {
