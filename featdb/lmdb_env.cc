@@ -1,6 +1,7 @@
 #include "featdb/lmdb_env.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -28,7 +29,19 @@ std::string_view FromVal(const MDB_val& v) { return {static_cast<const char*>(v.
 }  // namespace
 
 void ThrowLmdb(int rc, const std::string& what, const std::string& where) {
-  if (rc == ENOSPC) throw IoError(what + ": disk full (" + mdb_strerror(rc) + ")", where);
+  // LMDB reports a short write as EIO, which is what a full disk gives it:
+  // ask the filesystem before calling it an I/O error.
+  if (rc == ENOSPC || rc == EIO) {
+    struct statvfs st;
+    if (statvfs(where.c_str(), &st) == 0) {
+      const unsigned long long avail = static_cast<unsigned long long>(st.f_bavail) * st.f_frsize;
+      if (rc == ENOSPC || avail < (1ull << 20))
+        throw IoError(what + ": disk full (" + std::to_string(avail / 1024) + " KiB free; " + mdb_strerror(rc) + ")",
+                      where);
+    } else if (rc == ENOSPC) {
+      throw IoError(what + ": disk full (" + mdb_strerror(rc) + ")", where);
+    }
+  }
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
     throw FormatError(what + ": not a valid LMDB database (" + mdb_strerror(rc) + ")", where);
   throw IoError(what + ": " + mdb_strerror(rc), where);
