@@ -150,7 +150,7 @@ class CaptionsTask : public Task {
       v.Set("id", featdb::Value::Str(id));
       v.Set("caption", featdb::Value::Str(caption));
       v.Set("url", featdb::Value::Str(url));
-      Emit(id, std::move(v), ids, "gcc_" + splits_[u.file] + "_" + Pad12(std::stoll(id)) + ".npz", out);
+      Emit(id, std::move(v), ids, "gcc_" + splits_[u.file] + "_" + Pad12(ParseInt(id, "id")) + ".npz", out);
     });
   }
 
@@ -166,7 +166,7 @@ class CaptionsTask : public Task {
       id = std::string(s);
       // UNITER strips leading zeros of numeric ids (its feature files do too).
       if (!id.empty() && id.find_first_not_of("0123456789") == std::string::npos && id.size() < 19)
-        id = std::to_string(std::stoll(id));
+        id = std::to_string(ParseInt(id, "iid"));
     } else {
       throw FormatError("field 'iid' is neither int nor str");
     }

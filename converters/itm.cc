@@ -24,7 +24,7 @@ int64_t TrailingNumber(std::string_view name) {
   size_t begin = end;
   while (begin > 0 && std::isdigit(static_cast<unsigned char>(stem[begin - 1]))) --begin;
   if (begin == end) throw FormatError("no image id in file name '" + std::string(name) + "'");
-  return std::stoll(std::string(stem.substr(begin, end - begin)));
+  return ParseInt(stem.substr(begin, end - begin), "image id");
 }
 
 class ItmTask : public Task {

@@ -154,7 +154,7 @@ class VcrTask : public Task {
       const std::string_view w(raw->data() + p, e - p);
       int person = -1;
       if (w.size() > 7 && w.substr(0, 7) == "person_" && w.find_first_not_of("0123456789", 7) == std::string_view::npos)
-        person = std::stoi(std::string(w.substr(7)));
+        person = static_cast<int>(std::min<int64_t>(ParseInt(w.substr(7), "person index"), kNumPersonTokens));
       if (person >= 0 && person < kNumPersonTokens) {
         ids.push_back(vocab + person);
       } else {

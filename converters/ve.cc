@@ -41,7 +41,7 @@ class VeTask : public Task {
       const std::string stem(image.substr(0, image.find('.')));
       if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos)
         throw FormatError("image '" + std::string(image) + "' is not <flickr id>.jpg");
-      const int64_t image_id = std::stoll(stem);
+      const int64_t image_id = ParseInt(stem, "flickr id");
       const std::string_view gold = StrField(o, "gold_label");
       const int label = VeLabel(gold);
       if (label < 0) throw FormatError("unknown label '" + std::string(gold) + "'");

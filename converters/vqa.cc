@@ -152,7 +152,7 @@ class VqaTask : public Task {
       return;
     }
     const std::string min_s = ctx_->Flag("min-answer-count", "9");
-    const int min_count = std::stoi(min_s);
+    const int64_t min_count = ParseInt(min_s, "--min-answer-count");
     std::vector<std::string> order;
     std::unordered_map<std::string, std::unordered_map<int64_t, bool>> seen;
     for (dom::element a : annotations) {
@@ -170,7 +170,7 @@ class VqaTask : public Task {
       it->second[qid] = true;
     }
     for (const auto& a : order)
-      if (static_cast<int>(seen[a].size()) >= min_count) ans2label_.emplace(a, static_cast<int64_t>(ans2label_.size()));
+      if (static_cast<int64_t>(seen[a].size()) >= min_count) ans2label_.emplace(a, static_cast<int64_t>(ans2label_.size()));
     ans2label_source_ = "built from " + ctx_->Annotation(1) + " (answers of >= " + min_s + " questions)";
   }
 

@@ -94,9 +94,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help and --version arrive here too, with exit code 0.
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "uniter: error: %s (see `%s --help`)\n", e.what(),
-                 app.get_subcommands().empty() ? "uniter"
-                                               : ("uniter " + app.get_subcommands().back()->get_name()).c_str());
+    // Name the deepest subcommand parsed: `uniter convert vqa --help`.
+    std::string cmd = "uniter";
+    for (const CLI::App* a = &app; !a->get_subcommands().empty();) {
+      a = a->get_subcommands().back();
+      cmd += " " + a->get_name();
+    }
+    std::fprintf(stderr, "uniter: error: %s (see `%s --help`)\n", e.what(), cmd.c_str());
     return 2;
   } catch (const uniter::UsageError& e) {
     std::fprintf(stderr, "uniter: error: %s\n", e.what());

@@ -1,5 +1,6 @@
 #include "converters/internal/readers.h"
 
+#include <charconv>
 #include <cinttypes>
 #include <cstring>
 
@@ -171,16 +172,17 @@ int64_t IntOrIntString(dom::element e, std::string_view what) {
   int64_t v;
   if (!e.get_int64().get(v)) return v;
   std::string_view s;
-  if (!e.get_string().get(s) && !s.empty() && s.size() < 19) {
-    bool neg = s[0] == '-';
-    std::string_view d = neg ? s.substr(1) : s;
-    if (!d.empty() && d.find_first_not_of("0123456789") == std::string_view::npos) {
-      int64_t x = 0;
-      for (char c : d) x = x * 10 + (c - '0');
-      return neg ? -x : x;
-    }
-  }
+  if (!e.get_string().get(s)) return ParseInt(s, what);
   throw FormatError(std::string(what) + " is not an integer");
+}
+
+int64_t ParseInt(std::string_view s, std::string_view what) {
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  const auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec != std::errc() || p != end)
+    throw FormatError(std::string(what) + " '" + std::string(s) + "' is not an integer");
+  return v;
 }
 
 std::string Pad12(int64_t id) {

@@ -71,6 +71,9 @@ int64_t IntField(simdjson::dom::object o, std::string_view key);
 simdjson::dom::array ArrayField(simdjson::dom::object o, std::string_view key);
 // An int, or a string holding a decimal int ("123").
 int64_t IntOrIntString(simdjson::dom::element e, std::string_view what);
+// A whole string of decimal digits, optionally signed, that fits int64;
+// else FormatError "<what> '<s>' is not an integer".
+int64_t ParseInt(std::string_view s, std::string_view what);
 
 // Copies every field of `o` into a msgpack map (the "keep the original fields" of UNITER's prepro).
 featdb::Value ObjectToMap(simdjson::dom::object o);
