@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <string>
 #include <vector>
 
 namespace uniter::extractor {
@@ -28,6 +29,13 @@ struct ExtractorConfig {
   double conf_threshold = 0.2;
   int min_boxes = 10;
   int max_boxes = 100;
+
+  // Compute. "cpu" or "cuda:N" (builds against a CUDA LibTorch).
+  std::string device = "cpu";
+  // fp32, fp16 or bf16: autocast of convolutions and matrix products; every
+  // output array stays fp32. Default: fp32 (BUTD's numbers).
+  std::string precision = "fp32";
+  bool channels_last = false;  // NHWC convolutions (faster with fp16/bf16 on GPUs)
 };
 
 }  // namespace uniter::extractor

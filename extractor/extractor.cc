@@ -127,6 +127,20 @@ RegionFeatures Extractor::Extract(const cv::Mat& bgr, StageTimes* times) const {
   return out;
 }
 
+std::vector<RegionFeatures> Extractor::ExtractBatch(const std::vector<cv::Mat>& bgr, StageTimes* times) const {
+  std::vector<RegionFeatures> out;
+  if (bgr.empty()) return out;
+  const auto size = InputSize(bgr[0].rows, bgr[0].cols, impl_->config);
+  for (const cv::Mat& m : bgr)
+    if (InputSize(m.rows, m.cols, impl_->config) != size)
+      throw UsageError("ExtractBatch: images of different network input sizes");
+  // TODO(network): one batched forward pass.
+  for (const cv::Mat& m : bgr) out.push_back(Extract(m, times));
+  return out;
+}
+
+const ExtractorConfig& Extractor::config() const { return impl_->config; }
+
 RegionFeatures Extractor::ExtractBoxes(const cv::Mat& bgr, const std::vector<float>& boxes) const {
   torch::NoGradGuard no_grad;
   if (boxes.size() % 4) throw UsageError("given boxes must be 4 numbers each");

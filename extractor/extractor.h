@@ -48,6 +48,11 @@ class Extractor {
   // `bgr`: CV_8UC3. Throws Error on a bad image. `times`, when given,
   // receives the stage timings (benchmarks).
   RegionFeatures Extract(const cv::Mat& bgr, StageTimes* times = nullptr) const;
+  // Extract() of several images in one forward pass. Every image must have
+  // the same InputSize() (preprocess.h), so no padding changes a feature;
+  // throws UsageError otherwise. Results in input order.
+  std::vector<RegionFeatures> ExtractBatch(const std::vector<cv::Mat>& bgr, StageTimes* times = nullptr) const;
+  const ExtractorConfig& config() const;
   // Features for given boxes ([N,4] x1, y1, x2, y2 image pixels), skipping
   // the RPN and the selection (test_gt.prototxt style).
   RegionFeatures ExtractBoxes(const cv::Mat& bgr, const std::vector<float>& boxes) const;

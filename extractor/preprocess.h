@@ -6,6 +6,8 @@
 
 #include <opencv2/core.hpp>
 
+#include <utility>
+
 #include "extractor/config.h"
 
 namespace uniter::extractor {
@@ -15,6 +17,13 @@ struct PreprocessedImage {
   double scale = 1;  // resized / original
   int orig_height = 0, orig_width = 0;
 };
+
+// The network input size {height, width} BUTD's resize gives an image of
+// `height` x `width` (cv::resize rounds the scaled sizes). Images with equal
+// input sizes can share one batch with no padding.
+std::pair<int, int> InputSize(int height, int width, const ExtractorConfig& config);
+// The resize factor BUTD picks for an image of `height` x `width`.
+double InputScale(int height, int width, const ExtractorConfig& config);
 
 // `bgr`: CV_8UC3. Throws Error for an empty or non-3-channel image.
 PreprocessedImage Preprocess(const cv::Mat& bgr, const ExtractorConfig& config);
