@@ -1,5 +1,10 @@
 #include "converters/vqa_answer.h"
 
+#include <unicode/uchar.h>
+#include <unicode/locid.h>
+#include <unicode/unistr.h>
+#include <unicode/utf8.h>
+
 #include <array>
 #include <string_view>
 #include <unordered_map>
@@ -58,12 +63,51 @@ const std::unordered_map<std::string_view, std::string_view>& ManualMap() {
 constexpr std::array<char, 21> kPunct = {';', '/', '[', ']', '"', '{', '}', '(', ')', '=', '+',
                                          '\\', '_', '-', '>', '<', '@', '`', ',', '?', '!'};
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+// The code point starting at byte i of s (U+FFFD for a bad sequence) and its length.
+std::pair<UChar32, int> CodePointAt(std::string_view s, size_t i) {
+  int32_t next = static_cast<int32_t>(i);
+  UChar32 c;
+  U8_NEXT(s.data(), next, static_cast<int32_t>(s.size()), c);
+  return {c < 0 ? 0xFFFD : c, next - static_cast<int32_t>(i)};
+}
 
-// Python's str.split() whitespace, ASCII part.
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' ||
-         (c >= '\x1c' && c <= '\x1f');
+// Python 3's `\d` in a str pattern: any Unicode decimal digit (category Nd).
+bool IsDigitAt(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return c >= '0' && c <= '9';
+  return u_charType(CodePointAt(s, i).first) == U_DECIMAL_DIGIT_NUMBER;
+}
+
+// The code point ending just before byte i (a UTF-8 continuation walk back).
+bool IsDigitBefore(std::string_view s, size_t i) {
+  size_t j = i - 1;
+  while (j > 0 && (static_cast<unsigned char>(s[j]) & 0xC0) == 0x80 && i - j < 4) --j;
+  return IsDigitAt(s, j);
+}
+
+// Python's str.isspace(), which str.split() splits on: bidi class WS, B or S,
+// or category Zs. Returns the byte length of the space at i, 0 if none.
+int SpaceAt(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f)) ? 1 : 0;
+  const auto [cp, len] = CodePointAt(s, i);
+  const bool space = cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
+                     cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return space ? len : 0;
+}
+
+// Python's str.lower(): full Unicode mappings (ICU's root locale, final sigma
+// included) where the word is not plain ASCII.
+std::string Lower(std::string word) {
+  bool ascii = true;
+  for (char& c : word) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+  }
+  if (ascii) return word;
+  std::string out;
+  icu::UnicodeString::fromUTF8(word).toLower(icu::Locale::getRoot()).toUTF8String(out);
+  return out;
 }
 
 }  // namespace
@@ -72,7 +116,7 @@ std::string VqaProcessPunctuation(std::string_view in) {
   // re.search(r"(\d)(\,)(\d)", inText): a comma between two digits.
   bool comma_between_digits = false;
   for (size_t i = 1; i + 1 < in.size(); ++i)
-    if (in[i] == ',' && IsDigit(in[i - 1]) && IsDigit(in[i + 1])) comma_between_digits = true;
+    if (in[i] == ',' && IsDigitBefore(in, i) && IsDigitAt(in, i + 1)) comma_between_digits = true;
   std::string out(in);
   for (char p : kPunct) {
     const std::string p_space = std::string(1, p) + ' ';
@@ -92,7 +136,7 @@ std::string VqaProcessPunctuation(std::string_view in) {
   result.reserve(out.size());
   int removed = 0;
   for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == '.' && removed < 32 && !(i + 1 < out.size() && IsDigit(out[i + 1]))) {
+    if (out[i] == '.' && removed < 32 && !(i + 1 < out.size() && IsDigitAt(out, i + 1))) {
       ++removed;
       continue;
     }
@@ -106,16 +150,18 @@ std::string VqaProcessDigitArticle(std::string_view in) {
   std::string word;
   auto flush = [&] {
     if (word.empty()) return;
+    word = Lower(std::move(word));
     auto m = ManualMap().find(word);
     std::string w = m == ManualMap().end() ? word : std::string(m->second);
     if (w != "a" && w != "an" && w != "the") words.push_back(std::move(w));
     word.clear();
   };
-  for (char c : in) {
-    if (IsSpace(c)) {
+  for (size_t i = 0; i < in.size();) {
+    if (const int n = SpaceAt(in, i)) {
       flush();
+      i += n;
     } else {
-      word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+      word.push_back(in[i++]);
     }
   }
   flush();

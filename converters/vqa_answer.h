@@ -12,7 +12,8 @@ namespace uniter::converters {
 // official code passes re.UNICODE where re.sub expects `count`).
 std::string VqaProcessPunctuation(std::string_view text);
 
-// processDigitArticle: lower-cases (ASCII), maps number words to digits,
+// processDigitArticle: lower-cases (Python's str.lower()), splits on Python's
+// whitespace, maps number words to digits,
 // drops articles, restores contractions, joins words with one space.
 std::string VqaProcessDigitArticle(std::string_view text);
 

@@ -22,7 +22,11 @@ std::vector<std::string> TrickyAnswers() {
           "under_score", "back\\slash", "what?", "what ?", "hmm...", "e.g. this", "mr. t", "...........",
           std::string(40, '.') + "x", "  spaced   out\twords\n", "Isnt", "isnt it", "youre right",
           "shes", "She's", "an apple", "The End", "ow's'at", "y'allll", "", " ", "one two three four five",
-          "ONE", "Eleven", "11", "1.5.", "the the", "café", "naïve 2", "whats up", "wont", "won't"};
+          "ONE", "Eleven", "11", "1.5.", "the the", "café", "naïve 2", "whats up", "wont", "won't",
+          // Python's str.lower() and str.split() and re's \\d are Unicode-aware.
+          "CAF\u00c9", "\u03a3\u039f\u03a6\u039f\u03a3 \u039f\u03a3", "\u0130stanbul", "STRA\u00dfE", "\u01c5a",
+          "two\u00a0dogs", "x\u3000y", "a\u2003the\u2028one", "\u0661,\u0662 dogs", "3.\u0665 feet", "end.\u0660",
+          "\u0410\u0411\u0412 \u0413\u0414", "\u1e9e", "ten\u0085eleven", "\u00c5NGSTR\u00d6M", "\u2160 \u216b"};
 }
 
 TEST(VqaAnswer, NormalisesLikeTheOfficialEvaluation) {
