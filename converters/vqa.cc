@@ -41,6 +41,10 @@ class VqaTask : public Task {
     image_split_ = ctx.Flag("image-split", "");
     if (image_split_.empty()) image_split_ = DetectImageSplit(anns[0]);
     questions_ = LoadJsonDocument(anns[0]);
+    if (questions_.root.is_array()) {  // Visual Genome question_answers.json
+      PrepareVisualGenome(anns);
+      return;
+    }
     dom::object qroot = AsObject(questions_.root, anns[0]);
     dom::array qs;
     if (qroot["questions"].get_array().get(qs)) throw FormatError("no 'questions' list", anns[0]);
@@ -68,6 +72,7 @@ class VqaTask : public Task {
   bool Next(Unit* u) override { return source_.Next(u); }
 
   void Convert(const Unit& u, std::vector<Example>* out) const override {
+    if (visual_genome_) return ConvertVisualGenome(u, out);
     dom::object q = AsObject(u.elem, "question");
     const int64_t qid = IntField(q, "question_id");
     Example ex;
@@ -86,7 +91,9 @@ class VqaTask : public Task {
         dom::object a = AsObject(it->second, "annotation");
         if (IntField(a, "image_id") != image_id) throw FormatError("annotation image_id differs from the question's");
         for (auto [k, v] : a) ex.value.Set(std::string(k), ToValue(v));
-        ex.value.Set("target", Target(ArrayField(a, "answers")));
+        std::vector<std::string_view> answers;
+        for (dom::element x : ArrayField(a, "answers")) answers.push_back(StrField(AsObject(x, "answer"), "answer"));
+        ex.value.Set("target", Target(answers));
       }
       ex.img_fnames = {img};
       ex.lens.emplace_back("id2len", static_cast<int64_t>(ids.size()));
@@ -113,12 +120,11 @@ class VqaTask : public Task {
   // {labels, scores}: each distinct normalised answer in ans2label, in order of
   // first appearance, scored by how many annotators gave it (a single answer,
   // as in VG QA, counts as 10).
-  featdb::Value Target(dom::array answers) const {
+  featdb::Value Target(const std::vector<std::string_view>& answers) const {
     std::vector<std::pair<std::string, int>> counts;
     const size_t n = answers.size();
-    for (dom::element a : answers) {
-      dom::object ao = AsObject(a, "answer");
-      std::string norm = NormalizeVqaAnswer(StrField(ao, "answer"));
+    for (std::string_view a : answers) {
+      std::string norm = NormalizeVqaAnswer(a);
       auto it = std::find_if(counts.begin(), counts.end(), [&](auto& c) { return c.first == norm; });
       if (it == counts.end()) counts.emplace_back(std::move(norm), n == 1 ? 10 : 1);
       else ++it->second;
@@ -174,6 +180,64 @@ class VqaTask : public Task {
     ans2label_source_ = "built from " + ctx_->Annotation(1) + " (answers of >= " + min_s + " questions)";
   }
 
+  // Visual Genome's question_answers.json: [{"id": image, "qas": [{qa_id,
+  // image_id, question, answer, q_objects, a_objects}]}], one answer each.
+  void PrepareVisualGenome(const std::vector<std::string>& anns) {
+    if (anns.size() != 1) throw UsageError("vqa with Visual Genome's question_answers.json takes that one --ann");
+    visual_genome_ = true;
+    if (ctx_->Flag("image-split").empty()) image_split_ = "vg";
+    size_t i = 0;
+    std::vector<std::string_view> answers;
+    dom::array images;
+    if (questions_.root.get_array().get(images)) throw FormatError("expected a list of images", anns[0]);
+    for (dom::element img : images) {
+      dom::array qas;
+      if (img["qas"].get_array().get(qas))
+        throw FormatError("image " + std::to_string(i) + " has no 'qas' list", anns[0]);
+      source_.Add(0, qas);
+      for (dom::element qa : qas) {
+        std::string_view a;
+        if (!qa["answer"].get_string().get(a)) answers.push_back(a);
+      }
+      ++i;
+    }
+    if (!ctx_->Flag("ans2label").empty()) {
+      LoadAns2Label({});
+    } else {  // answers of at least --min-answer-count questions, first-seen order
+      const std::string min_s = ctx_->Flag("min-answer-count", "9");
+      const int64_t min_count = ParseInt(min_s, "--min-answer-count");
+      std::vector<std::string> order;
+      std::unordered_map<std::string, int64_t> count;
+      for (std::string_view a : answers) {
+        std::string norm = NormalizeVqaAnswer(a);
+        if (count[norm]++ == 0) order.push_back(std::move(norm));
+      }
+      for (const auto& a : order)
+        if (count[a] >= min_count) ans2label_.emplace(a, static_cast<int64_t>(ans2label_.size()));
+      ans2label_source_ = "built from " + anns[0] + " (answers of >= " + min_s + " questions)";
+    }
+  }
+
+  void ConvertVisualGenome(const Unit& u, std::vector<Example>* out) const {
+    dom::object qa = AsObject(u.elem, "qa");
+    Example ex;
+    ex.key = std::to_string(IntField(qa, "qa_id"));
+    WithKey(ex.key, [&] {
+      const int64_t image_id = IntField(qa, "image_id");
+      const std::vector<int32_t> ids = ctx_->toker->Encode(StrField(qa, "question"));
+      const std::string img = image_split_ == "vg" ? "vg_" + Pad12(image_id) + ".npz"
+                                                    : "coco_" + image_split_ + "_" + Pad12(image_id) + ".npz";
+      ex.value = ObjectToMap(qa);
+      ex.value.Set("input_ids", featdb::Value::IntList(ids));
+      ex.value.Set("img_fname", featdb::Value::Str(img));
+      ex.value.Set("target", Target({StrField(qa, "answer")}));
+      ex.img_fnames = {img};
+      ex.lens.emplace_back("id2len", static_cast<int64_t>(ids.size()));
+    });
+    out->push_back(std::move(ex));
+  }
+
+  bool visual_genome_ = false;
   std::string image_split_;
   JsonDocument questions_, answers_;
   ElementsSource source_;
@@ -189,7 +253,9 @@ std::unique_ptr<Task> MakeVqaTask() { return std::make_unique<VqaTask>(); }
 TaskInfo VqaTaskInfo() {
   return {"vqa", "VQA v2 questions (+ annotations) JSON -> vqa txt_db",
           "Inputs: --ann v2_OpenEnded_mscoco_<split>_questions.json [--ann v2_mscoco_<split>_annotations.json]\n"
-          "(annotations are left out for test). Answers are looked up in --ans2label FILE (a JSON\n"
+          "(annotations are left out for test), or Visual Genome's question_answers.json alone (UNITER's\n"
+          "extra VQA training data: key = str(qa_id), img_fname vg_<image_id:012>.npz, its one answer scored\n"
+          "as if all 10 annotators gave it). Answers are looked up in --ans2label FILE (a JSON\n"
           "{answer: label}, e.g. UNITER's 3,129 answers) or, without it, in a table built from the given\n"
           "annotations: answers of at least --min-answer-count questions (default 9).\n"
           "Output: one txt_db at --output. Key = str(question_id). Record = the question's fields, the\n"

@@ -106,8 +106,30 @@ def exp_ve(args, tok):
     return {'': (ex, {'id2len': lens}, t2i)}
 
 
+def exp_vqa_vg(args, tok, images):
+    # Visual Genome question_answers.json: one record per QA pair, its single
+    # answer counted as 10 annotators (UNITER's vqa_vg db).
+    ans2label = load_json(args.opt['ans2label'])
+    ex, lens, t2i = OrderedDict(), {}, {}
+    for img in images:
+        for qa in img['qas']:
+            k = str(qa['qa_id'])
+            qa['input_ids'] = ids = tok(qa['question'])
+            qa['img_fname'] = f"vg_{qa['image_id']:012}.npz"
+            a = preprocess_answer(qa['answer'])
+            qa['target'] = ({'labels': [ans2label[a]], 'scores': [vqa_score(10)]} if a in ans2label
+                            else {'labels': [], 'scores': []})
+            ex[k] = qa
+            lens[k] = len(ids)
+            t2i[k] = qa['img_fname']
+    return {'': (ex, {'id2len': lens}, t2i)}
+
+
 def exp_vqa(args, tok):
-    qs = load_json(args.ann[0])['questions']
+    root = load_json(args.ann[0])
+    if isinstance(root, list):
+        return exp_vqa_vg(args, tok, root)
+    qs = root['questions']
     anns = load_json(args.ann[1])['annotations'] if len(args.ann) > 1 else None
     split = args.opt['image-split']
     ans2label = load_json(args.opt['ans2label']) if 'ans2label' in args.opt else None

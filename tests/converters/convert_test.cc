@@ -87,6 +87,23 @@ TEST(Vqa, BuildsTheAnswerTableFromTrainAnnotations) {
   EXPECT_EQ(table.at("man"), 8);
 }
 
+TEST(Vqa, VisualGenomeQuestionAnswers) {
+  UNITER_REQUIRE_REFERENCES();
+  RequireShared("vqa/ans2label.json");
+  const std::string qa = Fixtures() + "/vg_question_answers.json";
+  const std::string out = testing::TempDir("vqa_vg");
+  fs::remove_all(out);
+  const ConvertSummary s =
+      RunConvert(Options("vqa", {qa}, out, {{"ans2label", {Shared("vqa/ans2label.json")}}}), Toker());
+  EXPECT_EQ(s.examples, 4u);
+  EXPECT_EQ(s.rejects, 0u);
+  PythonCheck("vqa", out, {qa}, {"ans2label=" + Shared("vqa/ans2label.json")});
+  featdb::TxtDbReader db(out);
+  const auto ex = db.Get("986768");  // "Green." -> "green", in UNITER's table
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(ex->at("target").at("labels").as_array().size(), 1u);
+}
+
 TEST(Ve, RealSnliVeLinesAndBothImageFieldSpellings) {
   UNITER_REQUIRE_REFERENCES();
   RequireShared("snli-ve/sample_data.jsonl");

@@ -54,6 +54,19 @@ def vqa(out):
           'data_subtype': 'val2014', 'questions': questions})
     dump(f'{out}/v2_mscoco_val2014_annotations.json',
          {'info': {}, 'license': {}, 'data_subtype': 'val2014', 'annotations': anns, 'data_type': 'mscoco'})
+    # Visual Genome question_answers.json (v1.2 schema): images with their QA pairs.
+    dump(f'{out}/vg_question_answers.json', [
+        {'id': 1, 'qas': [
+            {'a_objects': [], 'question': 'What color is the clock?', 'image_id': 1, 'qa_id': 986768,
+             'answer': 'Green.', 'q_objects': []},
+            {'a_objects': [], 'question': 'How many people are there?', 'image_id': 1, 'qa_id': 986769,
+             'answer': 'Two.', 'q_objects': []}]},
+        {'id': 2, 'qas': []},
+        {'id': 107899, 'qas': [
+            {'a_objects': [], 'question': 'Where is the man?', 'image_id': 107899, 'qa_id': 1,
+             'answer': 'On the Beach', 'q_objects': []},
+            {'a_objects': [], 'question': 'What is the man holding?', 'image_id': 107899, 'qa_id': 2,
+             'answer': 'A surfboard', 'q_objects': []}]}])
     # Test split: questions only.
     dump(f'{out}/v2_OpenEnded_mscoco_test2015_questions.json', {'questions': questions[:3]})
 
