@@ -2,7 +2,12 @@
 // UNITER's Python reader (bench/featdb_python_reader.py) on the same LMDBs in
 // the same run; bytes on disk per codec; pack throughput.
 //
-//   featdb_bench [--records N] [--reads N] [--dir DIR] [--python PY]
+//   featdb_bench [--records N] [--reads N] [--dir DIR] [--python PY] [--codecs LIST] [--repeat N] [--no-pack]
+//
+// --codecs: comma-separated labels' first words to run (e.g. "npz" or
+// "npz,native"; default all); ratios need msgpack and npz. --repeat N measures
+// each read rate N times back to back, C++ and Python alternating, and prints
+// every pair (the machine is shared; one pair is one comparison).
 //
 // Records are synthetic but shaped like BUTD's: post-ReLU features (most
 // entries zero), softmax soft labels over 1601 classes, boxes inside the
@@ -108,9 +113,20 @@ int main(int argc, char** argv) {
   std::string dir = (fs::temp_directory_path() / "uniter_featdb_bench").string();
   std::string python = std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache/uniter/venv/bin/python";
   std::string script = std::string(UNITER_BENCH_SOURCE_DIR) + "/featdb_python_reader.py";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::string codecs;
+  int repeat = 1;
+  bool pack = true;
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--no-pack") {
+      pack = false;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (a == "--records") records = std::atoi(argv[i + 1]);
+    else if (a == "--codecs") codecs = "," + std::string(argv[i + 1]) + ",";
+    else if (a == "--repeat") repeat = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--reads") reads = std::atoi(argv[i + 1]);
     else if (a == "--dir") dir = argv[i + 1];
     else if (a == "--python") python = argv[i + 1];
@@ -152,6 +168,7 @@ int main(int argc, char** argv) {
     std::map<std::string, double> rate;
     double py_msgpack = 0, py_npz = 0;
     for (const DbSpec& s : specs) {
+      if (!codecs.empty() && codecs.find("," + s.label.substr(0, s.label.find(' ')) + ",") == std::string::npos) continue;
       const std::string split = dir + "/b" + std::to_string(boxes) + "_" + std::to_string(&s - specs.data());
       ImgDbOptions o;
       o.codec = s.codec;
@@ -180,13 +197,29 @@ int main(int argc, char** argv) {
         py = PythonReadRate(python, script, db, keys_file, s.codec == Codec::kNpz, false);
         py_all = PythonReadRate(python, script, db, keys_file, s.codec == Codec::kNpz, true);
         (s.codec == Codec::kNpz ? py_npz : py_msgpack) = py;
+        // Extra back-to-back pairs: the C++ ÷ Python ratio of each, then the medians.
+        if (repeat > 1) {
+          std::vector<double> c_rates{cpp}, p_rates{py}, ratios{py > 0 ? cpp / py : 0};
+          for (int r = 1; r < repeat; ++r) {
+            c_rates.push_back(CppReadRate(db, order, false));
+            p_rates.push_back(PythonReadRate(python, script, db, keys_file, s.codec == Codec::kNpz, false));
+            ratios.push_back(p_rates.back() > 0 ? c_rates.back() / p_rates.back() : 0);
+          }
+          std::printf("  %s pairs (C++/s, python/s, ratio):", s.label.c_str());
+          for (size_t r = 0; r < ratios.size(); ++r) std::printf(" (%.0f, %.0f, %.1fx)", c_rates[r], p_rates[r], ratios[r]);
+          auto median = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+          };
+          std::printf("\n  %s median ratio %.1fx\n", s.label.c_str(), median(ratios));
+        }
       }
       rate[s.label] = cpp;
       std::printf("%-26s %12.0f %10.0f %14.0f %14.0f %12s %12s   (data.mdb %.1f MB)\n", s.label.c_str(),
                   static_cast<double>(bytes) / records, enc, cpp, cpp_all, py > 0 ? std::to_string(static_cast<int>(py)).c_str() : "-",
                   py_all > 0 ? std::to_string(static_cast<int>(py_all)).c_str() : "-", DirBytes(db) / 1e6);
     }
-    if (py_npz > 0 && py_msgpack > 0) {
+    if (py_npz > 0 && py_msgpack > 0 && rate.count("native auto")) {
       std::printf("ratios (read features+norm_bb, fp32 out):\n");
       std::printf("  native auto / python npz reader    = %.1fx\n", rate["native auto"] / py_npz);
       std::printf("  native auto / python msgpack reader= %.1fx\n", rate["native auto"] / py_msgpack);
@@ -194,12 +227,15 @@ int main(int argc, char** argv) {
       std::printf("  native zstd / python npz reader    = %.1fx\n", rate["native zstd-3"] / py_npz);
       std::printf("  npz in C++ / python npz reader     = %.1fx\n", rate["npz (UNITER _compressed)"] / py_npz);
       std::printf("  msgpack in C++ / python msgpack    = %.1fx\n", rate["msgpack (UNITER default)"] / py_msgpack);
-    } else {
+    } else if (py_npz > 0) {
+      std::printf("ratio (read features+norm_bb, fp32 out): npz in C++ / python npz reader = %.1fx\n",
+                  rate["npz (UNITER _compressed)"] / py_npz);
+    } else if (codecs.empty()) {
       std::printf("(python reader unavailable: %s)\n", python.c_str());
     }
   }
   // Pack throughput: BUTD-style fp32 .npz files → img_db, 2 threads.
-  {
+  if (pack) {
     const std::string in = dir + "/pack_in/coco_val2014";
     fs::create_directories(in);
     std::mt19937 rng(7);

@@ -1,10 +1,8 @@
 #include "featdb/npy.h"
 
 #include <zip.h>
-#ifdef UNITER_HAVE_LIBDEFLATE
-#include <libdeflate.h>
-#endif
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <fstream>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "featdb/internal/zip_reader.h"
 
 namespace uniter::featdb {
 namespace {
@@ -127,7 +126,11 @@ std::string ZipErrorText(zip_error_t* err) { return zip_error_strerror(err); }
 
 }  // namespace
 
-Array ParseNpy(std::string_view b, const std::string& name, const std::string& where) {
+namespace {
+
+// Parses the .npy header of `b` into `a` (name, dtype, shape) and returns the
+// offset of the data, which is checked to be exactly what the shape needs.
+size_t ParseNpyHeader(std::string_view b, const std::string& name, const std::string& where, Array* a) {
   if (b.size() < 10 || std::memcmp(b.data(), "\x93NUMPY", 6) != 0)
     throw FormatError("array '" + name + "' is not a .npy (bad magic)", where);
   const int major = static_cast<uint8_t>(b[6]);
@@ -146,25 +149,32 @@ Array ParseNpy(std::string_view b, const std::string& name, const std::string& w
   if (header_len > b.size() - offset) throw FormatError("array '" + name + "': truncated .npy header", where);
   std::string descr;
   bool fortran = false;
-  Array a;
-  a.name = name;
+  a->name = name;
   const std::string w = where.empty() ? name : where + "[" + name + "]";
-  HeaderParser(b.substr(offset, header_len), w).Parse(&descr, &fortran, &a.shape);
-  if (fortran && a.shape.size() > 1) throw FormatError("array '" + name + "': Fortran-order arrays are not supported", where);
+  HeaderParser(b.substr(offset, header_len), w).Parse(&descr, &fortran, &a->shape);
+  if (fortran && a->shape.size() > 1) throw FormatError("array '" + name + "': Fortran-order arrays are not supported", where);
   if (descr == "|O" || descr == "O") throw FormatError("array '" + name + "': object arrays (pickles) are not supported", where);
-  a.dtype = DTypeFromDescr(descr);
-  const std::string_view body = b.substr(offset + header_len);
+  a->dtype = DTypeFromDescr(descr);
+  const size_t body = b.size() - offset - header_len;
   int64_t n = 1;
-  for (int64_t d : a.shape) {
+  for (int64_t d : a->shape) {
     if (d && n > (int64_t{1} << 40) / d) throw FormatError("array '" + name + "' is too large", where);
     n *= d;
   }
-  const uint64_t need = static_cast<uint64_t>(n) * DTypeSize(a.dtype);
-  if (body.size() != need)
-    throw FormatError("array '" + name + "': data is " + std::to_string(body.size()) + " bytes, shape " +
-                          ShapeTuple(a.shape) + " " + DTypeName(a.dtype) + " needs " + std::to_string(need),
+  const uint64_t need = static_cast<uint64_t>(n) * DTypeSize(a->dtype);
+  if (body != need)
+    throw FormatError("array '" + name + "': data is " + std::to_string(body) + " bytes, shape " +
+                          ShapeTuple(a->shape) + " " + DTypeName(a->dtype) + " needs " + std::to_string(need),
                       where);
-  a.data.assign(body.data(), body.size());
+  return offset + header_len;
+}
+
+}  // namespace
+
+Array ParseNpy(std::string_view b, const std::string& name, const std::string& where) {
+  Array a;
+  const size_t at = ParseNpyHeader(b, name, where, &a);
+  a.data.assign(b.data() + at, b.size() - at);
   return a;
 }
 
@@ -184,80 +194,38 @@ std::string WriteNpy(const Array& a) {
 }
 
 std::vector<Array> ReadNpz(std::string_view bytes, const std::string& where, const std::vector<std::string>& only) {
-  // 22 bytes: the smallest zip (an end-of-central-directory record alone).
-  if (bytes.size() < 22) throw FormatError("not a valid .npz (zip): only " + std::to_string(bytes.size()) + " bytes", where);
-  zip_error_t err;
-  zip_error_init(&err);
-  zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
-  if (!src) throw FormatError("npz: " + ZipErrorText(&err), where);
-  std::unique_ptr<zip_t, ZipCloser> za(zip_open_from_source(src, ZIP_RDONLY, &err));
-  if (!za) {
-    zip_source_free(src);
-    std::string msg = "not a valid .npz (zip): " + ZipErrorText(&err);
-    zip_error_fini(&err);
-    throw FormatError(msg, where);
-  }
-  zip_error_fini(&err);
+  // The zip is parsed in place (featdb/internal/zip_reader.h): no libzip, no
+  // copy of the compressed bytes. A deflated member is inflated into a
+  // per-thread buffer that stays allocated (and cache-warm) between records,
+  // and its payload copied once into the array; inflating into the array
+  // itself costs a zero-fill plus a move past the .npy header, and fresh
+  // blocks of that size make glibc trim and re-fault the heap (bench/featdb).
+  constexpr size_t kScratchMax = size_t{8} << 20;  // larger members: no per-thread copy kept
+  thread_local std::string scratch;
   std::vector<Array> out;
-  const zip_int64_t n = zip_get_num_entries(za.get(), 0);
-  std::string buf;
-  for (zip_int64_t i = 0; i < n; ++i) {
-    zip_stat_t st;
-    if (zip_stat_index(za.get(), i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME) || !(st.valid & ZIP_STAT_SIZE))
-      throw FormatError("npz: unreadable member " + std::to_string(i), where);
-    std::string name = st.name;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
-    if (!only.empty()) {
-      bool want = false;
-      for (const auto& o : only) want = want || o == name;
-      if (!want) continue;
+  for (const internal::ZipMember& m : internal::ListZipMembers(bytes, where)) {
+    std::string_view name = m.name;
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".npy") name.remove_suffix(4);
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
+    Array a;
+    if (m.method == 0) {  // stored: check the bytes where they are
+      if (internal::ZipCrc32(m.data.data(), m.data.size()) != m.crc32)
+        throw FormatError("npz member '" + std::string(m.name) + "' is corrupt (CRC-32 mismatch)", where);
+      const size_t at = ParseNpyHeader(m.data, std::string(name), where, &a);
+      a.data.assign(m.data.data() + at, m.data.size() - at);
+    } else if (m.size <= kScratchMax) {
+      if (scratch.size() < m.size) scratch.resize(m.size);
+      internal::ExtractZipMember(m, scratch.data(), where);
+      const std::string_view npy(scratch.data(), m.size);
+      const size_t at = ParseNpyHeader(npy, std::string(name), where, &a);
+      a.data.assign(npy.data() + at, npy.size() - at);
+    } else {
+      a.data.resize(m.size);
+      internal::ExtractZipMember(m, a.data.data(), where);
+      const size_t at = ParseNpyHeader(a.data, std::string(name), where, &a);
+      a.data.erase(0, at);
     }
-    // Deflate expands at most ~1032:1; a larger claimed size is a corrupt header,
-    // and must not make us allocate gigabytes.
-    const uint64_t comp = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : bytes.size();
-    if (comp > bytes.size())
-      throw FormatError("npz member '" + name + "' claims " + std::to_string(comp) + " compressed bytes, the file has " +
-                            std::to_string(bytes.size()), where);
-    if (st.size > (uint64_t{1} << 32) || st.size > comp * 1100 + 4096)
-      throw FormatError("npz member '" + name + "' claims an implausible size (" + std::to_string(st.size) + " bytes)", where);
-#ifdef UNITER_HAVE_LIBDEFLATE
-    // Deflated members: libzip hands over the raw stream, libdeflate inflates it
-    // straight into place (~2.3x zlib's speed, bench/featdb), and the member's
-    // CRC-32 from the central directory is checked like libzip would.
-    if ((st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method == ZIP_CM_DEFLATE && (st.valid & ZIP_STAT_CRC) &&
-        (st.valid & ZIP_STAT_COMP_SIZE) && !((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)) {
-      zip_file_t* f = zip_fopen_index(za.get(), i, ZIP_FL_COMPRESSED);
-      if (!f) throw FormatError("npz member '" + name + "': " + zip_strerror(za.get()), where);
-      thread_local std::string comp;
-      comp.resize(st.comp_size);
-      const zip_int64_t got = zip_fread(f, comp.data(), st.comp_size);
-      zip_fclose(f);
-      if (got != static_cast<zip_int64_t>(st.comp_size)) throw FormatError("npz member '" + name + "' is truncated", where);
-      thread_local std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(
-          libdeflate_alloc_decompressor(), libdeflate_free_decompressor);
-      buf.resize(st.size);
-      size_t actual = 0;
-      const libdeflate_result rc = libdeflate_deflate_decompress(d.get(), comp.data(), comp.size(), buf.data(), buf.size(), &actual);
-      if (rc != LIBDEFLATE_SUCCESS || actual != st.size)
-        throw FormatError("npz member '" + name + "' is corrupt (deflate stream does not decode to its size)", where);
-      if (libdeflate_crc32(0, buf.data(), buf.size()) != st.crc)
-        throw FormatError("npz member '" + name + "' is corrupt (CRC-32 mismatch)", where);
-      out.push_back(ParseNpy(buf, name, where));
-      continue;
-    }
-#endif
-    zip_file_t* f = zip_fopen_index(za.get(), i, 0);
-    if (!f) throw FormatError("npz member '" + name + "': " + zip_strerror(za.get()), where);
-    buf.resize(st.size);
-    const zip_int64_t got = zip_fread(f, buf.data(), st.size);
-    // Reading past the end makes libzip verify the CRC of the member.
-    char extra;
-    const zip_int64_t more = got == static_cast<zip_int64_t>(st.size) ? zip_fread(f, &extra, 1) : 0;
-    std::string ferr = zip_error_strerror(zip_file_get_error(f));
-    zip_fclose(f);
-    if (got != static_cast<zip_int64_t>(st.size) || more != 0)
-      throw FormatError("npz member '" + name + "' is corrupt or truncated: " + ferr, where);
-    out.push_back(ParseNpy(buf, name, where));
+    out.push_back(std::move(a));
   }
   return out;
 }

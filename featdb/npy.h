@@ -20,8 +20,11 @@ Array ParseNpy(std::string_view bytes, const std::string& name, const std::strin
 // The .npy bytes numpy writes for `a` (format 1.0, header padded to 64 bytes).
 std::string WriteNpy(const Array& a);
 
-// Reads an .npz (zip) from memory. `only` non-empty: decode just those arrays
-// (others are not inflated). Array names drop the `.npy` suffix.
+// Reads an .npz (zip) from memory: stored or deflated members, zip64, data
+// descriptors (featdb/internal/zip_reader.h); every member's CRC-32 is checked.
+// `only` non-empty: decode just those arrays (others are not inflated). Array
+// names drop the `.npy` suffix. Each calling thread keeps one inflate buffer
+// (as large as the largest member up to 8 MiB it has read) for reuse.
 std::vector<Array> ReadNpz(std::string_view bytes, const std::string& where = "",
                            const std::vector<std::string>& only = {});
 // Reads an .npz file from disk.

@@ -18,7 +18,7 @@ if pkg-config --exists libdeflate 2>/dev/null; then  # the same npz inflate path
   FLAGS+=(-DUNITER_HAVE_LIBDEFLATE)
   LIBS+=(-ldeflate)
 fi
-SRCS=(common/error.cc featdb/array.cc featdb/npy.cc featdb/value.cc featdb/msgpack_numpy.cc featdb/native_codec.cc)
+SRCS=(common/error.cc featdb/array.cc featdb/npy.cc featdb/internal/zip_reader.cc featdb/value.cc featdb/msgpack_numpy.cc featdb/native_codec.cc)
 # Library objects once, without the fuzzer main.
 OBJS=()
 for s in "${SRCS[@]}"; do
@@ -30,7 +30,7 @@ done
 # Seeds: valid inputs of each format, so mutation starts from the real structure.
 mkdir -p "$WORK/seed_npz" "$WORK/seed_msgpack" "$WORK/seed_native"
 if "$PY" -c "import numpy, msgpack, msgpack_numpy" 2>/dev/null; then
-  "$PY" - "$WORK" <<'PYEOF'
+  "$PY" - "$WORK" "$ROOT/tests/featdb" <<'PYEOF'
 import io, sys, numpy as np, msgpack, msgpack_numpy, lz4.frame
 w = sys.argv[1]
 r = np.random.RandomState(0)
@@ -39,6 +39,13 @@ d = dict(features=r.rand(3, 8).astype(np.float16), norm_bb=r.rand(3, 6).astype(n
 for i, comp in enumerate((np.savez, np.savez_compressed)):
     b = io.BytesIO(); comp(b, **d); open(f"{w}/seed_npz/{i}.npz", "wb").write(b.getvalue())
 b = io.BytesIO(); np.save(b, d["features"]); open(f"{w}/seed_npz/x.npy", "wb").write(b.getvalue())
+# zip64 records/extra fields and data descriptors (tests/featdb/npz_zip_ref.py builds them).
+sys.path.insert(0, sys.argv[2]); import npz_zip_ref as ref
+s = ref.Unseekable(); np.savez_compressed(s, **d); open(f"{w}/seed_npz/streamed.npz", "wb").write(bytes(s.buf))
+npys = []
+for k in ("features", "ids"):
+    b = io.BytesIO(); np.save(b, d[k]); npys.append((k.encode() + b".npy", b.getvalue()))
+open(f"{w}/seed_npz/zip64.npz", "wb").write(ref.zip64_everywhere(npys))
 open(f"{w}/seed_msgpack/img", "wb").write(msgpack.dumps(d, default=msgpack_numpy.encode, use_bin_type=True))
 open(f"{w}/seed_msgpack/txt", "wb").write(msgpack.dumps({"input_ids": [1, 2, 300, -4], "t": {"a": [1.5, None, True]},
                                                           "s": "x", "b": b"\x00"}, use_bin_type=True))
