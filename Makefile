@@ -2,6 +2,9 @@
 #   make demo   install deps, build, run the main job on generated data
 #   make test   install deps, build, run every test (ctest)
 BUILD ?= build
+# The CUDA build (scripts/test-cuda.sh): a second tree against PyPI torch's
+# CUDA LibTorch, compiled, linked and tested (on the CPU) wherever nvcc is.
+CUDA_BUILD ?= build-cuda
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 JOBS ?= $(shell nproc)
@@ -9,7 +12,7 @@ JOBS ?= $(shell nproc)
 # ones too) shares one cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test test-cuda demo bench clean
 
 all: build
 
@@ -27,6 +30,11 @@ build: deps configure
 # GPU tests carry the label `gpu` and run only where a GPU is (scripts/device-check.sh).
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE gpu $(CTEST_FLAGS)
+	JOBS=$(JOBS) CMAKE_FLAGS='$(CMAKE_FLAGS)' CTEST_FLAGS='$(CTEST_FLAGS)' scripts/test-cuda.sh $(CUDA_BUILD)
+
+# The CUDA build alone (says why and skips without nvcc or the torch venv).
+test-cuda: deps
+	JOBS=$(JOBS) CMAKE_FLAGS='$(CMAKE_FLAGS)' CTEST_FLAGS='$(CTEST_FLAGS)' scripts/test-cuda.sh $(CUDA_BUILD)
 
 demo: build
 	scripts/demo.sh $(BUILD)
@@ -35,4 +43,4 @@ bench: build
 	scripts/bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(CUDA_BUILD)

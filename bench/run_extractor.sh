@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Extractor benchmark on the CPU: full-size synthetic BUTD weights (real layer
-# names and shapes), the real photos in ../shared/data/butd/images.
-#   bench/run_extractor.sh [BUILD_DIR] [REPEAT]
+# names and shapes), real photos: the coco-mini photos of one input size
+# (640x480 -> 600x800), a few of them, no warm-up (an image takes minutes
+# on 2 cores). Batch 1 vs 4, fp32 vs bf16, channels-last off/on
+# (bench/extractor_bench.cc).
+#   bench/run_extractor.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
-REPEAT="${2:-1}"
 SHARED="$(cd .. && pwd)/shared/data"
 WORK="${TMPDIR:-/tmp}/uniter-extractor-bench"
 mkdir -p "$WORK"
@@ -14,4 +16,10 @@ if [ ! -f "$WORK/full.caffemodel" ]; then
     --out "$WORK/full.caffemodel"
 fi
 nproc | sed 's/^/cores: /'
-"$BUILD/bench/extractor_bench" "$SHARED/butd/test.prototxt" "$WORK/full.caffemodel" "$SHARED/butd/images" "$REPEAT"
+for args in "--max-images 2" "--max-images 4 --batch 4" "--max-images 1 --channels-last" \
+            "--max-images 1 --precision bf16"; do
+  # shellcheck disable=SC2086
+  "$BUILD/bench/extractor_bench" "$SHARED/butd/test.prototxt" "$WORK/full.caffemodel" \
+    "$SHARED/coco-mini/val2017" 1 --warmup 0 $args
+  echo
+done

@@ -19,10 +19,45 @@ pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
 # torch's share/cmake/Torch for the CUDA one.
 set(UNITER_HAVE_TORCH OFF)
 if(UNITER_WITH_TORCH)
+  # TorchConfig finds Caffe2 with PATHS, which CMake searches after the system
+  # prefixes: a Torch_DIR next to Debian's libtorch-dev would load Debian's
+  # (CPU, 1.13) Caffe2 targets. Pin the one beside Torch_DIR.
+  if(Torch_DIR AND NOT Caffe2_DIR AND EXISTS "${Torch_DIR}/../Caffe2/Caffe2Config.cmake")
+    get_filename_component(Caffe2_DIR "${Torch_DIR}/../Caffe2" ABSOLUTE)
+    set(Caffe2_DIR "${Caffe2_DIR}" CACHE PATH "Caffe2 config beside Torch_DIR")
+  endif()
   find_package(Torch CONFIG QUIET)
   if(Torch_FOUND)
     set(UNITER_HAVE_TORCH ON)
     message(STATUS "uniter: LibTorch ${Torch_VERSION} at ${Torch_DIR}")
+    # PyPI's torch ships protobuf 3.13 headers in its include dir, which comes
+    # before the system's /usr/include; the protobuf we compile and link
+    # against (caffe.proto) is the system's. Its headers go first.
+    # PyPI's LibTorch carries its own libstdc++ parts and exports them
+    # (std::filesystem, ...): found before the system libstdc++, they crash
+    # (std::filesystem::remove_all jumps to 0). The system libstdc++ goes first
+    # in every LibTorch binary's dynamic symbol search order.
+    if(NOT Torch_DIR MATCHES "^/usr/")
+      set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS
+        "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+    endif()
+    foreach(_dir ${TORCH_INCLUDE_DIRS})
+      if(EXISTS "${_dir}/google/protobuf" AND NOT _dir STREQUAL Protobuf_INCLUDE_DIR)
+        set(_shadow "${CMAKE_BINARY_DIR}/torch-protobuf-shadow")
+        file(MAKE_DIRECTORY "${_shadow}")
+        file(CREATE_LINK "${Protobuf_INCLUDE_DIR}/google" "${_shadow}/google" SYMBOLIC)
+        get_target_property(_inc torch INTERFACE_INCLUDE_DIRECTORIES)
+        if(NOT _inc)
+          set(_inc "")
+        endif()
+        set_target_properties(torch PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_shadow};${_inc}")
+        break()
+      endif()
+    endforeach()
+  elseif(UNITER_WITH_CUDA STREQUAL "ON")
+    # Asked for the CUDA build: a LibTorch that fails to load must not silently
+    # turn it into a build without the extractor.
+    find_package(Torch CONFIG REQUIRED)
   else()
     message(WARNING "uniter: UNITER_WITH_TORCH is ON but LibTorch was not found "
                     "(apt-get install libtorch-dev, or set Torch_DIR); extractor and trainer are skipped")

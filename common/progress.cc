@@ -72,7 +72,10 @@ void Progress::Draw(bool final_line) {
                   100.0 * static_cast<double>(c) / static_cast<double>(t));
     line += pct;
   }
-  line += "  " + HumanCount(rate) + "/s";
+  // Slow runs (the extractor on a CPU: < 1 image/s) need decimals.
+  char slow[32];
+  std::snprintf(slow, sizeof slow, rate < 10 ? "%.2f" : "%.1f", rate);
+  line += "  " + (rate < 100 ? std::string(slow) : HumanCount(rate)) + "/s";
   if (final_line) {
     line += "  in " + HumanDuration(elapsed);
   } else if (t > 0 && rate > 0 && c <= t) {

@@ -11,11 +11,13 @@ namespace uniter::extractor {
 
 BoxSelection SelectBoxes(const at::Tensor& boxes, const at::Tensor& cls_prob, const ExtractorConfig& config) {
   const int64_t n = boxes.size(0);
-  const at::Tensor scores = cls_prob.slice(1, 1).contiguous();
+  const at::Tensor scores = cls_prob.slice(1, 1).to(torch::kFloat).contiguous();
   const at::Tensor kept =
       ops::MultiClassNmsMask(boxes, scores, {config.nms_threshold, ops::BoxConvention::kCaffe});
   // Best score among the classes whose NMS kept the region (0 if none did).
-  const at::Tensor max_conf = torch::where(kept, scores, torch::zeros_like(scores)).amax(1).contiguous();
+  // On a GPU the mask and this reduction stay there; only N floats come back.
+  const at::Tensor max_conf =
+      torch::where(kept, scores, torch::zeros_like(scores)).amax(1).to(torch::kCPU, torch::kFloat).contiguous();
   const float* c = max_conf.data_ptr<float>();
   std::vector<int64_t> by_conf(n);
   std::iota(by_conf.begin(), by_conf.end(), 0);

@@ -24,7 +24,8 @@ struct BoxSelection {
 };
 
 // `boxes` [N,4] float32 in image pixels, `cls_prob` [N,C] (column 0 =
-// background). Thread safety: pure function.
+// background), both on one device (the per-class NMS runs there: ops/nms.h).
+// Thread safety: pure function.
 BoxSelection SelectBoxes(const at::Tensor& boxes, const at::Tensor& cls_prob, const ExtractorConfig& config);
 
 }  // namespace uniter::extractor

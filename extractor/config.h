@@ -30,12 +30,16 @@ struct ExtractorConfig {
   int min_boxes = 10;
   int max_boxes = 100;
 
-  // Compute. "cpu" or "cuda:N" (builds against a CUDA LibTorch).
+  // Compute. "cpu", "cuda" or "cuda:N" (a CUDA LibTorch and a GPU, checked
+  // at run time; otherwise UsageError naming the device). Weights move there
+  // once at load; outputs come back to the CPU. Default: "cpu".
   std::string device = "cpu";
-  // fp32, fp16 or bf16: autocast of convolutions and matrix products; every
-  // output array stays fp32. Default: fp32 (BUTD's numbers).
+  // fp32, fp16 or bf16: the convolutions (backbone, RPN, res5) in that type,
+  // weights cast once at load; the score heads, softmax, proposals, NMS, box
+  // math and every output stay fp32. LibTorch 1.13 has no CPU fp16
+  // convolution. Default: fp32 (BUTD's numbers).
   std::string precision = "fp32";
-  bool channels_last = false;  // NHWC convolutions (faster with fp16/bf16 on GPUs)
+  bool channels_last = false;  // NHWC convolutions (faster with fp16/bf16 on GPUs). Default: false.
 };
 
 }  // namespace uniter::extractor

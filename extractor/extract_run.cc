@@ -1,7 +1,10 @@
 #include "extractor/extract_run.h"
 
 #include <nlohmann/json.hpp>
-#include <tbb/parallel_pipeline.h>
+#include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,23 +12,32 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
-#include <opencv2/imgcodecs.hpp>
+#include <memory>
+#include <unordered_map>
 
 #include "common/error.h"
 #include "common/progress.h"
 #include "common/rejects.h"
 #include "extractor/extractor.h"
-#include "featdb/array.h"
-#include "featdb/img_db.h"
+#include "extractor/image_io.h"
+#include "extractor/launch.h"
+#include "extractor/outputs.h"
+#include "extractor/preprocess.h"
 
 namespace uniter::extractor {
 namespace {
 
 namespace fs = std::filesystem;
+namespace flow = tbb::flow;
 using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void AddSeconds(std::atomic<double>& a, double v) {
+  double cur = a.load();
+  while (!a.compare_exchange_weak(cur, cur + v)) {
+  }
+}
 
 std::vector<std::string> ListImages(const std::string& images) {
   std::vector<std::string> paths;
@@ -34,7 +46,10 @@ std::vector<std::string> ListImages(const std::string& images) {
       if (!e.is_regular_file()) continue;
       std::string ext = e.path().extension().string();
       std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp")
+      // BUTD-UNITER's generate_npz.py lists GIF and TIFF too: a GIF is a
+      // reject (OpenCV cannot read it) rather than silently left out.
+      if (ext == ".jpg" || ext == ".jpeg" || ext == ".jpe" || ext == ".png" || ext == ".bmp" || ext == ".webp" ||
+          ext == ".gif" || ext == ".tif" || ext == ".tiff")
         paths.push_back(e.path().string());
     }
     std::sort(paths.begin(), paths.end());
@@ -45,34 +60,6 @@ std::vector<std::string> ListImages(const std::string& images) {
       if (!line.empty() && line[0] != '#') paths.push_back(line);
   }
   return paths;
-}
-
-std::vector<featdb::Array> ToArrays(const RegionFeatures& r) {
-  using featdb::Array;
-  const int64_t n = r.num_boxes;
-  std::vector<Array> a;
-  a.push_back(Array::FromFloat32("features", {n, r.feature_dim}, r.features));
-  a.push_back(Array::FromFloat32("norm_bb", {n, 6}, r.norm_bb));
-  a.push_back(Array::FromFloat32("conf", {n}, r.conf));
-  a.push_back(Array::FromFloat32("soft_labels", {n, r.num_classes}, r.soft_labels));
-  a.push_back(Array::FromFloat32("boxes", {n, 4}, r.boxes));
-  auto ints = [](std::string name, const std::vector<int32_t>& v) {
-    Array x;
-    x.name = std::move(name);
-    x.dtype = featdb::DType::kInt32;
-    x.shape = {static_cast<int64_t>(v.size())};
-    x.data.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int32_t));
-    return x;
-  };
-  a.push_back(ints("objects_id", r.object_ids));
-  a.push_back(Array::FromFloat32("objects_conf", {n}, r.object_conf));
-  if (!r.attr_ids.empty()) {
-    a.push_back(ints("attrs_id", r.attr_ids));
-    a.push_back(Array::FromFloat32("attrs_conf", {n}, r.attr_conf));
-  }
-  a.push_back(ints("image_h", {r.image_height}));
-  a.push_back(ints("image_w", {r.image_width}));
-  return a;
 }
 
 // Given boxes by image file name and stem.
@@ -100,131 +87,310 @@ std::map<std::string, std::vector<float>> ReadBoxes(const std::string& path) {
   return out;
 }
 
+// The output path of shard k of N: img_db and tsv outputs get their own
+// (featdb merge / cat join them); npz files of all shards share the folder.
+std::string ShardTag(const Shard& s) {
+  return s.count > 1 ? ".shard" + std::to_string(s.index) + "of" + std::to_string(s.count) : "";
+}
+std::string ShardedOut(std::string out, OutputFormat f, const Shard& s) {
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (s.count == 1 || f == OutputFormat::kNpz) return out;
+  if (f == OutputFormat::kImgDb) return out + ShardTag(s);
+  const fs::path p(out);
+  return (p.parent_path() / (p.stem().string() + ShardTag(s) + p.extension().string())).string();
+}
+
+// The reason of a per-image failure, without the path the rejects line names anyway.
+std::string Reason(const std::exception& e, const std::string& path) {
+  if (const auto* u = dynamic_cast<const Error*>(&e); u && u->where() == path) return u->message();
+  return e.what();
+}
+
 struct Item {
-  std::string path, key;
+  uint64_t seq = 0;
+  std::string path, id;
+  const std::vector<float>* boxes = nullptr;  // given-box mode
+  bool skip = false;                          // already in the output (--resume)
+  std::string error;                          // set: a reject
   cv::Mat image;
-  std::string error;
-  bool skip = false;
-  std::string value;
-  int nbb = 0;
+  std::pair<int, int> input_size{0, 0};
+  RegionFeatures features;
+  EncodedImage encoded;
+  bool NeedsWork() const { return !skip && error.empty(); }
 };
+using ItemPtr = std::shared_ptr<Item>;
+struct Batch {
+  std::vector<ItemPtr> items;
+};
+using BatchPtr = std::shared_ptr<Batch>;
+
+// Groups decoded images by network input size. Serial (one flow node).
+// Pass-through items (skipped, rejected) go out at once; a group goes out
+// when it holds `batch` images, when its oldest image is `max_age` sequence
+// numbers behind the newest arrival or more than `max_waiting` images wait
+// (so the ordered writer, which holds the limiter's tokens, never starves),
+// and at the last arrival. Every item passes here exactly once.
+class Batcher {
+ public:
+  using Node = flow::multifunction_node<ItemPtr, std::tuple<BatchPtr, BatchPtr>>;
+  Batcher(size_t batch, uint64_t max_age, size_t max_waiting, uint64_t total)
+      : batch_(batch), max_age_(max_age), max_waiting_(max_waiting), total_(total) {}
+
+  void operator()(const ItemPtr& item, Node::output_ports_type& ports) {
+    ++arrivals_;
+    max_seq_ = std::max(max_seq_, item->seq);
+    if (!item->NeedsWork()) {
+      auto b = std::make_shared<Batch>();
+      b->items.push_back(item);
+      std::get<1>(ports).try_put(b);
+    } else {
+      auto& group = groups_[item->input_size];
+      group.push_back(item);
+      ++waiting_;
+      if (group.size() >= batch_) Emit(groups_.find(item->input_size), ports);
+    }
+    while (!groups_.empty()) {
+      auto oldest = groups_.begin();
+      uint64_t oldest_seq = MinSeq(oldest->second);
+      for (auto it = groups_.begin(); it != groups_.end(); ++it)
+        if (const uint64_t s = MinSeq(it->second); s < oldest_seq) oldest = it, oldest_seq = s;
+      if (arrivals_ < total_ && oldest_seq + max_age_ > max_seq_ && waiting_ <= max_waiting_) break;
+      Emit(oldest, ports);
+    }
+  }
+
+ private:
+  using Groups = std::map<std::pair<int, int>, std::vector<ItemPtr>>;
+  static uint64_t MinSeq(const std::vector<ItemPtr>& g) {
+    uint64_t s = g.front()->seq;
+    for (const auto& i : g) s = std::min(s, i->seq);
+    return s;
+  }
+  void Emit(Groups::iterator it, Node::output_ports_type& ports) {
+    auto b = std::make_shared<Batch>();
+    b->items = std::move(it->second);
+    std::sort(b->items.begin(), b->items.end(), [](const ItemPtr& x, const ItemPtr& y) { return x->seq < y->seq; });
+    waiting_ -= b->items.size();
+    groups_.erase(it);
+    std::get<0>(ports).try_put(b);
+  }
+
+  size_t batch_;
+  uint64_t max_age_;
+  size_t max_waiting_;
+  uint64_t total_;
+  uint64_t arrivals_ = 0, max_seq_ = 0;
+  size_t waiting_ = 0;
+  Groups groups_;
+};
+
+// One network call for a batch: ExtractBatch for images of one input size;
+// when it throws (one bad image spoils the batch), each image alone, so only
+// the bad one becomes a reject.
+void RunNetwork(const Extractor& extractor, Batch& batch) {
+  auto one = [&](Item& it) {
+    try {
+      it.features = it.boxes ? extractor.ExtractBoxes(it.image, *it.boxes) : extractor.Extract(it.image);
+    } catch (const std::exception& e) {
+      it.error = Reason(e, it.path);
+    }
+  };
+  if (batch.items.size() == 1 || batch.items.front()->boxes) {
+    for (auto& it : batch.items) one(*it);
+  } else {
+    std::vector<cv::Mat> images;
+    for (const auto& it : batch.items) images.push_back(it->image);
+    try {
+      std::vector<RegionFeatures> out = extractor.ExtractBatch(images);
+      if (out.size() != images.size()) throw Error("ExtractBatch returned a wrong count");
+      for (size_t i = 0; i < out.size(); ++i) batch.items[i]->features = std::move(out[i]);
+    } catch (const std::exception&) {
+      for (auto& it : batch.items) one(*it);
+    }
+  }
+  for (auto& it : batch.items) it->image.release();
+}
 
 }  // namespace
 
 ExtractResult RunExtract(const ExtractOptions& o) {
   if (o.images.empty() || o.prototxt.empty() || o.weights.empty() || o.out.empty())
     throw UsageError("extract needs --images, --prototxt, --weights and --out");
-  if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
-    throw UsageError("--shard k/N needs 0 <= k < N");
+  if (o.batch < 1) throw UsageError("--batch must be at least 1");
+  if (o.resume && o.force) throw UsageError("--resume and --force exclude each other");
   const auto start = Clock::now();
-  std::vector<std::string> all = ListImages(o.images);
-  std::vector<std::string> paths;
-  for (size_t i = 0; i < all.size(); ++i)
-    if (static_cast<int>(i % o.shard_count) == o.shard_index) paths.push_back(all[i]);
-
-  const Extractor extractor(o.prototxt, o.weights, o.config);
-  featdb::ImgDbOptions db;
-  db.codec = featdb::CodecFromName(o.codec);
-  db.conf_th = o.config.conf_threshold;
-  db.max_bb = o.config.max_boxes;
-  db.min_bb = o.config.min_boxes;
-  db.resume = o.resume;
-  std::map<std::string, std::vector<float>> given;
-  if (!o.boxes_json.empty()) {
-    given = ReadBoxes(o.boxes_json);
-    db.keep_all = true;  // every given box, in order
-  }
-  db.force = o.force;
-  featdb::ImgDbWriter writer(o.out, db);
+  const OutputFormat format = OutputFormatFromName(o.format);
+  const Shard shard = ResolveShard(o.shard);
   ExtractResult result;
-  result.db_path = writer.db_path();
-  result.rejects_path = o.rejects.empty() ? writer.db_path() + ".rejects.jsonl" : o.rejects;
-  RejectsFile rejects(result.rejects_path, o.resume);
-  Progress progress("extract", paths.size(), o.quiet);
-  std::atomic<double> decode_s{0}, net_s{0}, write_s{0};
-  auto add = [](std::atomic<double>& a, double v) {
-    double cur = a.load();
-    while (!a.compare_exchange_weak(cur, cur + v)) {
+  result.shard_index = shard.index;
+  result.shard_count = shard.count;
+  result.shard_source = shard.source;
+  result.devices = ResolveDevices(o.devices);
+  for (const auto& d : result.devices) CheckDevice(d);
+
+  std::map<std::string, std::vector<float>> given;
+  if (!o.boxes_json.empty()) given = ReadBoxes(o.boxes_json);
+
+  std::vector<std::string> all = ListImages(o.images);
+  std::vector<ItemPtr> work;
+  std::unordered_map<std::string, std::string> first_path;  // id -> file
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (static_cast<int>(i % shard.count) != shard.index) continue;
+    auto it = std::make_shared<Item>();
+    it->seq = work.size();
+    it->path = all[i];
+    const fs::path p(it->path);
+    it->id = o.key_prefix + p.stem().string();
+    if (auto [f, fresh] = first_path.emplace(it->id, it->path); !fresh) {
+      it->error = "duplicate image id '" + it->id + "' (same file stem as " + f->second + ")";
+    } else if (!o.boxes_json.empty()) {
+      auto b = given.find(p.filename().string());
+      if (b == given.end()) b = given.find(p.stem().string());
+      if (b == given.end() || b->second.empty()) it->error = "no boxes given for this image in " + o.boxes_json;
+      else it->boxes = &b->second;
     }
-  };
+    work.push_back(std::move(it));
+  }
+
+  std::vector<std::unique_ptr<Extractor>> extractors;
+  for (const auto& d : result.devices) {
+    ExtractorConfig c = o.config;
+    c.device = d;
+    extractors.push_back(std::make_unique<Extractor>(o.prototxt, o.weights, c));
+  }
+
+  SinkOptions so;
+  so.format = format;
+  so.out = ShardedOut(o.out, format, shard);
+  so.codec = o.codec;
+  so.key_suffix = o.key_suffix;
+  so.conf_th = o.config.conf_threshold;
+  so.max_bb = o.config.max_boxes;
+  so.min_bb = o.config.min_boxes;
+  so.keep_all = !o.boxes_json.empty();  // every given box, in order
+  so.resume = o.resume;
+  so.force = o.force;
+  std::unique_ptr<FeatureSink> sink = MakeSink(so);
+  result.output_path = sink->path();
+  // Resume: checked here, before the writer runs (LMDB reads and writes stay on one thread).
+  for (auto& it : work) {
+    if (!sink->Contains(it->id)) continue;
+    if (!o.resume && !o.force)
+      throw UsageError("'" + it->id + "' is already in the output: pass --resume to skip what is done or --force",
+                       sink->path());
+    if (o.resume) it->skip = true;
+  }
+  if (!o.rejects.empty()) result.rejects_path = o.rejects;
+  else if (format == OutputFormat::kNpz) result.rejects_path = sink->path() + "/extract" + ShardTag(shard) + ".rejects.jsonl";
+  else result.rejects_path = sink->DefaultRejectsPath();
+  RejectsFile rejects(result.rejects_path, o.resume);
+
+  std::unique_ptr<tbb::global_control> limit;
+  if (o.threads > 0)
+    limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                  static_cast<size_t>(o.threads));
+  const size_t threads = o.threads > 0 ? static_cast<size_t>(o.threads) : tbb::info::default_concurrency();
+  // Images between listing and writing: enough to fill a batch per device
+  // while the next ones decode; the batcher flushes at half of it.
+  const size_t tokens = std::max<size_t>(16, 2 * static_cast<size_t>(o.batch) * extractors.size() + 2 * threads);
+
+  Progress progress("extract images", work.size(), o.quiet);
+  std::atomic<double> decode_s{0}, net_s{0}, encode_s{0}, write_s{0};
+  std::atomic<uint64_t> batches{0};
   size_t next = 0;
-  tbb::parallel_pipeline(
-      8, tbb::make_filter<void, std::shared_ptr<Item>>(
-             tbb::filter_mode::serial_in_order,
-             [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
-               if (next >= paths.size()) {
-                 fc.stop();
-                 return nullptr;
-               }
-               auto item = std::make_shared<Item>();
-               item->path = paths[next++];
-               item->key = o.key_prefix + fs::path(item->path).stem().string() + o.key_suffix;
-               item->skip = o.resume && writer.Contains(item->key);
-               return item;
-             }) &
-             tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(
-                 tbb::filter_mode::parallel,
-                 [&](std::shared_ptr<Item> item) {
-                   if (item->skip) return item;
-                   const auto t = Clock::now();
-                   try {
-                     if (fs::file_size(item->path) == 0) throw Error("empty file");
-                     item->image = cv::imread(item->path, cv::IMREAD_COLOR);
-                     if (item->image.empty()) throw Error("not a decodable image");
-                   } catch (const std::exception& e) {
-                     item->error = e.what();
-                   }
-                   add(decode_s, Since(t));
-                   return item;
-                 }) &
-             // The network already uses every core; one image at a time.
-             tbb::make_filter<std::shared_ptr<Item>, std::shared_ptr<Item>>(
-                 tbb::filter_mode::serial_out_of_order,
-                 [&](std::shared_ptr<Item> item) {
-                   if (item->skip || !item->error.empty()) return item;
-                   const auto t = Clock::now();
-                   try {
-                     RegionFeatures r;
-                     if (o.boxes_json.empty()) {
-                       r = extractor.Extract(item->image);
-                     } else {
-                       const fs::path p(item->path);
-                       auto it = given.find(p.filename().string());
-                       if (it == given.end()) it = given.find(p.stem().string());
-                       if (it == given.end() || it->second.empty())
-                         throw Error("no boxes given for this image in " + o.boxes_json);
-                       r = extractor.ExtractBoxes(item->image, it->second);
-                     }
-                     item->image.release();
-                     const featdb::PreparedRecord rec = featdb::PrepareImgRecord(ToArrays(r), db);
-                     item->value = featdb::EncodeImgRecord(rec.arrays, db.codec, db);
-                     item->nbb = rec.nbb;
-                   } catch (const std::exception& e) {
-                     item->error = e.what();
-                   }
-                   add(net_s, Since(t));
-                   return item;
-                 }) &
-             tbb::make_filter<std::shared_ptr<Item>, void>(
-                 tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Item> item) {
-                   const auto t = Clock::now();
-                   if (item->skip) {
-                     ++result.skipped;
-                   } else if (!item->error.empty()) {
-                     rejects.Add({item->path, 0, item->key, item->error});
-                     ++result.rejected;
-                   } else {
-                     writer.PutEncoded(item->key, std::move(item->value), item->nbb);
-                     ++result.written;
-                   }
-                   progress.Add(1);
-                   add(write_s, Since(t));
-                 }));
-  writer.Close();
+
+  flow::graph g;
+  flow::input_node<ItemPtr> source(g, [&](tbb::flow_control& fc) -> ItemPtr {
+    if (next >= work.size()) {
+      fc.stop();
+      return {};
+    }
+    return std::move(work[next++]);
+  });
+  flow::limiter_node<ItemPtr> limiter(g, tokens);
+  flow::function_node<ItemPtr, ItemPtr> decode(g, flow::unlimited, [&](ItemPtr it) {
+    if (!it->NeedsWork()) return it;
+    const auto t = Clock::now();
+    try {
+      it->image = ReadImage(it->path, {o.max_pixels});
+      it->input_size = InputSize(it->image.rows, it->image.cols, o.config);
+    } catch (const std::exception& e) {
+      it->error = Reason(e, it->path);
+    }
+    AddSeconds(decode_s, Since(t));
+    return it;
+  });
+  Batcher::Node batcher(g, flow::serial, Batcher(static_cast<size_t>(o.batch), tokens / 2, tokens / 2, work.size()));
+  flow::buffer_node<BatchPtr> to_network(g);
+  // One serial node per device; `rejecting` makes a busy node refuse, so the
+  // buffer hands each batch to whichever device is free.
+  std::vector<std::unique_ptr<flow::function_node<BatchPtr, BatchPtr, flow::rejecting>>> networks;
+  for (const auto& ex : extractors) {
+    const Extractor* e = ex.get();
+    networks.push_back(std::make_unique<flow::function_node<BatchPtr, BatchPtr, flow::rejecting>>(
+        g, flow::serial, [&, e](BatchPtr b) {
+          const auto t = Clock::now();
+          RunNetwork(*e, *b);
+          ++batches;
+          AddSeconds(net_s, Since(t));
+          return b;
+        }));
+  }
+  using EncodeNode = flow::multifunction_node<BatchPtr, std::tuple<ItemPtr>>;
+  EncodeNode encode(g, flow::unlimited, [&](const BatchPtr& b, EncodeNode::output_ports_type& ports) {
+    const auto t = Clock::now();
+    tbb::parallel_for(size_t{0}, b->items.size(), [&](size_t i) {
+      Item& it = *b->items[i];
+      if (!it.NeedsWork()) return;
+      try {
+        it.encoded = sink->Encode(it.id, it.features);
+      } catch (const std::exception& e) {
+        it.error = Reason(e, it.path);
+      }
+      it.features = RegionFeatures();
+    });
+    AddSeconds(encode_s, Since(t));
+    for (auto& it : b->items) std::get<0>(ports).try_put(std::move(it));
+  });
+  flow::sequencer_node<ItemPtr> in_order(g, [](const ItemPtr& it) { return static_cast<size_t>(it->seq); });
+  flow::function_node<ItemPtr, flow::continue_msg> writer(g, flow::serial, [&](ItemPtr it) {
+    const auto t = Clock::now();
+    if (it->skip) {
+      ++result.skipped;
+    } else if (!it->error.empty()) {
+      rejects.Add({it->path, 0, it->id, it->error});
+      ++result.rejected;
+    } else {
+      sink->Write(std::move(it->encoded));
+      ++result.written;
+    }
+    progress.Add(1);
+    AddSeconds(write_s, Since(t));
+    return flow::continue_msg();
+  });
+
+  flow::make_edge(source, limiter);
+  flow::make_edge(limiter, decode);
+  flow::make_edge(decode, batcher);
+  flow::make_edge(flow::output_port<0>(batcher), to_network);
+  flow::make_edge(flow::output_port<1>(batcher), encode);
+  for (auto& n : networks) {
+    flow::make_edge(to_network, *n);
+    flow::make_edge(*n, encode);
+  }
+  flow::make_edge(flow::output_port<0>(encode), in_order);
+  flow::make_edge(in_order, writer);
+  flow::make_edge(writer, limiter.decrementer());
+  source.activate();
+  g.wait_for_all();
+
+  sink->Close();
   progress.Finish();
+  result.batches = batches;
   result.seconds = Since(start);
   result.decode_seconds = decode_s;
   result.network_seconds = net_s;
+  result.encode_seconds = encode_s;
   result.write_seconds = write_s;
   return result;
 }

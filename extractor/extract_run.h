@@ -1,27 +1,51 @@
-// `uniter extract`: images -> BUTD region features -> an img_db, as a TBB
-// pipeline (parallel decode, one network stage, parallel encode, one ordered
-// LMDB writer). Bad images go to the rejects file and the run goes on.
+// `uniter extract`: images -> BUTD region features -> an img_db, a folder of
+// BUTD/UNITER .npz files or an LXMERT TSV, as one TBB flow graph:
+//
+//   list (shard, resume) -> limiter -> decode (parallel) -> batcher (equal
+//   InputSize, up to `batch`) -> one serial network node per device ->
+//   encode (parallel) -> sequencer (input order) -> writer (serial)
+//
+// The limiter holds at most a fixed number of images between listing and
+// writing, so decoded images never pile up. Output is identical whatever the
+// batch size, device count or thread count. Bad images go to the rejects file
+// and the run goes on.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "extractor/config.h"
 
 namespace uniter::extractor {
 
 struct ExtractOptions {
-  std::string images;      // a folder (its .jpg/.jpeg/.png files, sorted) or a text file of paths. Required.
+  std::string images;      // a folder (its jpg/jpeg/jpe/png/bmp/webp/gif/tif/tiff files, sorted) or a text file of paths. Required.
   std::string prototxt;    // BUTD test.prototxt (or a narrowed one). Required.
   std::string weights;     // .caffemodel. Required.
-  std::string out;         // img_db folder (the split folder). Required.
-  std::string codec = "msgpack";  // Default: msgpack (UNITER's); npz, native.
-  std::string key_suffix = ".npz";  // key = image file stem + this. Default: ".npz".
-  std::string key_prefix;            // Default: none.
-  int shard_index = 0, shard_count = 1;  // --shard k/N: every N-th image from the k-th.
-  bool resume = false;     // skip keys already in the db
-  bool force = false;      // delete an existing db first
-  std::string rejects;     // Default: <out>/<db>.rejects.jsonl
+  // img_db: the split folder; npz: the folder; tsv: the file. Required. With
+  // several shards, img_db and tsv outputs get a `.shard{k}of{N}` suffix
+  // (`<out>.shard0of2/` for img_db, `<stem>.shard0of2.tsv`); npz shards share
+  // the folder.
+  std::string out;
+  std::string format = "img_db";  // img_db, npz or tsv. Default: img_db.
+  std::string codec = "msgpack";  // img_db values: msgpack (UNITER's), npz or native. Default: msgpack.
+  std::string key_suffix = ".npz";  // img_db key = id + this. Default: ".npz".
+  std::string key_prefix;           // id = prefix + file stem. Default: none.
+  // "k/N": every N-th image from the k-th; "auto" (default): from torchrun
+  // or SLURM variables when set, else all images (launch.h).
+  std::string shard = "auto";
+  // "cpu", "cuda", "cuda:N" or a comma list: one network node (and model)
+  // per entry. Default: cpu. Overrides config.device.
+  std::string devices = "cpu";
+  int batch = 1;            // images of equal network input size per forward pass. Default: 1.
+  int threads = 0;          // TBB threads for decode/encode; 0 (default) = all cores.
+  // Larger images are rejected from their header, before decoding; <= 0: no
+  // limit. Default: 178956970, image_io.h kDefaultMaxPixels (PIL's bomb limit).
+  int64_t max_pixels = 178956970;
+  bool resume = false;      // skip images already in the output
+  bool force = false;       // start the output over
+  std::string rejects;      // Default: beside the output (<db>.rejects.jsonl, <out>/extract.rejects.jsonl, <tsv>.rejects.jsonl)
   // Given-box mode (VCR, RefCOCO ground truth): a JSON object mapping an image
   // file name (or its stem) to [[x1, y1, x2, y2], ...] in image pixels. The
   // RPN and box selection are skipped, every given box is stored in the given
@@ -32,15 +56,20 @@ struct ExtractOptions {
 };
 
 struct ExtractResult {
-  std::string db_path;
+  std::string output_path;   // db folder, npz folder or tsv file
   std::string rejects_path;
+  int shard_index = 0, shard_count = 1;
+  std::string shard_source;  // "--shard", "torchrun", "SLURM" or ""
+  std::vector<std::string> devices;
   uint64_t written = 0, skipped = 0, rejected = 0;
+  uint64_t batches = 0;      // network calls
   double seconds = 0;
-  double decode_seconds = 0, network_seconds = 0, write_seconds = 0;  // summed over threads
+  // Summed over threads.
+  double decode_seconds = 0, network_seconds = 0, encode_seconds = 0, write_seconds = 0;
 };
 
-// Throws UsageError for bad options, FormatError for a bad model; per-image
-// failures are rejects.
+// Throws UsageError for bad options or an unusable device, FormatError for a
+// bad model; per-image failures are rejects.
 ExtractResult RunExtract(const ExtractOptions& options);
 
 }  // namespace uniter::extractor

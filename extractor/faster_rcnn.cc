@@ -24,8 +24,10 @@ void MkAnchor(double w, double h, double x, double y, std::vector<double>* out) 
 }
 
 // The proposal layer (rpn/proposal_layer.py, TEST phase) in float32 as numpy runs it.
+// `prob`, `bbox_deltas`: one image's RPN outputs [1,...] as float32 CPU,
+// `im_info` its [1,3] row; rois get batch index `batch`.
 at::Tensor Proposals(const at::Tensor& prob, const at::Tensor& bbox_deltas, const at::Tensor& im_info,
-                     const ExtractorConfig& config) {
+                     const ExtractorConfig& config, int64_t batch) {
   const std::vector<float> base = GenerateAnchors(16, config.anchor_ratios, config.anchor_scales);
   const int64_t a = static_cast<int64_t>(base.size() / 4);
   if (prob.size(1) != 2 * a || bbox_deltas.size(1) != 4 * a)
@@ -75,7 +77,7 @@ at::Tensor Proposals(const at::Tensor& prob, const at::Tensor& bbox_deltas, cons
   }
   at::Tensor kept = ops::Nms(cand, cand_scores, {config.rpn_nms_threshold, ops::BoxConvention::kCaffe});
   if (config.post_nms_top_n > 0 && kept.size(0) > config.post_nms_top_n) kept = kept.slice(0, 0, config.post_nms_top_n);
-  return torch::cat({torch::zeros({kept.size(0), 1}), cand.index_select(0, kept)}, 1);
+  return torch::cat({torch::full({kept.size(0), 1}, static_cast<float>(batch)), cand.index_select(0, kept)}, 1);
 }
 
 }  // namespace
@@ -99,11 +101,12 @@ std::vector<float> GenerateAnchors(int base_size, const std::vector<double>& rat
   return std::vector<float>(out.begin(), out.end());
 }
 
-FasterRcnnModel::FasterRcnnModel(const std::string& prototxt, const std::string& caffemodel)
+FasterRcnnModel::FasterRcnnModel(const std::string& prototxt, const std::string& caffemodel,
+                                 const internal::GraphOptions& options)
     : net_(new caffe::NetParameter) {
   ReadPrototxt(prototxt, net_.get());
   const CaffeWeights weights = CaffeWeights::Load(caffemodel);
-  graph_ = std::make_unique<internal::CaffeGraph>(*net_, weights);
+  graph_ = std::make_unique<internal::CaffeGraph>(*net_, weights, options);
   roi_begin_ = -1;
   for (int i = 0; i < graph_->NumLayers(); ++i)
     if (graph_->Layer(i).type() == "ROIPooling") {
@@ -130,7 +133,22 @@ void ProposalGenerator::Run(internal::BlobMap* blobs) const {
                         if (l.type() != "Python" || l.python_param().layer() != "ProposalLayer" ||
                             l.bottom_size() < 3)
                           throw Error("layer '" + l.name() + "': type '" + l.type() + "' is not supported");
-                        (*b)[l.top(0)] = Proposals(b->at(l.bottom(0)), b->at(l.bottom(1)), b->at(l.bottom(2)), config);
+                        // The layer runs on the CPU in fp32 (as BUTD's numpy); only the small
+                        // RPN maps travel.
+                        const at::Tensor prob = b->at(l.bottom(0)).to(torch::kCPU, torch::kFloat).contiguous();
+                        const at::Tensor deltas = b->at(l.bottom(1)).to(torch::kCPU, torch::kFloat).contiguous();
+                        const at::Tensor info = b->at(l.bottom(2)).to(torch::kCPU, torch::kFloat).contiguous();
+                        const int64_t n = prob.size(0);
+                        if (deltas.size(0) != n || info.size(0) != n)
+                          throw Error("layer '" + l.name() + "': batch sizes of its inputs differ");
+                        std::vector<at::Tensor> rois(n);
+                        // Images are independent; NMS inside runs serially per image then.
+                        at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+                          for (int64_t i = begin; i < end; ++i)
+                            rois[i] = Proposals(prob.slice(0, i, i + 1), deltas.slice(0, i, i + 1),
+                                                info.slice(0, i, i + 1), config, i);
+                        });
+                        (*b)[l.top(0)] = torch::cat(rois, 0);
                       });
 }
 

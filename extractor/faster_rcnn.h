@@ -19,8 +19,10 @@ namespace uniter::extractor {
 // The parsed prototxt, its weights and the interpreter. Shared by the stages.
 class FasterRcnnModel {
  public:
-  // Throws FormatError naming the first missing or mis-shaped blob.
-  FasterRcnnModel(const std::string& prototxt, const std::string& caffemodel);
+  // Throws FormatError naming the first missing or mis-shaped blob, and
+  // UsageError for a device or precision that cannot run here.
+  FasterRcnnModel(const std::string& prototxt, const std::string& caffemodel,
+                  const internal::GraphOptions& options = {});
   ~FasterRcnnModel();
 
   const internal::CaffeGraph& graph() const { return *graph_; }
@@ -39,7 +41,8 @@ class FasterRcnnModel {
   int backbone_end_ = 0, roi_begin_ = 0;
 };
 
-// Reads "data" [1,3,H,W]; writes every blob up to feature_blob().
+// Reads "data" [B,3,H,W] (on the graph's device, see CaffeGraph::ToInput);
+// writes every blob up to feature_blob().
 class Backbone {
  public:
   explicit Backbone(std::shared_ptr<const FasterRcnnModel> model) : model_(std::move(model)) {}
@@ -49,8 +52,9 @@ class Backbone {
   std::shared_ptr<const FasterRcnnModel> model_;
 };
 
-// Reads feature_blob() and "im_info" [1,3] (height, width, scale); writes the
-// RPN blobs and rois [K,5] (batch 0, x1, y1, x2, y2 in resized pixels):
+// Reads feature_blob() and "im_info" [B,3] (height, width, scale per image);
+// writes the RPN blobs and rois [K,5] (batch index, x1, y1, x2, y2 in resized
+// pixels), each image's rois together, images in order. Per image:
 // anchors (scales x ratios, feat_stride), deltas applied, clipped, boxes
 // smaller than rpn_min_size * scale dropped, top pre_nms_top_n by score, NMS
 // (Caffe convention), top post_nms_top_n.

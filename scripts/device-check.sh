@@ -1,28 +1,125 @@
 #!/usr/bin/env bash
-# The one prepared GPU check, run on the lent GPU machine (see the device tool):
-# builds the CUDA kernels against the LibTorch inside that machine's Python torch,
-# runs the CUDA tests and times the kernels, all in one call.
+# The one prepared GPU check (issue #5), run on the lent GPU machine in one
+# call: builds the CUDA kernels and the OpenCV-free extractor core against the
+# LibTorch inside that machine's Python torch (scripts/device/CMakeLists.txt),
+# runs the CUDA op tests, preprocesses the carried photos exactly as BUTD
+# (scripts/device/preprocess.py: cv2 + numpy), writes full-size synthetic
+# weights and benchmarks the network on cuda:0 (bench/extractor_device_bench.cc):
+# images/s for batch 1/4/8 x fp32/fp16/bf16 x channels-last off/on, the stage
+# split, and the fp16/bf16 feature error against fp32.
 #
 # Here, first (once per session):   scripts/device-check.sh --prepare
-#   copies Debian's GoogleTest sources into .device/ (git-ignored), which the
-#   call must carry: run(command="scripts/device-check.sh", carry=[".device"]).
+#   fills .device/ (git-ignored; < 60 MiB): GoogleTest sources, Debian's
+#   libprotobuf-dev unpacked (static library + headers), caffe.pb.{h,cc} from
+#   the matching protoc, the BUTD prototxt, the 5 BUTD demo photos and the
+#   coco-mini photos. Carry it:
+#   run(command="scripts/device-check.sh", carry=[".device"], timeout_s=600).
 # There:                            scripts/device-check.sh
-#   logs go to $OUT/device-check.log when $OUT is set.
+#   everything goes to $OUT/device-check.log, the table to $OUT/extractor_device_bench.md.
+# Without a GPU (proves the script up to the GPU itself):
+#                                   scripts/device-check.sh --cpu
+#   the same build against the CUDA LibTorch of ~/.cache/uniter/venv-cuda
+#   (else Debian's CPU LibTorch), the benchmark on the CPU with narrow
+#   synthetic weights and few images. UNITER_DEVICE_PYTHON picks a Python
+#   with cv2 (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
+DEV="$ROOT/.device"
+SHARED="$(cd .. && pwd)/shared/data"
+
 if [ "${1:-}" = "--prepare" ]; then
-  rm -rf .device && mkdir -p .device
-  cp -r /usr/src/googletest .device/googletest
+  rm -rf "$DEV" && mkdir -p "$DEV/gen/extractor" "$DEV/images" "$DEV/protobuf"
+  cp -r /usr/src/googletest "$DEV/googletest"
+  # Debian's static protobuf and its headers, unpacked into a prefix (never /).
+  tmp="$(mktemp -d)" && chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download libprotobuf-dev >/dev/null)
+  dpkg -x "$tmp"/libprotobuf-dev_*.deb "$tmp/x"
+  mkdir -p "$DEV/protobuf/usr/lib/x86_64-linux-gnu"
+  cp "$tmp/x/usr/lib/x86_64-linux-gnu/libprotobuf.a" "$DEV/protobuf/usr/lib/x86_64-linux-gnu/"
+  cp -r "$tmp/x/usr/include" "$DEV/protobuf/usr/include"
+  rm -rf "$tmp"
+  # The generated code must match those headers: the protoc of the same release.
+  pb_dev="$(dpkg-query -W -f='${Version}' libprotobuf-dev)"
+  pb_protoc="$(dpkg-query -W -f='${Version}' protobuf-compiler 2>/dev/null || true)"
+  if [ "${pb_dev%%-*}" != "${pb_protoc%%-*}" ]; then
+    echo "device-check: protoc ($pb_protoc) and libprotobuf-dev ($pb_dev) differ" >&2
+    exit 1
+  fi
+  protoc --proto_path="$ROOT/extractor" --cpp_out="$DEV/gen/extractor" "$ROOT/extractor/caffe.proto"
+  cp "$SHARED/butd/test.prototxt" "$DEV/"
+  cp "$SHARED"/butd/images/*.jpg "$SHARED"/coco-mini/val2017/*.jpg "$DEV/images/"
   grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
-  echo "prepared .device/ ($(du -sh .device | cut -f1)); carry it"
+  size_kib="$(du -sk "$DEV" | cut -f1)"
+  echo "prepared .device/ ($((size_kib / 1024)) MiB): carry it"
+  if [ "$size_kib" -ge $((60 * 1024)) ]; then
+    echo "device-check: .device/ is over 60 MiB" >&2
+    exit 1
+  fi
   exit 0
 fi
-LOG="${OUT:-/tmp}/device-check.log"
+
+CPU=0
+[ "${1:-}" = "--cpu" ] && CPU=1
+[ -d "$DEV/gen" ] || { echo "device-check: run scripts/device-check.sh --prepare here first and carry .device" >&2; exit 1; }
+BUILD="${UNITER_DEVICE_BUILD:-/tmp/uniter-device}"
+WORK="${UNITER_DEVICE_WORK:-/tmp/uniter-device-work}"
+mkdir -p "$WORK"
+LOG="${OUT:-$WORK}/device-check.log"
 exec > >(tee "$LOG") 2>&1
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-TORCH_PREFIX=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
-cmake -S scripts/device -B /tmp/uniter-device -G Ninja -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
-  -DGTEST_SOURCE_DIR="$PWD/.device/googletest" -DCMAKE_CUDA_ARCHITECTURES=90
-cmake --build /tmp/uniter-device -j "$(nproc)"
-/tmp/uniter-device/extractor_cuda_test --gtest_brief=0
+start=$(date +%s)
+stamp() { echo "== $(( $(date +%s) - start )) s: $*"; }
+
+if [ "$CPU" = 1 ]; then
+  PY="${UNITER_DEVICE_PYTHON:-python3}"
+  CUDA_VENV="${UNITER_CUDA_VENV:-$HOME/.cache/uniter/venv-cuda}"
+  if "$CUDA_VENV/bin/python" -c 'import torch' 2>/dev/null; then
+    TORCH_PREFIX="$("$CUDA_VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+    TORCH_CUDA=ON
+  else
+    TORCH_PREFIX=/usr/lib/x86_64-linux-gnu/cmake
+    TORCH_CUDA=OFF
+  fi
+  HAVE_NVCC=OFF
+  if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then HAVE_NVCC=ON; fi
+  [ "$HAVE_NVCC" = ON ] || TORCH_CUDA=OFF
+  JOBS="${JOBS:-2}"
+  BENCH_ARGS=(--device cpu --make-weights --narrow --weights "$WORK/narrow.caffemodel"
+              --batches 1,2 --precisions fp32,bf16 --channels-last 0,1 --images-per-config 2)
+  CMAKE_EXTRA=(-DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")
+else
+  PY=python3
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+  TORCH_PREFIX="$($PY -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+  TORCH_CUDA=ON
+  HAVE_NVCC=ON
+  JOBS="$(nproc)"
+  BENCH_ARGS=(--device cuda:0 --make-weights --weights "$WORK/full.caffemodel"
+              --batches 1,4,8 --precisions fp32,fp16,bf16 --channels-last 0,1 --images-per-config 32)
+  CMAKE_EXTRA=(-DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")
+fi
+echo "torch prefix: $TORCH_PREFIX (CUDA LibTorch: $TORCH_CUDA, nvcc: $HAVE_NVCC)"
+
+stamp configure
+cmake -S scripts/device -B "$BUILD" -G Ninja -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DDEVICE_DIR="$DEV" \
+  -DUNITER_DEVICE_CUDA="$HAVE_NVCC" -DUNITER_DEVICE_TORCH_CUDA="$TORCH_CUDA" -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
+  "${CMAKE_EXTRA[@]}" >"$WORK/configure.log" 2>&1 || { cat "$WORK/configure.log"; exit 1; }
+stamp build
+cmake --build "$BUILD" -j "$JOBS"
+if [ -x "$BUILD/extractor_cuda_test" ]; then
+  stamp CUDA op tests
+  "$BUILD/extractor_cuda_test" --gtest_brief=1 || echo "device-check: CUDA op tests FAILED"
+fi
+stamp preprocess
+rm -rf "$WORK/blobs"
+if [ "$CPU" = 1 ]; then
+  # A few photos of one size (coco-mini's 640x480) and one other.
+  "$PY" scripts/device/preprocess.py "$WORK/blobs" "$DEV"/images/000456.jpg \
+    "$DEV"/images/000000018575.jpg "$DEV"/images/000000073326.jpg "$DEV"/images/000000106235.jpg
+else
+  "$PY" scripts/device/preprocess.py "$WORK/blobs" "$DEV"/images/*.jpg
+fi
+stamp benchmark
+"$BUILD/extractor_device_bench" --prototxt "$DEV/test.prototxt" --images "$WORK/blobs" "${BENCH_ARGS[@]}" \
+  --out "${OUT:-$WORK}/extractor_device_bench.md"
+stamp done

@@ -24,7 +24,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the Python side of the references: UNITER's loaders use these
   python3 python3-venv python3-lmdb python3-msgpack python3-msgpack-numpy python3-lz4 python3-numpy
-  python3-torch python3-torchvision
+  python3-torch python3-torchvision python3-pil
 )
 
 # Pinned reference packages for the tests and benchmarks (PyPI).
@@ -64,5 +64,28 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "install-deps: pip install into $VENV"
   "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
   printf '%s' "$want" > "$stamp"
+fi
+
+# The CUDA LibTorch for the second build tree (make test's build-cuda): PyPI's
+# torch wheel, in a venv of its own without system site packages so Debian's
+# torch 1.13 cannot shadow it. Skipped where nvcc is missing (nothing to build
+# the kernels with); UNITER_CUDA_TORCH=0 skips it too.
+CUDA_VENV="${UNITER_CUDA_VENV:-$HOME/.cache/uniter/venv-cuda}"
+CUDA_TORCH_VERSION="2.11.0"
+if [ "${UNITER_CUDA_TORCH:-1}" = 0 ]; then
+  echo "install-deps: UNITER_CUDA_TORCH=0: no CUDA LibTorch venv"
+elif ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install-deps: no nvcc (PATH, /usr/local/cuda/bin): no CUDA LibTorch venv"
+elif "$CUDA_VENV/bin/python" -c "import sys, importlib.metadata as m
+sys.exit(m.version('torch').split('+')[0] != '$CUDA_TORCH_VERSION')" 2>/dev/null &&
+     ls "$CUDA_VENV"/lib/python3*/site-packages/torch/share/cmake/Torch/TorchConfig.cmake \
+        "$CUDA_VENV"/lib/python3*/site-packages/torch/lib/libtorch_cuda.so >/dev/null 2>&1; then
+  # The installed version from its metadata: importing torch takes seconds.
+  echo "install-deps: ok (CUDA LibTorch venv $CUDA_VENV)"
+else
+  echo "install-deps: pip install torch==$CUDA_TORCH_VERSION into $CUDA_VENV (about 3.5 GB)"
+  mkdir -p "$(dirname "$CUDA_VENV")"
+  [ -x "$CUDA_VENV/bin/python" ] || /usr/bin/python3 -m venv "$CUDA_VENV"
+  "$CUDA_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$CUDA_TORCH_VERSION"
 fi
 echo "install-deps: ok (venv $VENV)"

@@ -1,5 +1,7 @@
 #include "extractor/internal/caffe_graph.h"
 
+#include <c10/core/DeviceGuard.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -51,15 +53,66 @@ at::Tensor Affine(const at::Tensor& x, const at::Tensor& s, const at::Tensor& t)
   return x * s.view(shape) + t.view(shape);
 }
 
+// "cpu", "cuda", "cuda:N", checked against this build and machine at run time
+// (the same code runs on CPU-only and CUDA LibTorch builds).
+c10::Device ParseDevice(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name != "cuda" && name.rfind("cuda:", 0) != 0)
+    throw UsageError("device '" + name + "' is not 'cpu' or 'cuda:N'");
+  int64_t index = 0;
+  if (name.size() > 5) {
+    const std::string digits = name.substr(5);
+    if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError("device '" + name + "' is not 'cpu' or 'cuda:N'");
+    index = std::stoi(digits);
+  }
+  if (!torch::cuda::is_available())
+    throw UsageError("device '" + name +
+                     "' cannot run here: this LibTorch has no CUDA or the machine has no usable GPU");
+  const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
+  if (index >= count)
+    throw UsageError("device '" + name + "' cannot run here: " + std::to_string(count) + " CUDA device(s)");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+at::ScalarType ParsePrecision(const std::string& name) {
+  if (name == "fp32") return at::kFloat;
+  if (name == "fp16") return at::kHalf;
+  if (name == "bf16") return at::kBFloat16;
+  throw UsageError("precision '" + name + "' is not fp32, fp16 or bf16");
+}
+
 }  // namespace
 
 struct CaffeGraph::Impl {
   const caffe::NetParameter* net;
   std::vector<Prepared> layers;
+  GraphOptions options;
+  c10::Device device{c10::kCPU};
+  at::ScalarType dtype = at::kFloat;
+
+  // Weights live on the device in type `type`; 4-D conv filters NHWC with
+  // channels_last.
+  at::Tensor Place(const at::Tensor& w, at::ScalarType type) const {
+    at::Tensor t = w.to(device, type);
+    if (options.channels_last && t.dim() == 4) t = t.contiguous(at::MemoryFormat::ChannelsLast);
+    return t;
+  }
+  // A layer input in the type of its weights (and layout).
+  at::Tensor Compute(const at::Tensor& x, at::ScalarType type) const {
+    at::Tensor t = x.scalar_type() == type ? x : x.to(type);
+    if (options.channels_last && t.dim() == 4 && !t.is_contiguous(at::MemoryFormat::ChannelsLast))
+      t = t.contiguous(at::MemoryFormat::ChannelsLast);
+    return t;
+  }
 };
 
-CaffeGraph::CaffeGraph(const caffe::NetParameter& net, const CaffeWeights& weights) : impl_(new Impl) {
+CaffeGraph::CaffeGraph(const caffe::NetParameter& net, const CaffeWeights& weights, const GraphOptions& options)
+    : impl_(new Impl) {
   impl_->net = &net;
+  impl_->options = options;
+  impl_->device = ParseDevice(options.device);
+  impl_->dtype = ParsePrecision(options.precision);
   const std::vector<LayerParams> shapes = ParamShapes(net);
   std::map<std::string, const LayerParams*> by_name;
   for (const auto& p : shapes) by_name[p.name] = &p;
@@ -114,6 +167,14 @@ CaffeGraph::CaffeGraph(const caffe::NetParameter& net, const CaffeWeights& weigh
       if (l.embed_param().bias_term()) p.bias = FromBlob(weights.Get(l.name(), 1, {ws[1]}));
     }
   }
+  // Folding above ran in fp32 on the CPU; now move and cast once. The
+  // InnerProduct heads (class, box, attribute scores: ~1% of the FLOPs) stay
+  // fp32: in bf16 their logits would move the softmax and so the selection.
+  for (Prepared& p : layers) {
+    const at::ScalarType type = p.param->type() == "InnerProduct" ? at::kFloat : impl_->dtype;
+    if (p.weight.defined()) p.weight = impl_->Place(p.weight, type);
+    if (p.bias.defined()) p.bias = impl_->Place(p.bias, type);
+  }
 }
 
 CaffeGraph::~CaffeGraph() = default;
@@ -134,8 +195,25 @@ int CaffeGraph::FirstReaderOf(const std::string& bottom, int from) const {
   return -1;
 }
 
+const GraphOptions& CaffeGraph::options() const { return impl_->options; }
+bool CaffeGraph::on_cuda() const { return impl_->device.is_cuda(); }
+
+at::Tensor CaffeGraph::ToInput(const at::Tensor& x) const {
+  const at::Tensor t = impl_->Compute(x.to(impl_->device), impl_->dtype);
+  // NCHW unless asked otherwise, whatever strides the caller's tensor has.
+  return impl_->options.channels_last ? t : t.contiguous();
+}
+at::Tensor CaffeGraph::ToDevice(const at::Tensor& x) const { return x.to(impl_->device); }
+
+void CaffeGraph::Synchronize() const {
+  if (impl_->device.is_cuda()) torch::cuda::synchronize(impl_->device.index());
+}
+
 void CaffeGraph::Run(int begin, int end, BlobMap* blobs, const LayerHook& hook) const {
   torch::NoGradGuard no_grad;
+  // Kernels launch on the graph's GPU whatever the caller's current device.
+  c10::OptionalDeviceGuard device_guard;
+  if (impl_->device.is_cuda()) device_guard.reset_device(impl_->device);
   for (int i = begin; i < end; ++i) {
     const Prepared& p = impl_->layers[i];
     if (p.skip) continue;
@@ -148,9 +226,10 @@ void CaffeGraph::Run(int begin, int end, BlobMap* blobs, const LayerHook& hook) 
     };
     at::Tensor out;
     if (t == "Convolution") {
-      out = at::conv2d(in(0), p.weight, p.bias, p.stride, p.pad, p.dilation, p.groups);
+      out = at::conv2d(impl_->Compute(in(0), p.weight.scalar_type()), p.weight, p.bias, p.stride, p.pad,
+                       p.dilation, p.groups);
     } else if (t == "BatchNorm" || t == "Scale") {
-      out = Affine(in(0), p.weight, p.bias);
+      out = Affine(impl_->Compute(in(0), p.weight.scalar_type()), p.weight, p.bias);
     } else if (t == "ReLU") {
       const float slope = l.relu_param().negative_slope();
       out = slope == 0.f ? torch::relu(in(0)) : torch::leaky_relu(in(0), slope);
@@ -169,10 +248,12 @@ void CaffeGraph::Run(int begin, int end, BlobMap* blobs, const LayerHook& hook) 
       }
     } else if (t == "Eltwise") {
       const auto& e = l.eltwise_param();
-      out = in(0) * (e.coeff_size() ? e.coeff(0) : 1.f);
+      // Caffe's default coefficient 1 is skipped (x * 1 is exact anyway).
+      auto scaled = [&](int k) { return e.coeff_size() > k && e.coeff(k) != 1.f ? in(k) * e.coeff(k) : in(k); };
+      out = scaled(0);
       for (int k = 1; k < l.bottom_size(); ++k) {
         if (e.operation() == caffe::EltwiseParameter::SUM)
-          out = out + in(k) * (e.coeff_size() > k ? e.coeff(k) : 1.f);
+          out = out + scaled(k);
         else if (e.operation() == caffe::EltwiseParameter::PROD)
           out = out * in(k);
         else
@@ -180,13 +261,17 @@ void CaffeGraph::Run(int begin, int end, BlobMap* blobs, const LayerHook& hook) 
       }
     } else if (t == "ROIPooling") {
       const auto& r = l.roi_pooling_param();
-      out = ops::RoiPool(in(0), in(1),
+      // fp32 NCHW in and out: max pooling commutes with rounding to fp16/bf16,
+      // so the next convolution's cast gives the same values.
+      const at::Tensor features = in(0).to(at::kFloat).contiguous();
+      out = ops::RoiPool(features, in(1).to(features.device(), at::kFloat),
                          {static_cast<int>(r.pooled_h()), static_cast<int>(r.pooled_w()), r.spatial_scale()});
     } else if (t == "InnerProduct") {
       const int axis = l.inner_product_param().axis();
-      out = torch::linear(in(0).flatten(axis), p.weight, p.bias.defined() ? p.bias : at::Tensor());
+      out = torch::linear(impl_->Compute(in(0).flatten(axis), p.weight.scalar_type()), p.weight,
+                          p.bias.defined() ? p.bias : at::Tensor());
     } else if (t == "Softmax") {
-      out = torch::softmax(in(0), l.softmax_param().axis());
+      out = torch::softmax(in(0).to(at::kFloat), l.softmax_param().axis());
     } else if (t == "Flatten") {
       out = in(0).flatten(l.flatten_param().axis(), l.flatten_param().end_axis());
     } else if (t == "Reshape") {
@@ -206,7 +291,7 @@ void CaffeGraph::Run(int begin, int end, BlobMap* blobs, const LayerHook& hook) 
       out = out.reshape(shape);
     } else if (t == "Concat") {
       std::vector<at::Tensor> parts;
-      for (int k = 0; k < l.bottom_size(); ++k) parts.push_back(in(k));
+      for (int k = 0; k < l.bottom_size(); ++k) parts.push_back(in(k).to(in(0).scalar_type()));
       out = torch::cat(parts, l.concat_param().axis());
     } else if (t == "Dropout" || t == "Silence") {
       out = in(0);

@@ -28,11 +28,23 @@ inline int64_t NmsMaskWords(int64_t n) { return (n + 63) / 64; }
 // [n, NmsMaskWords(n)]: bit j of row i set when box i suppresses box j (j > i).
 void LaunchNmsMask(const float* d_boxes, int64_t n, const NmsOptions& options, uint64_t* d_mask,
                    void* stream);
+// As LaunchNmsMask, with `d_idxs` [n] class ids (nullptr: one class): boxes of
+// different classes never suppress each other (torchvision.ops.batched_nms).
+void LaunchBatchedNmsMask(const float* d_boxes, const int64_t* d_idxs, int64_t n, const NmsOptions& options,
+                          uint64_t* d_mask, void* stream);
+
+// The multi-class kernel keeps one block's ranks and removed-bits in shared
+// memory, which bounds the boxes it takes (BUTD selects from 300).
+constexpr int64_t kMaxMultiClassBoxes = 4096;
+// Device workspace LaunchMultiClassNms needs, in uint64 words: n * ceil(n / 64).
+inline int64_t MultiClassNmsWorkspaceWords(int64_t n) { return n * NmsMaskWords(n); }
 
 // `d_boxes` [n,4], `d_scores` [n,c] (row-major). Writes `d_keep` [n,c] bytes:
-// 1 where class column c keeps box n (as MultiClassNmsMask). REQUIRES n <= 4096.
+// 1 where class column c keeps box n (as MultiClassNmsMask). `d_workspace`:
+// MultiClassNmsWorkspaceWords(n) words, in use until the stream passes the
+// launch. REQUIRES n <= kMaxMultiClassBoxes.
 void LaunchMultiClassNms(const float* d_boxes, const float* d_scores, int64_t n, int64_t c,
-                         const NmsOptions& options, uint8_t* d_keep, void* stream);
+                         const NmsOptions& options, uint64_t* d_workspace, uint8_t* d_keep, void* stream);
 
 // `d_features` [b,ch,h,w], `d_rois` [k,5]. Writes `d_out` [k,ch,ph,pw].
 void LaunchRoiPool(const float* d_features, int64_t b, int64_t ch, int64_t h, int64_t w,

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "extractor/ops/internal/box_math.h"
+#include "extractor/ops/internal/cuda_dispatch.h"
 
 namespace uniter::extractor::ops {
 namespace {
@@ -19,10 +20,17 @@ using internal::Suppresses;
 float Offset(const NmsOptions& o) { return o.convention == BoxConvention::kCaffe ? 1.f : 0.f; }
 bool SuppressEqual(const NmsOptions& o) { return o.convention == BoxConvention::kCaffe; }
 
-void CheckBoxes(const at::Tensor& boxes, const char* what) {
-  if (boxes.dim() != 2 || boxes.size(1) != 4 || boxes.scalar_type() != at::kFloat || !boxes.is_cpu())
-    throw Error(std::string(what) + ": boxes must be a float32 CPU tensor [N,4], got " +
+// Checks `boxes`; true when they are on a CUDA device (the CUDA kernels run).
+bool CheckBoxes(const at::Tensor& boxes, const char* what) {
+  if (boxes.dim() != 2 || boxes.size(1) != 4 || boxes.scalar_type() != at::kFloat)
+    throw Error(std::string(what) + ": boxes must be a float32 tensor [N,4], got " +
                 c10::str(boxes.sizes()) + " " + std::string(c10::toString(boxes.scalar_type())));
+  if (boxes.is_cpu()) return false;
+#ifdef UNITER_HAVE_CUDA
+  if (boxes.is_cuda()) return true;
+#endif
+  throw Error(std::string(what) + ": boxes on " + boxes.device().str() +
+              ", but this build has only the CPU ops (CUDA needs a CUDA LibTorch and nvcc)");
 }
 
 // Indices of `scores` (length n, stride `stride`) by decreasing score; ties
@@ -63,12 +71,26 @@ at::Tensor ToTensor(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+#ifndef UNITER_HAVE_CUDA
+// A CPU-only build has no cuda_dispatch.cc; CheckBoxes refuses CUDA tensors
+// before these could be reached.
+namespace internal {
+at::Tensor NmsCuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const NmsOptions&) {
+  throw Error("Nms: this build has only the CPU ops");
+}
+at::Tensor MultiClassNmsMaskCuda(const at::Tensor&, const at::Tensor&, const NmsOptions&) {
+  throw Error("MultiClassNmsMask: this build has only the CPU ops");
+}
+}  // namespace internal
+#endif
+
 at::Tensor Nms(const at::Tensor& boxes_in, const at::Tensor& scores_in, const NmsOptions& options) {
-  CheckBoxes(boxes_in, "Nms");
+  const bool cuda = CheckBoxes(boxes_in, "Nms");
+  if (scores_in.dim() != 1 || scores_in.size(0) != boxes_in.size(0))
+    throw Error("Nms: scores must be [N] with N = " + std::to_string(boxes_in.size(0)));
+  if (cuda) return internal::NmsCuda(boxes_in, scores_in, at::Tensor(), options);
   const at::Tensor boxes = boxes_in.contiguous();
-  const at::Tensor scores = scores_in.to(torch::kFloat).contiguous();
-  if (scores.dim() != 1 || scores.size(0) != boxes.size(0))
-    throw Error("Nms: scores must be [N] with N = " + std::to_string(boxes.size(0)));
+  const at::Tensor scores = scores_in.to(torch::kCPU, torch::kFloat).contiguous();
   std::vector<int64_t> keep;
   GreedyNms(boxes.data_ptr<float>(), SortDescending(scores.data_ptr<float>(), scores.size(0), 1), options,
             &keep);
@@ -77,13 +99,14 @@ at::Tensor Nms(const at::Tensor& boxes_in, const at::Tensor& scores_in, const Nm
 
 at::Tensor BatchedNms(const at::Tensor& boxes_in, const at::Tensor& scores_in, const at::Tensor& idxs_in,
                       const NmsOptions& options) {
-  CheckBoxes(boxes_in, "BatchedNms");
+  const bool cuda = CheckBoxes(boxes_in, "BatchedNms");
+  const int64_t n = boxes_in.size(0);
+  if (scores_in.dim() != 1 || scores_in.numel() != n || idxs_in.dim() != 1 || idxs_in.numel() != n)
+    throw Error("BatchedNms: scores and idxs must be [N] with N = " + std::to_string(n));
+  if (cuda) return internal::NmsCuda(boxes_in, scores_in, idxs_in, options);
   const at::Tensor boxes = boxes_in.contiguous();
-  const at::Tensor scores = scores_in.to(torch::kFloat).contiguous();
-  const at::Tensor idxs = idxs_in.to(torch::kLong).contiguous();
-  const int64_t n = boxes.size(0);
-  if (scores.numel() != n || idxs.numel() != n)
-    throw Error("BatchedNms: scores and idxs must have N = " + std::to_string(n) + " entries");
+  const at::Tensor scores = scores_in.to(torch::kCPU, torch::kFloat).contiguous();
+  const at::Tensor idxs = idxs_in.to(torch::kCPU, torch::kLong).contiguous();
   const float* s = scores.data_ptr<float>();
   const int64_t* c = idxs.data_ptr<int64_t>();
   // Score order once; each class takes its boxes in that order.
@@ -107,12 +130,13 @@ at::Tensor BatchedNms(const at::Tensor& boxes_in, const at::Tensor& scores_in, c
 
 at::Tensor MultiClassNmsMask(const at::Tensor& boxes_in, const at::Tensor& scores_in,
                              const NmsOptions& options) {
-  CheckBoxes(boxes_in, "MultiClassNmsMask");
-  const at::Tensor boxes = boxes_in.contiguous();
-  const at::Tensor scores = scores_in.to(torch::kFloat).contiguous();
-  const int64_t n = boxes.size(0);
-  if (scores.dim() != 2 || scores.size(0) != n)
+  const bool cuda = CheckBoxes(boxes_in, "MultiClassNmsMask");
+  const int64_t n = boxes_in.size(0);
+  if (scores_in.dim() != 2 || scores_in.size(0) != n)
     throw Error("MultiClassNmsMask: scores must be [N,C] with N = " + std::to_string(n));
+  if (cuda) return internal::MultiClassNmsMaskCuda(boxes_in, scores_in, options);
+  const at::Tensor boxes = boxes_in.contiguous();
+  const at::Tensor scores = scores_in.to(torch::kCPU, torch::kFloat).contiguous();
   const int64_t num_classes = scores.size(1);
   const float* b = boxes.data_ptr<float>();
   const float offset = Offset(options);

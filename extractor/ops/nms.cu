@@ -26,25 +26,30 @@ NmsParams Params(const NmsOptions& o) {
   return {caffe ? 1.f : 0.f, caffe, o.iou_threshold};
 }
 
-__global__ void NmsMaskKernel(const float* boxes, int64_t n, NmsParams p, uint64_t* mask) {
+// `idxs` (nullable): boxes of different classes never suppress each other.
+__global__ void NmsMaskKernel(const float* boxes, const int64_t* idxs, int64_t n, NmsParams p, uint64_t* mask) {
   const int64_t row_tile = blockIdx.y, col_tile = blockIdx.x;
   if (row_tile > col_tile) return;
   const int64_t rows_left = n - row_tile * kTile, cols_left = n - col_tile * kTile;
   const int rows = static_cast<int>(rows_left < kTile ? rows_left : kTile);
   const int cols = static_cast<int>(cols_left < kTile ? cols_left : kTile);
   __shared__ float tile[kTile * 4];
-  if (threadIdx.x < cols)
+  __shared__ int64_t tile_idx[kTile];
+  if (threadIdx.x < cols) {
     for (int k = 0; k < 4; ++k) tile[threadIdx.x * 4 + k] = boxes[(col_tile * kTile + threadIdx.x) * 4 + k];
+    tile_idx[threadIdx.x] = idxs ? idxs[col_tile * kTile + threadIdx.x] : 0;
+  }
   __syncthreads();
   if (threadIdx.x >= rows) return;
   const int64_t i = row_tile * kTile + threadIdx.x;
   const float* a = boxes + i * 4;
   const float area_a = internal::BoxArea(a, p.offset);
+  const int64_t idx_a = idxs ? idxs[i] : 0;
   uint64_t bits = 0;
   for (int j = (row_tile == col_tile ? threadIdx.x + 1 : 0); j < cols; ++j) {
     const float* b = tile + j * 4;
-    if (internal::Suppresses(a, area_a, b, internal::BoxArea(b, p.offset), p.offset, p.suppress_equal,
-                             p.threshold))
+    if (tile_idx[j] == idx_a && internal::Suppresses(a, area_a, b, internal::BoxArea(b, p.offset), p.offset,
+                                                     p.suppress_equal, p.threshold))
       bits |= uint64_t{1} << j;
   }
   mask[i * Words(n) + col_tile] = bits;
@@ -122,30 +127,34 @@ int DeviceCount(std::string* reason) {
 
 void LaunchNmsMask(const float* d_boxes, int64_t n, const NmsOptions& options, uint64_t* d_mask,
                    void* stream) {
+  LaunchBatchedNmsMask(d_boxes, nullptr, n, options, d_mask, stream);
+}
+
+void LaunchBatchedNmsMask(const float* d_boxes, const int64_t* d_idxs, int64_t n, const NmsOptions& options,
+                          uint64_t* d_mask, void* stream) {
   if (n == 0) return;
   const int64_t tiles = NmsMaskWords(n);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(tiles));
-  NmsMaskKernel<<<grid, kTile, 0, AsStream(stream)>>>(d_boxes, n, Params(options), d_mask);
+  NmsMaskKernel<<<grid, kTile, 0, AsStream(stream)>>>(d_boxes, d_idxs, n, Params(options), d_mask);
   Check(cudaGetLastError(), "NmsMaskKernel");
 }
 
 void LaunchMultiClassNms(const float* d_boxes, const float* d_scores, int64_t n, int64_t c,
-                         const NmsOptions& options, uint8_t* d_keep, void* stream) {
+                         const NmsOptions& options, uint64_t* d_workspace, uint8_t* d_keep, void* stream) {
   if (n == 0 || c == 0) return;
-  if (n > 4096) throw Error("LaunchMultiClassNms: at most 4096 boxes, got " + std::to_string(n));
+  if (n > kMaxMultiClassBoxes)
+    throw Error("LaunchMultiClassNms: at most " + std::to_string(kMaxMultiClassBoxes) + " boxes, got " +
+                std::to_string(n));
   const int64_t words = NmsMaskWords(n);
-  DeviceBuffer<uint64_t> overlaps(n * words);
+  uint64_t* overlaps = d_workspace;
   const dim3 block(static_cast<unsigned>(std::min<int64_t>(words, 8)), 32);
   const dim3 grid(static_cast<unsigned>((n + 31) / 32), static_cast<unsigned>((words + block.x - 1) / block.x));
-  OverlapKernel<<<grid, block, 0, AsStream(stream)>>>(d_boxes, n, Params(options), overlaps.get());
+  OverlapKernel<<<grid, block, 0, AsStream(stream)>>>(d_boxes, n, Params(options), overlaps);
   Check(cudaGetLastError(), "OverlapKernel");
   Check(cudaMemsetAsync(d_keep, 0, n * c, AsStream(stream)), "cudaMemsetAsync");
   const size_t smem = words * sizeof(uint64_t) + n * sizeof(float) + n * sizeof(int);
-  MultiClassKernel<<<static_cast<unsigned>(c), 256, smem, AsStream(stream)>>>(overlaps.get(), d_scores, n, c,
-                                                                              d_keep);
+  MultiClassKernel<<<static_cast<unsigned>(c), 256, smem, AsStream(stream)>>>(overlaps, d_scores, n, c, d_keep);
   Check(cudaGetLastError(), "MultiClassKernel");
-  // `overlaps` is freed on return: wait for the kernels that read it.
-  Check(cudaStreamSynchronize(AsStream(stream)), "MultiClassNms");
 }
 
 std::vector<int64_t> NmsHost(const float* boxes, const float* scores, int64_t n, const NmsOptions& options) {
@@ -176,9 +185,10 @@ std::vector<uint8_t> MultiClassNmsHost(const float* boxes, const float* scores, 
                                        const NmsOptions& options) {
   DeviceBuffer<float> d_boxes(4 * n), d_scores(n * c);
   DeviceBuffer<uint8_t> d_keep(n * c);
+  DeviceBuffer<uint64_t> d_workspace(MultiClassNmsWorkspaceWords(n));
   d_boxes.Upload(boxes);
   d_scores.Upload(scores);
-  LaunchMultiClassNms(d_boxes.get(), d_scores.get(), n, c, options, d_keep.get(), nullptr);
+  LaunchMultiClassNms(d_boxes.get(), d_scores.get(), n, c, options, d_workspace.get(), d_keep.get(), nullptr);
   std::vector<uint8_t> keep(n * c);
   d_keep.Download(keep.data());
   return keep;

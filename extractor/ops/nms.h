@@ -13,7 +13,11 @@
 // index first (stable order); the references leave tie order unspecified.
 //
 // Thread safety: the functions are pure; call them from any thread.
-// Tensors: float32 CPU tensors (CUDA versions live in extractor/ops/cuda_ops.h).
+// Tensors: float32 boxes on the CPU, or on a CUDA device in a build with
+// UNITER_HAVE_CUDA: then the kernels of cuda_ops.h run on the device's current
+// stream, the result stays on that device and equals the CPU op's exactly;
+// Nms/BatchedNms wait for the stream once, MultiClassNmsMask does not. A CUDA
+// tensor in a CPU-only build is an Error.
 #pragma once
 
 namespace at {

@@ -6,17 +6,25 @@
 
 #include "common/error.h"
 #include "extractor/ops/internal/box_math.h"
+#include "extractor/ops/internal/cuda_dispatch.h"
 
 namespace uniter::extractor::ops {
 
 at::Tensor RoiPool(const at::Tensor& features_in, const at::Tensor& rois_in, const RoiPoolOptions& options) {
-  if (features_in.dim() != 4 || features_in.scalar_type() != at::kFloat || !features_in.is_cpu())
-    throw Error("RoiPool: features must be a float32 CPU tensor [B,C,H,W], got " +
-                c10::str(features_in.sizes()));
   if (rois_in.dim() != 2 || rois_in.size(1) != 5)
     throw Error("RoiPool: rois must be [K,5], got " + c10::str(rois_in.sizes()));
+#ifdef UNITER_HAVE_CUDA
+  // CUDA maps also take fp16/bf16 (autocast); see cuda_dispatch.cc.
+  if (features_in.is_cuda() && features_in.dim() == 4 && at::isFloatingType(features_in.scalar_type()))
+    return internal::RoiPoolCuda(features_in, rois_in, options);
+#endif
+  if (features_in.dim() != 4 || features_in.scalar_type() != at::kFloat || !features_in.is_cpu())
+    throw Error("RoiPool: features must be a float32 CPU tensor [B,C,H,W]" +
+                std::string(features_in.is_cuda() ? " (this build has only the CPU ops)" : "") + ", got " +
+                c10::str(features_in.sizes()) + " " + std::string(c10::toString(features_in.scalar_type())) +
+                " on " + features_in.device().str());
   const at::Tensor features = features_in.contiguous();
-  const at::Tensor rois = rois_in.to(torch::kFloat).contiguous();
+  const at::Tensor rois = rois_in.to(torch::kCPU, torch::kFloat).contiguous();
   const int64_t batch = features.size(0), channels = features.size(1);
   const int height = static_cast<int>(features.size(2)), width = static_cast<int>(features.size(3));
   const int ph_n = options.pooled_height, pw_n = options.pooled_width;

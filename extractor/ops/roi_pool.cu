@@ -36,7 +36,8 @@ void LaunchRoiPool(const float* d_features, int64_t b, int64_t ch, int64_t h, in
   const int64_t total = k * ch * options.pooled_height * options.pooled_width;
   if (total == 0) return;
   constexpr int kThreads = 256;
-  RoiPoolKernel<<<static_cast<unsigned>((total + kThreads - 1) / kThreads), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+  const auto blocks = static_cast<unsigned>((total + kThreads - 1) / kThreads);
+  RoiPoolKernel<<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       d_features, ch, static_cast<int>(h), static_cast<int>(w), d_rois, total, options, d_out);
   Check(cudaGetLastError(), "RoiPoolKernel");
 }

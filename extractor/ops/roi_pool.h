@@ -9,7 +9,10 @@
 // follows the same rules (its CPU kernel rounds the same way), so the two agree
 // exactly; they differ from RoIAlign-style ops, which do not round.
 //
-// Thread safety: pure function. Tensors: float32 CPU (CUDA: cuda_ops.h).
+// Thread safety: pure function. Tensors: float32 CPU features, or CUDA
+// features (float32, fp16 or bf16, pooled in float; the result has their dtype
+// and device) in a build with UNITER_HAVE_CUDA, where the kernel of cuda_ops.h
+// runs on the current stream; `rois` may be on either device.
 #pragma once
 
 namespace at {

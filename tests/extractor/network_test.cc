@@ -1,6 +1,7 @@
 // The LibTorch network against OpenCV's Caffe importer running the same
 // prototxt and synthetic caffemodel (narrow, 3 res4 blocks): backbone, RPN,
-// pooled features, class and attribute scores within 1e-4 relative in fp32.
+// pooled features, class and attribute scores within 1e-4 relative in fp32,
+// with NCHW and with channels-last (NHWC) convolutions.
 // OpenCV lacks the Python proposal layer, ArgMax and Embed, so its prototxt
 // takes the rois as an input (as BUTD's test_gt.prototxt does) and the
 // attribute head runs as a second small net on our concat_pool5.
@@ -19,6 +20,7 @@
 #include "extractor/faster_rcnn.h"
 #include "extractor/preprocess.h"
 #include "extractor/synthetic_model.h"
+#include "tests/extractor/compare_util.h"
 #include "tests/test_util.h"
 
 namespace uniter::extractor {
@@ -47,13 +49,7 @@ class NetworkTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(TempDir("network"));
-    SyntheticModelOptions o;
-    o.prototxt = SharedDataDir() + "/butd/test.prototxt";
-    o.out_prototxt = *dir_ + "/narrow.prototxt";
-    o.out_caffemodel = *dir_ + "/narrow.caffemodel";
-    o.channel_divisor = 8;
-    o.res4_blocks = 3;
-    WriteSyntheticModel(o);
+    compare::WriteNarrowModel(SharedDataDir() + "/butd/test.prototxt", *dir_);
   }
   static std::string* dir_;
 };
@@ -166,6 +162,22 @@ TEST_F(NetworkTest, MatchesOpenCvCaffeImporter) {
     std::printf("%-22s %-28s rel err vs OpenCV %.2e\n", pairs[i].second.c_str(), c10::str(ours.sizes()).c_str(), err);
     EXPECT_LT(err, 1e-4) << pairs[i].second;
     EXPECT_GT(theirs.abs().max().item<float>(), 0.f) << pairs[i].second;
+  }
+
+  // Channels-last (NHWC) convolutions against the same OpenCV outputs, on the
+  // same rois.
+  auto model_cl = std::make_shared<FasterRcnnModel>(*dir_ + "/narrow.prototxt", *dir_ + "/narrow.caffemodel",
+                                                    internal::GraphOptions{"cpu", "fp32", true});
+  internal::BlobMap cl{{"data", model_cl->graph().ToInput(blobs.at("data"))}, {"im_info", blobs.at("im_info")}};
+  Backbone(model_cl).Run(&cl);
+  ProposalGenerator(model_cl, config).Run(&cl);
+  cl["rois"] = rois;
+  RoiHeads(model_cl).Run(&cl);
+  EXPECT_TRUE(cl.at("res4b22").is_contiguous(at::MemoryFormat::ChannelsLast));
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const double err = RelErr(cl.at(pairs[i].second), FromMat(outs[i]));
+    std::printf("%-22s channels-last rel err vs OpenCV %.2e\n", pairs[i].second.c_str(), err);
+    EXPECT_LT(err, 1e-4) << pairs[i].second << " (channels-last)";
   }
 
   cv::dnn::Net attr = cv::dnn::readNetFromCaffe(*dir_ + "/cv_attr.prototxt", *dir_ + "/narrow.caffemodel");

@@ -2,36 +2,21 @@
 // inputs: exact kept indices, pooled values equal.
 #include <torch/torch.h>
 
-#include <fstream>
-
 #include "common/error.h"
 #include "extractor/ops/nms.h"
 #include "extractor/ops/roi_pool.h"
+#include "tests/extractor/torchvision_ref.h"
 #include "tests/test_util.h"
 
 namespace uniter::extractor::ops {
 namespace {
 
-using ::uniter::testing::Python;
-using ::uniter::testing::Quote;
-using ::uniter::testing::Run;
 using ::uniter::testing::TempDir;
+using testing::RandomRois;
+using testing::WriteRaw;
 
-void WriteRaw(const std::string& path, const at::Tensor& t) {
-  at::Tensor c = t.contiguous();
-  std::ofstream out(path, std::ios::binary);
-  out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
-}
-
-// Runs torchvision_ref.py on `dir` and returns out.bin as `dtype`.
 at::Tensor Reference(const std::string& dir, const std::string& meta, at::ScalarType dtype) {
-  ::uniter::testing::WriteFile(dir + "/meta.json", meta);
-  const std::string script = std::string(UNITER_EXTRACTOR_TEST_DIR) + "/torchvision_ref.py";
-  const auto r = Run(Quote(Python()) + " " + Quote(script) + " " + Quote(dir) + " 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  const std::string bytes = ::uniter::testing::ReadFile(dir + "/out.bin");
-  const int64_t n = static_cast<int64_t>(bytes.size()) / static_cast<int64_t>(c10::elementSize(dtype));
-  return torch::from_blob(const_cast<char*>(bytes.data()), {n}, dtype).clone();
+  return testing::TorchvisionReference(dir, meta, dtype);
 }
 
 // Random boxes in a 600x1000 image, many overlapping.
@@ -123,29 +108,45 @@ TEST_F(OpsTest, NmsOfNothingIsEmpty) {
 }
 
 // ROIs on the 1/16 grid, with corners on exact half cells (x*scale = k + 0.5)
-// to exercise rounding, plus ROIs partly and wholly outside the map.
+// to exercise rounding, plus ROIs partly and wholly outside the map; column 0
+// picks one of several images of the batch.
 TEST_F(OpsTest, RoiPoolMatchesTorchvision) {
-  const std::string dir = TempDir("roi_pool");
-  const int64_t b = 2, ch = 24, h = 38, w = 50, k = 400;
-  at::Tensor features = torch::randn({b, ch, h, w});
-  at::Tensor corners = torch::rand({k, 4}) * torch::tensor({w * 16.f, h * 16.f, w * 16.f, h * 16.f});
-  corners.slice(0, 0, 100) = torch::floor(corners.slice(0, 0, 100) / 16) * 16 + 8;  // half cells
-  corners.slice(0, 100, 120) = corners.slice(0, 100, 120) + 700;                     // beyond the map
-  at::Tensor x = torch::stack({torch::min(corners.select(1, 0), corners.select(1, 2)),
-                               torch::min(corners.select(1, 1), corners.select(1, 3)),
-                               torch::max(corners.select(1, 0), corners.select(1, 2)),
-                               torch::max(corners.select(1, 1), corners.select(1, 3))},
-                              1);
-  at::Tensor rois = torch::cat({torch::randint(0, b, {k, 1}).to(torch::kFloat), x}, 1);
-  WriteRaw(dir + "/features.bin", features);
-  WriteRaw(dir + "/rois.bin", rois);
-  const at::Tensor want =
-      Reference(dir, R"({"op":"roi_pool","b":2,"ch":24,"h":38,"w":50,"k":400,"ph":14,"pw":14,"scale":0.0625})",
-                torch::kFloat);
-  const at::Tensor got = RoiPool(features, rois, {});
-  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{k, ch, 14, 14}));
-  EXPECT_TRUE(torch::equal(got.reshape(-1), want));
-  EXPECT_GT((got == 0).sum().item<int64_t>(), 0);  // the outside ROIs pooled empty bins
+  for (int64_t b : {1, 2, 5}) {
+    const std::string dir = TempDir("roi_pool");
+    const int64_t ch = 24, h = 38, w = 50, k = 400;
+    at::Tensor features = torch::randn({b, ch, h, w});
+    at::Tensor rois = RandomRois(b, h, w, k);
+    WriteRaw(dir + "/features.bin", features);
+    WriteRaw(dir + "/rois.bin", rois);
+    const at::Tensor want = Reference(dir,
+                                      R"({"op":"roi_pool","b":)" + std::to_string(b) +
+                                          R"(,"ch":24,"h":38,"w":50,"k":400,"ph":14,"pw":14,"scale":0.0625})",
+                                      torch::kFloat);
+    const at::Tensor got = RoiPool(features, rois, {});
+    ASSERT_EQ(got.sizes(), (std::vector<int64_t>{k, ch, 14, 14}));
+    EXPECT_TRUE(torch::equal(got.reshape(-1), want)) << b << " images";
+    EXPECT_GT((got == 0).sum().item<int64_t>(), 0);  // the outside ROIs pooled empty bins
+  }
+}
+
+// The batch index selects the image: pooling image i alone (index 0) gives
+// the same rows, and an index outside the batch is an error.
+TEST_F(OpsTest, RoiPoolHonoursBatchIndex) {
+  const int64_t b = 3, ch = 8, h = 20, w = 30, k = 90;
+  const at::Tensor features = torch::randn({b, ch, h, w});
+  const at::Tensor rois = RandomRois(b, h, w, k);
+  const at::Tensor batched = RoiPool(features, rois, {7, 7, 0.0625f});
+  for (int64_t i = 0; i < b; ++i) {
+    const at::Tensor rows = (rois.select(1, 0) == i).nonzero().reshape(-1);
+    ASSERT_GT(rows.numel(), 0);
+    at::Tensor own = rois.index_select(0, rows).clone();
+    own.select(1, 0).zero_();
+    const at::Tensor alone = RoiPool(features.slice(0, i, i + 1), own, {7, 7, 0.0625f});
+    EXPECT_TRUE(torch::equal(batched.index_select(0, rows), alone)) << "image " << i;
+  }
+  at::Tensor bad = rois.clone();
+  bad[5][0] = 3;
+  EXPECT_THROW(RoiPool(features, bad, {}), Error);
 }
 
 }  // namespace

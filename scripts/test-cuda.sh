@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The CUDA build of `make test` (issue #5): a second tree configured against the
+# CUDA LibTorch inside PyPI's torch wheel (scripts/install-deps.sh puts it in
+# ~/.cache/uniter/venv-cuda) with UNITER_WITH_CUDA=ON, so the CUDA kernels and
+# the code that dispatches to them compile and link on every machine with
+# nvcc. Only the LibTorch parts are built: the extractor and its CUDA kernels,
+# the torch plugin with the `uniter` binary, and the extractor tests, which then
+# run on the CPU (the CUDA tests skip: no CUDA device).
+#
+#   scripts/test-cuda.sh [BUILD_DIR]      # default build-cuda
+#   UNITER_CUDA_BUILD=auto|require|off    # auto (default): say why and skip
+#                                         # when nvcc or the venv is missing;
+#                                         # require: fail instead (CI); off: skip
+#   JOBS=N CMAKE_FLAGS=... CTEST_FLAGS=... (CUDA_CTEST_FLAGS, when set, replaces
+#                                         # the default selection and CTEST_FLAGS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build-cuda}"
+MODE="${UNITER_CUDA_BUILD:-auto}"
+CUDA_VENV="${UNITER_CUDA_VENV:-$HOME/.cache/uniter/venv-cuda}"
+JOBS="${JOBS:-$(nproc)}"
+
+skip() {
+  if [ "$MODE" = require ]; then
+    echo "test-cuda: $1, and UNITER_CUDA_BUILD=require" >&2
+    exit 1
+  fi
+  echo "test-cuda: skipping the CUDA build: $1"
+  exit 0
+}
+
+[ "$MODE" = off ] && { echo "test-cuda: UNITER_CUDA_BUILD=off: no CUDA build"; exit 0; }
+NVCC="$(command -v nvcc || true)"
+[ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
+[ -n "$NVCC" ] || skip "no nvcc (not on PATH, not in /usr/local/cuda/bin)"
+[ -x "$CUDA_VENV/bin/python" ] || skip "no CUDA LibTorch venv $CUDA_VENV (scripts/install-deps.sh creates it)"
+TORCH_DIR="$(ls -d "$CUDA_VENV"/lib/python3*/site-packages/torch/share/cmake/Torch 2>/dev/null | head -1)"
+[ -n "$TORCH_DIR" ] || skip "no torch in $CUDA_VENV (scripts/install-deps.sh installs it)"
+
+start=$(date +%s)
+if [ ! -f "$BUILD/build.ninja" ]; then
+  # TORCH_CUDA_ARCH_LIST: LibTorch's CMake would otherwise add code for every
+  # architecture when no GPU is present; our kernels target Hopper (sm_90).
+  # shellcheck disable=SC2086
+  cmake -S . -B "$BUILD" -G Ninja -DTorch_DIR="$TORCH_DIR" -DUNITER_WITH_CUDA=ON \
+    -DCMAKE_CUDA_COMPILER="$NVCC" -DTORCH_CUDA_ARCH_LIST=9.0 ${CMAKE_FLAGS:-}
+fi
+cmake --build "$BUILD" -j "$JOBS" --target uniter uniter_extractor uniter_extractor_cuda \
+  extractor_test extractor_cuda_test
+built=$(date +%s)
+# The extractor's tests only (other modules are not built in this tree); the
+# `gpu`-labelled ones too: they skip with the reason where no device is. The
+# CLI output-format tests exercise no LibTorch code the CPU tree's run has not
+# (one end-to-end CLI test stays): left out by default to keep CI short.
+DEFAULT_FLAGS='-E ExtractCli\.(NpzFolder|TsvIs|BatchesAnd|ShardsMerge)'
+# shellcheck disable=SC2086
+(cd "$BUILD/tests/extractor" && ctest --output-on-failure -j "$JOBS" ${CUDA_CTEST_FLAGS-$DEFAULT_FLAGS ${CTEST_FLAGS:-}})
+echo "test-cuda: ok (configure+build $((built - start)) s, tests $(($(date +%s) - built)) s)"
