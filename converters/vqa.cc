@@ -79,12 +79,7 @@ class VqaTask : public Task {
     ex.key = std::to_string(qid);
     WithKey(ex.key, [&] {
       const int64_t image_id = IntField(q, "image_id");
-      const std::vector<int32_t> ids = ctx_->toker->Encode(StrField(q, "question"));
-      const std::string img = image_split_ == "vg" ? "vg_" + Pad12(image_id) + ".npz"
-                                                    : "coco_" + image_split_ + "_" + Pad12(image_id) + ".npz";
-      ex.value = ObjectToMap(q);
-      ex.value.Set("input_ids", featdb::Value::IntList(ids));
-      ex.value.Set("img_fname", featdb::Value::Str(img));
+      StartExample(q, image_id, &ex);
       if (!by_qid_.empty()) {
         auto it = by_qid_.find(qid);
         if (it == by_qid_.end()) throw FormatError("no annotation for this question");
@@ -95,8 +90,6 @@ class VqaTask : public Task {
         for (dom::element x : ArrayField(a, "answers")) answers.push_back(StrField(AsObject(x, "answer"), "answer"));
         ex.value.Set("target", Target(answers));
       }
-      ex.img_fnames = {img};
-      ex.lens.emplace_back("id2len", static_cast<int64_t>(ids.size()));
     });
     out->push_back(std::move(ex));
   }
@@ -180,6 +173,18 @@ class VqaTask : public Task {
     ans2label_source_ = "built from " + ctx_->Annotation(1) + " (answers of >= " + min_s + " questions)";
   }
 
+  // The record's original fields, input_ids, img_fname and the sidecar entries.
+  void StartExample(dom::object q, int64_t image_id, Example* ex) const {
+    const std::vector<int32_t> ids = ctx_->toker->Encode(StrField(q, "question"));
+    const std::string img = image_split_ == "vg" ? "vg_" + Pad12(image_id) + ".npz"
+                                                  : "coco_" + image_split_ + "_" + Pad12(image_id) + ".npz";
+    ex->value = ObjectToMap(q);
+    ex->value.Set("input_ids", featdb::Value::IntList(ids));
+    ex->value.Set("img_fname", featdb::Value::Str(img));
+    ex->img_fnames = {img};
+    ex->lens.emplace_back("id2len", static_cast<int64_t>(ids.size()));
+  }
+
   // Visual Genome's question_answers.json: [{"id": image, "qas": [{qa_id,
   // image_id, question, answer, q_objects, a_objects}]}], one answer each.
   void PrepareVisualGenome(const std::vector<std::string>& anns) {
@@ -223,16 +228,8 @@ class VqaTask : public Task {
     Example ex;
     ex.key = std::to_string(IntField(qa, "qa_id"));
     WithKey(ex.key, [&] {
-      const int64_t image_id = IntField(qa, "image_id");
-      const std::vector<int32_t> ids = ctx_->toker->Encode(StrField(qa, "question"));
-      const std::string img = image_split_ == "vg" ? "vg_" + Pad12(image_id) + ".npz"
-                                                    : "coco_" + image_split_ + "_" + Pad12(image_id) + ".npz";
-      ex.value = ObjectToMap(qa);
-      ex.value.Set("input_ids", featdb::Value::IntList(ids));
-      ex.value.Set("img_fname", featdb::Value::Str(img));
+      StartExample(qa, IntField(qa, "image_id"), &ex);
       ex.value.Set("target", Target({StrField(qa, "answer")}));
-      ex.img_fnames = {img};
-      ex.lens.emplace_back("id2len", static_cast<int64_t>(ids.size()));
     });
     out->push_back(std::move(ex));
   }
