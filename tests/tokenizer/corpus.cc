@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/utf8.h"
 #include "tests/test_util.h"
 
 namespace uniter::tokenizer::testing {
@@ -15,27 +16,11 @@ namespace {
 
 using uniter::testing::Quote;
 
-void Utf8(char32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+using uniter::AppendUtf8;
 
 std::string U(std::initializer_list<char32_t> cps) {
   std::string s;
-  for (char32_t c : cps) Utf8(c, &s);
+  for (char32_t c : cps) AppendUtf8(c, &s);
   return s;
 }
 
@@ -193,7 +178,7 @@ std::vector<std::string> TortureLines() {
         do c = static_cast<char32_t>(rng() % 0x110000);
         while ((c >= 0xD800 && c <= 0xDFFF) || c == '\n');
       }
-      Utf8(c, &s);
+      AppendUtf8(c, &s);
     }
     if (line % 50 == 0) s.insert(rng() % (s.size() + 1), 1, static_cast<char>(0x80 + rng() % 0x80));
     L.push_back(s);
@@ -209,7 +194,7 @@ std::vector<std::string> AllCodePointLines() {
     if ((c >= 0xD800 && c <= 0xDFFF) || c == '\n') continue;
     if (n) line += ' ';
     line += 'a';
-    Utf8(c, &line);
+    AppendUtf8(c, &line);
     line += 'b';
     if (++n == 64) {
       out.push_back(line);
