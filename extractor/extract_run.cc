@@ -270,6 +270,7 @@ ExtractResult RunExtract(const ExtractOptions& o) {
   so.keep_all = !o.boxes_json.empty();  // every given box, in order
   so.resume = o.resume;
   so.force = o.force;
+  so.shard_tag = ShardTag(shard);
   std::unique_ptr<FeatureSink> sink = MakeSink(so);
   result.output_path = sink->path();
   // Resume: checked here, before the writer runs (LMDB reads and writes stay on one thread).
@@ -280,9 +281,7 @@ ExtractResult RunExtract(const ExtractOptions& o) {
                        sink->path());
     if (o.resume) it->skip = true;
   }
-  if (!o.rejects.empty()) result.rejects_path = o.rejects;
-  else if (format == OutputFormat::kNpz) result.rejects_path = sink->path() + "/extract" + ShardTag(shard) + ".rejects.jsonl";
-  else result.rejects_path = sink->DefaultRejectsPath();
+  result.rejects_path = o.rejects.empty() ? sink->DefaultRejectsPath() : o.rejects;
   RejectsFile rejects(result.rejects_path, o.resume);
 
   std::unique_ptr<tbb::global_control> limit;

@@ -83,7 +83,7 @@ void WriteAll(std::FILE* f, const std::string& bytes, const std::string& where) 
 
 class NpzSink : public FeatureSink {
  public:
-  explicit NpzSink(const SinkOptions& o) : dir_(o.out) {
+  explicit NpzSink(const SinkOptions& o) : dir_(o.out), shard_tag_(o.shard_tag) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw IoError("cannot create the folder: " + ec.message(), dir_);
@@ -111,11 +111,11 @@ class NpzSink : public FeatureSink {
   }
   void Close() override {}
   const std::string& path() const override { return dir_; }
-  std::string DefaultRejectsPath() const override { return dir_ + "/extract.rejects.jsonl"; }
+  std::string DefaultRejectsPath() const override { return dir_ + "/extract" + shard_tag_ + ".rejects.jsonl"; }
 
  private:
   std::string File(const std::string& id) const { return dir_ + "/" + id + ".npz"; }
-  std::string dir_;
+  std::string dir_, shard_tag_;
 };
 
 std::string Base64(const void* data, size_t n) {

@@ -37,6 +37,7 @@ struct SinkOptions {
   bool keep_all = false;              // img_db `all` (given boxes)
   bool resume = false;                // keep what is there; Contains() tells
   bool force = false;                 // start over (img_db: delete the db; npz: overwrite; tsv: truncate)
+  std::string shard_tag;              // npz: shards share the folder; their rejects files don't
 };
 
 // One encoded image, ready for the serial Write().
