@@ -20,6 +20,9 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libsimdjson-dev
   # extractor, trainer (CPU LibTorch; the CUDA one comes from a Python torch)
   libtorch-dev libopencv-dev
+  # an optimized BLAS: libtorch1.13 links libblas.so.3, which is netlib's reference
+  # BLAS (20x slower matmuls) unless an optimized one provides the alternative
+  libopenblas0-pthread
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the Python side of the references: UNITER's loaders use these
