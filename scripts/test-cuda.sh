@@ -10,13 +10,19 @@
 #   scripts/test-cuda.sh [BUILD_DIR]      # default build-cuda
 #   UNITER_CUDA_BUILD=auto|require|off    # auto (default): say why and skip
 #                                         # when nvcc or the venv is missing;
-#                                         # require: fail instead (CI); off: skip
+#                                         # require: fail instead (the default
+#                                         # under CI=true or UNITER_STRICT=1);
+#                                         # off: skip
 #   JOBS=N CMAKE_FLAGS=... CTEST_FLAGS=... (CUDA_CTEST_FLAGS, when set, replaces
 #                                         # the default selection and CTEST_FLAGS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build-cuda}"
-MODE="${UNITER_CUDA_BUILD:-auto}"
+if [ "${CI:-}" = true ] || [ "${UNITER_STRICT:-}" = 1 ]; then
+  MODE="${UNITER_CUDA_BUILD:-require}"
+else
+  MODE="${UNITER_CUDA_BUILD:-auto}"
+fi
 CUDA_VENV="${UNITER_CUDA_VENV:-$HOME/.cache/uniter/venv-cuda}"
 JOBS="${JOBS:-$(nproc)}"
 
