@@ -30,7 +30,7 @@ std::vector<std::string> Lines(const std::string& text) {
 class SentencePiece : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SentencePiece, IdsAndPiecesEqualSpmEncode) {
-  if (!HaveSpmTools()) GTEST_SKIP() << "spm_train/spm_encode missing (apt-get install sentencepiece)";
+  UNITER_REQUIRE_REFERENCE(HaveSpmTools()) << "spm_train/spm_encode missing (apt-get install sentencepiece)";
   const std::string type = GetParam();
   const std::string dir = uniter::testing::TempDir(std::string("spm_") + type);
   const auto captions = testing::CcCaptions();
