@@ -19,6 +19,7 @@
 #include "tests/test_util.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/collate.h"
+#include "trainer/data/internal/loader.h"
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 
@@ -149,6 +150,7 @@ class UniterBatches : public ::testing::Test {
     uint64_t seed = 77;
     int epochs = 2;
     std::string ref_img_db = "img";  // what Python reads (native: the msgpack source)
+    int loader_threads = 0;          // > 0: batches come through PrefetchLoader with this many threads
   };
 
   void Check(const Case& c) {
@@ -180,20 +182,31 @@ class UniterBatches : public ::testing::Test {
     o.num_answers = c.num_answers;
     o.rank = c.rank;
     o.world = c.world;
-    TaskDataset ds(dbs, o);
+    auto ds_ptr = std::make_shared<const TaskDataset>(dbs, o);
+    const TaskDataset& ds = *ds_ptr;
     EXPECT_EQ(ds.lens(), meta["lens"].get<std::vector<int64_t>>());
 
     TokenBucketSampler sampler(ds.lens(), {c.bucket_size, c.batch_size, c.is_train, 8});
     PyRandom rng(c.seed);
     size_t k = 0;
     for (int e = 0; e < c.epochs; ++e) {
-      for (const auto& indices : sampler.Batches(rng)) {
+      const auto epoch = sampler.Batches(rng);
+      std::unique_ptr<PrefetchLoader> loader;
+      if (c.loader_threads > 0) loader = std::make_unique<PrefetchLoader>(ds_ptr, epoch, LoaderOptions{nullptr, c.loader_threads, 2});
+      for (const auto& indices : epoch) {
         ASSERT_LT(k, meta["batches"].size());
         const auto& mb = meta["batches"][k];
         ASSERT_EQ(indices, mb["indices"].get<std::vector<int64_t>>()) << "batch " << k;
-        std::vector<Example> examples;
-        for (int64_t i : indices) examples.push_back(ds.Get(i));
-        const Batch b = Collate(o, ds.num_answers(), examples);
+        Batch b;
+        if (loader) {
+          auto next = loader->Next();
+          ASSERT_TRUE(next.has_value());
+          b = std::move(*next);
+        } else {
+          std::vector<Example> examples;
+          for (int64_t i : indices) examples.push_back(ds.Get(i));
+          b = Collate(o, ds.num_answers(), examples);
+        }
         EXPECT_EQ(b.qids, mb["qids"].get<std::vector<std::string>>());
         const std::pair<const char*, const at::Tensor*> fields[] = {
             {"input_ids", &b.input_ids}, {"position_ids", &b.position_ids}, {"img_feat", &b.img_feat},
@@ -212,6 +225,9 @@ class UniterBatches : public ::testing::Test {
         }
         ++k;
       }
+      if (loader) {
+        EXPECT_FALSE(loader->Next().has_value());
+      }
     }
     EXPECT_EQ(k, meta["batches"].size());
     EXPECT_GT(k, 2u) << "a case should make several batches";
@@ -224,6 +240,19 @@ std::string* UniterBatches::root_ = nullptr;
 int UniterBatches::counter_ = 0;
 
 TEST_F(UniterBatches, Nlvr2PairedTrain) { Check({Task::kNlvr2Paired, "nlvr2-paired", {"nlvr2"}}); }
+
+TEST_F(UniterBatches, Nlvr2PairedTrainThroughLoaderOneThread) {
+  Case c{Task::kNlvr2Paired, "nlvr2-paired", {"nlvr2"}};
+  c.loader_threads = 1;
+  Check(c);
+}
+
+TEST_F(UniterBatches, VqaTrainThroughLoaderThreeThreads) {
+  Case c{Task::kVqa, "vqa", {"vqa", "ve"}};
+  c.batch_size = 1100;
+  c.loader_threads = 3;
+  Check(c);
+}
 
 TEST_F(UniterBatches, Nlvr2PairedEvalCompressedRankOneOfTwo) {
   Case c{Task::kNlvr2Paired, "nlvr2-paired", {"nlvr2"}};
@@ -337,6 +366,20 @@ TEST(DataErrors, MissingDbsAndImagesAreOneClearLine) {
   EXPECT_EQ(ds.Get(0).images.at(0).nbb, 3);
   w = ErrorLine([&] { ds.Get(1); });
   EXPECT_NE(w.find("ghost.npz"), std::string::npos) << w;
+  {
+    // Through the loader: the first batch arrives, the ghost's batch rethrows the worker's error.
+    auto shared = std::make_shared<const TaskDataset>(std::vector<DbPair>{{txt, img}}, dopt);
+    PrefetchLoader loader(shared, {{0}, {1}, {0}}, LoaderOptions{nullptr, 2, 1});
+    ASSERT_TRUE(loader.Next().has_value());
+    w = ErrorLine([&] { loader.Next(); });
+    EXPECT_NE(w.find("ghost.npz"), std::string::npos) << w;
+  }
+  {
+    // Destroyed before draining: cancels without hanging.
+    auto shared = std::make_shared<const TaskDataset>(std::vector<DbPair>{{txt, img}}, dopt);
+    PrefetchLoader loader(shared, std::vector<std::vector<int64_t>>(50, {0}), LoaderOptions{nullptr, 2, 1});
+    ASSERT_TRUE(loader.Next().has_value());
+  }
   EXPECT_NE(w.find(dir + "/img/feat_th0.2_max100_min1"), std::string::npos) << w;
   // An image missing from the nbb json fails when the dataset is built.
   nbb.erase("ghost.npz");
