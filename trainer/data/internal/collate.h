@@ -1,0 +1,22 @@
+// UNITER's collate functions (data/nlvr2.py, vqa.py, ve.py): padding,
+// attn_masks, gather_index (data/data.py:get_gather_index) and targets.
+#pragma once
+
+#include <vector>
+
+#include "trainer/data/datasets.h"
+#include "trainer/internal/batch.h"
+
+namespace uniter::trainer::data {
+
+// Collates `examples` (in batch order) for `options.task`:
+// - NLVR2 paired: rows 2k, 2k+1 = (text, image 0), (text, image 1); img_type_ids 1/2
+//   when use_img_type; targets [B] int64 (one per example).
+// - NLVR2 triplet: one row per example, images concatenated, types 1…1 2…2.
+// - VQA / VE: one row per example; targets [B, num_answers] float32 soft scores
+//   (zeros, then labels ← scores), or undefined when no example has a target (eval).
+// Padding: input_ids 0, attn_masks 0, img_type_ids 0, features/positions 0.
+// Throws UsageError when the batch is empty or mixes examples with and without targets.
+Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples);
+
+}  // namespace uniter::trainer::data
