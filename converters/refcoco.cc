@@ -7,11 +7,11 @@
 #include <unordered_set>
 
 #include "common/error.h"
+#include "common/pickle_reader.h"
 #include "common/rejects.h"
 #include "converters/internal/readers.h"
 #include "converters/internal/sources.h"
 #include "converters/internal/task.h"
-#include "converters/pickle_reader.h"
 #include "featdb/txt_db.h"
 #include "tokenizer/tokenizer.h"
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-namespace uniter::converters {
+namespace uniter {
 
 // One Python value. Plain data: copyable, no sharing.
 struct PyValue {
@@ -56,4 +56,4 @@ PyValue ParsePickle(std::string_view data, const std::string& where,
 // Reads and parses a pickle file. Throws IoError if it cannot be read.
 PyValue ReadPickleFile(const std::string& path, const PickleLimits& limits = {});
 
-}  // namespace uniter::converters
+}  // namespace uniter

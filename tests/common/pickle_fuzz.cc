@@ -1,17 +1,17 @@
 // libFuzzer target for the safe pickle reader: any input either parses or
 // throws uniter::FormatError; it never crashes, hangs or leaks.
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//     tests/converters/pickle_fuzz.cc converters/pickle_reader.cc common/error.cc
+//     tests/common/pickle_fuzz.cc common/pickle_reader.cc common/error.cc
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "common/error.h"
-#include "converters/pickle_reader.h"
+#include "common/pickle_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    uniter::converters::ParsePickle(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
+    uniter::ParsePickle(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
   } catch (const uniter::FormatError&) {
   }
   return 0;

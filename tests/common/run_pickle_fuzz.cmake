@@ -1,9 +1,9 @@
-# Builds tests/converters/pickle_fuzz.cc with clang's libFuzzer (+ASan/UBSan)
+# Builds tests/common/pickle_fuzz.cc with clang's libFuzzer (+ASan/UBSan)
 # and fuzzes the safe pickle reader for SECONDS, seeded with the test pickles.
 #   cmake -DCLANGXX=clang++ -DSRC=<repo> -DOUT=<binary> -DSEEDS=<dir> -DSECONDS=15 -P run_pickle_fuzz.cmake
 execute_process(
   COMMAND ${CLANGXX} -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-          -I${SRC} ${SRC}/tests/converters/pickle_fuzz.cc ${SRC}/converters/pickle_reader.cc ${SRC}/common/error.cc
+          -I${SRC} ${SRC}/tests/common/pickle_fuzz.cc ${SRC}/common/pickle_reader.cc ${SRC}/common/error.cc
           -o ${OUT}
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
@@ -13,7 +13,7 @@ file(REMOVE_RECURSE ${SEEDS})
 file(MAKE_DIRECTORY ${SEEDS})
 find_program(PY3 NAMES python3)
 if(PY3)
-  execute_process(COMMAND ${PY3} ${SRC}/tests/converters/make_pickles.py ${SEEDS}/fixtures)
+  execute_process(COMMAND ${PY3} ${SRC}/tests/common/make_pickles.py ${SEEDS}/fixtures)
   file(GLOB seeds ${SEEDS}/fixtures/*.pkl)
   foreach(s ${seeds})
     get_filename_component(n ${s} NAME)

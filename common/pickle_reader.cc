@@ -1,4 +1,4 @@
-#include "converters/pickle_reader.h"
+#include "common/pickle_reader.h"
 
 #include <cctype>
 #include <cstdio>
@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "common/utf8.h"
 
-namespace uniter::converters {
+namespace uniter {
 
 const PyValue* PyValue::Find(std::string_view key) const {
   for (size_t i = 0; i < keys.size(); ++i)
@@ -550,4 +550,4 @@ PyValue ReadPickleFile(const std::string& path, const PickleLimits& limits) {
   return ParsePickle(data, path, limits);
 }
 
-}  // namespace uniter::converters
+}  // namespace uniter

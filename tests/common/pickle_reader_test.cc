@@ -1,4 +1,4 @@
-#include "converters/pickle_reader.h"
+#include "common/pickle_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "tests/test_util.h"
 
-namespace uniter::converters {
+namespace uniter {
 namespace {
 
 namespace fs = std::filesystem;
@@ -56,7 +56,7 @@ std::string Fixtures() {
   dir = testing::TempDir("pickles");
   const std::string py = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : testing::Python();
   const auto r = testing::Run(testing::Quote(py) + " " +
-                              testing::Quote(testing::SourceRoot() + "/tests/converters/make_pickles.py") + " " +
+                              testing::Quote(testing::SourceRoot() + "/tests/common/make_pickles.py") + " " +
                               testing::Quote(dir));
   EXPECT_EQ(r.exit_code, 0) << "make_pickles.py failed";
   return dir;
@@ -128,4 +128,4 @@ TEST(PickleReader, FileErrorsNameTheFile) {
 }
 
 }  // namespace
-}  // namespace uniter::converters
+}  // namespace uniter
