@@ -122,4 +122,21 @@ else
   [ -x "$CUDA_VENV/bin/python" ] || /usr/bin/python3 -m venv "$CUDA_VENV"
   "$CUDA_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$CUDA_TORCH_VERSION"
 fi
+# transformers, the reference for the trainer's BertModel parity test
+# (tests/trainer; test profile only), in a venv of its own: it sees Debian's
+# torch 1.13 and numpy (system site packages), and its pinned tokenizers cannot
+# move the main venv's. transformers 4.30.2 is the last line that still accepts
+# torch 1.13.
+HF_VENV="${UNITER_HF_VENV:-$HOME/.cache/uniter/venv-hf}"
+HF_TRANSFORMERS_VERSION="4.30.2"
+if [ "$PROFILE" != test ]; then
+  :
+elif "$HF_VENV/bin/python" -c "import sys, importlib.metadata as m
+sys.exit(m.version('transformers') != '$HF_TRANSFORMERS_VERSION')" 2>/dev/null; then
+  echo "install-deps: ok (transformers venv $HF_VENV)"
+else
+  echo "install-deps: pip install transformers==$HF_TRANSFORMERS_VERSION into $HF_VENV"
+  [ -x "$HF_VENV/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$HF_VENV"
+  "$HF_VENV/bin/python" -m pip install -q --disable-pip-version-check "transformers==$HF_TRANSFORMERS_VERSION"
+fi
 echo "install-deps: ok ($PROFILE profile, venv $VENV)"

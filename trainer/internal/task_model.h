@@ -1,0 +1,79 @@
+// UNITER's finetuning models (model/nlvr2.py, model/vqa.py, model/ve.py): the
+// shared encoder registered as `uniter` plus one task head, with the task's
+// loss (compute_loss=True, reduction none) and the reduction its train_*.py
+// applies. The encoder never knows which task runs.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include <memory>
+#include <string>
+
+#include "trainer/config.h"
+#include "trainer/internal/batch.h"
+#include "trainer/internal/uniter_model.h"
+
+namespace uniter::trainer {
+
+enum class TaskKind { kNlvr2, kVqa, kVe };
+
+struct TaskOptions {
+  TaskKind task = TaskKind::kNlvr2;
+  // NLVR2 head as train_nlvr2.py's `model` option: "paired", "triplet" or
+  // "paired-attn". Default: "paired-attn".
+  std::string nlvr2_model = "paired-attn";
+  // VQA answer vocabulary size (len(ans2label)). Default: 3129. VE uses 3.
+  int64_t num_answers = 3129;
+};
+
+class TaskModelImpl : public torch::nn::Module {
+ public:
+  explicit TaskModelImpl(const UniterConfig& config);
+
+  // The task's raw scores (compute_loss=False): NLVR2 [examples, 2],
+  // VQA [B, num_answers], VE [B, 3].
+  virtual at::Tensor Scores(const Batch& batch) = 0;
+  // The model's loss (compute_loss=True): per element, reduction none.
+  virtual at::Tensor Loss(const at::Tensor& scores, const Batch& batch) const = 0;
+  // The scalar train_*.py backpropagates: NLVR2 mean; VQA/VE mean × #answers.
+  virtual at::Tensor TrainLoss(const at::Tensor& loss, const Batch& batch) const = 0;
+  // Rows of uniter.embeddings.token_type_embeddings a checkpoint with fewer
+  // rows is expanded to on load (NLVR2's init_type_embedding); 0 = none.
+  virtual int64_t ExpandedTypeRows() const { return 0; }
+
+  UniterModel uniter{nullptr};
+};
+TORCH_MODULE(TaskModel);
+
+// Builds the model for `options` with UNITER's init (as from_pretrained on an
+// empty state dict, then NLVR2's init_type_embedding). Draws from LibTorch's
+// default generator: seed it first for reproducible weights.
+TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options);
+
+// UNITER's multi-head attention (model/attention.py, a copy of PyTorch 1.1's):
+// packed in_proj_weight [3H, H] (xavier_uniform) and in_proj_bias (0),
+// out_proj; sequence-first inputs (L, N, E); keys where key_padding_mask is
+// true get −inf. Its dropout is a plain float (set_dropout never changes it).
+class MultiheadAttentionImpl : public torch::nn::Module {
+ public:
+  MultiheadAttentionImpl(int64_t embed_dim, int64_t num_heads, double dropout);
+  // query [L, N, E]; key == value [S, N, E]; key_padding_mask [N, S] bool.
+  at::Tensor forward(const at::Tensor& query, const at::Tensor& key_value, const at::Tensor& key_padding_mask);
+
+  at::Tensor in_proj_weight, in_proj_bias;
+  torch::nn::Linear out_proj{nullptr};
+
+ private:
+  int64_t embed_dim_, heads_;
+  double dropout_;
+};
+TORCH_MODULE(MultiheadAttention);
+
+// model/nlvr2.py's three heads.
+std::shared_ptr<TaskModelImpl> MakeNlvr2Model(const UniterConfig& config, const std::string& variant);
+
+// model/vqa.py (VQA and, with 3 answers, VE).
+std::shared_ptr<TaskModelImpl> MakeVqaModel(const UniterConfig& config, int64_t num_answers);
+
+}  // namespace uniter::trainer

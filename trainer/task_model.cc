@@ -1,0 +1,64 @@
+#include "trainer/internal/task_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/functional.h>
+
+#include "common/error.h"
+
+namespace uniter::trainer {
+namespace {
+
+// UniterForVisualQuestionAnswering; VE is the same class with 3 answers.
+class VqaModelImpl : public TaskModelImpl {
+ public:
+  VqaModelImpl(const UniterConfig& c, int64_t num_answers) : TaskModelImpl(c) {
+    const int64_t h = c.hidden_size;
+    vqa_output_ = register_module(
+        "vqa_output", torch::nn::Sequential(torch::nn::Linear(h, 2 * h),
+                                            torch::nn::Functional([](const at::Tensor& x) { return Gelu(x); }),
+                                            MakeLayerNorm(2 * h), torch::nn::Linear(2 * h, num_answers)));
+    InitUniterWeights(*this, c.initializer_range);
+  }
+
+  at::Tensor Scores(const Batch& b) override {
+    // UNITER's VQA forward passes neither txt_type_ids nor img_type_ids.
+    UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat,
+                               b.attn_masks, b.gather_index, {}, {}, {}};
+    return vqa_output_->forward(uniter->pooler(uniter(in)));
+  }
+  at::Tensor Loss(const at::Tensor& scores, const Batch& b) const override {
+    return at::binary_cross_entropy_with_logits(scores, b.targets, {}, {}, at::Reduction::None);
+  }
+  at::Tensor TrainLoss(const at::Tensor& loss, const Batch& b) const override {
+    return loss.mean() * static_cast<double>(b.targets.size(1));  // instance-level BCE
+  }
+
+ private:
+  torch::nn::Sequential vqa_output_{nullptr};
+};
+
+}  // namespace
+
+TaskModelImpl::TaskModelImpl(const UniterConfig& config) {
+  uniter = register_module("uniter", UniterModel(config, config.img_dim));
+}
+
+std::shared_ptr<TaskModelImpl> MakeVqaModel(const UniterConfig& config, int64_t num_answers) {
+  if (num_answers <= 0) throw UsageError("the VQA head needs at least one answer");
+  return std::make_shared<VqaModelImpl>(config, num_answers);
+}
+
+TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options) {
+  switch (options.task) {
+    case TaskKind::kNlvr2:
+      return TaskModel(MakeNlvr2Model(config, options.nlvr2_model));
+    case TaskKind::kVqa:
+      return TaskModel(MakeVqaModel(config, options.num_answers));
+    case TaskKind::kVe:
+      return TaskModel(MakeVqaModel(config, 3));
+  }
+  throw UsageError("unknown task");
+}
+
+}  // namespace uniter::trainer

@@ -1,0 +1,216 @@
+#include "trainer/internal/uniter_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace uniter::trainer {
+
+at::Tensor Gelu(const at::Tensor& x) { return x * 0.5 * (1.0 + at::erf(x / std::sqrt(2.0))); }
+
+at::Tensor Activation(const std::string& name, const at::Tensor& x) {
+  if (name == "gelu") return Gelu(x);
+  if (name == "relu") return at::relu(x);
+  if (name == "swish") return x * at::sigmoid(x);
+  throw UsageError("unknown activation '" + name + "'");
+}
+
+torch::nn::LayerNorm MakeLayerNorm(int64_t size) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({size}).eps(1e-12));
+}
+
+void InitUniterWeights(torch::nn::Module& root, double std) {
+  at::NoGradGuard no_grad;
+  // include_self=false: constructors call this before the root is in a shared_ptr.
+  for (const auto& m : root.modules(/*include_self=*/false)) {
+    if (auto* linear = m->as<torch::nn::LinearImpl>()) {
+      linear->weight.normal_(0.0, std);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* emb = m->as<torch::nn::EmbeddingImpl>()) {
+      emb->weight.normal_(0.0, std);
+    } else if (auto* ln = m->as<torch::nn::LayerNormImpl>()) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+}
+
+at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const at::Tensor& additive_mask, double dropout_p, bool training) {
+#if TORCH_VERSION_MAJOR >= 2
+  // Fused kernels pay on the GPU; the CPU keeps UNITER's explicit order of
+  // operations so results match the reference bit for bit where they can.
+  if (q.is_cuda()) {
+    return at::scaled_dot_product_attention(q, k, v, additive_mask, training ? dropout_p : 0.0, false);
+  }
+#endif
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+  scores = scores + additive_mask;
+  at::Tensor probs = at::softmax(scores, -1);
+  probs = at::dropout(probs, dropout_p, training);
+  return at::matmul(probs, v);
+}
+
+// --- embeddings ---------------------------------------------------------------
+
+TextEmbeddingsImpl::TextEmbeddingsImpl(const UniterConfig& c) {
+  word_embeddings = register_module(
+      "word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(0)));
+  position_embeddings =
+      register_module("position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
+  token_type_embeddings =
+      register_module("token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, c.hidden_size));
+  LayerNorm = register_module("LayerNorm", MakeLayerNorm(c.hidden_size));
+  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
+}
+
+at::Tensor TextEmbeddingsImpl::forward(const at::Tensor& input_ids, const at::Tensor& position_ids,
+                                       const at::Tensor& token_type_ids) {
+  const at::Tensor types = token_type_ids.defined() ? token_type_ids : at::zeros_like(input_ids);
+  at::Tensor emb = word_embeddings(input_ids) + position_embeddings(position_ids) + token_type_embeddings(types);
+  return dropout(LayerNorm(emb));
+}
+
+void TextEmbeddingsImpl::ExpandTypeEmbedding(int64_t rows, double init_std) {
+  const at::Tensor old = token_type_embeddings->weight;
+  const int64_t old_rows = old.size(0);
+  auto fresh = torch::nn::Embedding(rows, old.size(1));
+  fresh->to(old.device(), old.scalar_type());
+  at::NoGradGuard no_grad;
+  fresh->weight.normal_(0.0, init_std);  // new_emb.apply(init_weights); every row is then overwritten
+  for (int64_t i = 0; i < rows; ++i) fresh->weight[i].copy_(old[std::min(i, old_rows - 1)]);
+  token_type_embeddings = replace_module("token_type_embeddings", fresh);
+}
+
+ImageEmbeddingsImpl::ImageEmbeddingsImpl(const UniterConfig& c, int64_t img_dim) {
+  img_linear = register_module("img_linear", torch::nn::Linear(img_dim, c.hidden_size));
+  img_layer_norm = register_module("img_layer_norm", MakeLayerNorm(c.hidden_size));
+  pos_layer_norm = register_module("pos_layer_norm", MakeLayerNorm(c.hidden_size));
+  pos_linear = register_module("pos_linear", torch::nn::Linear(7, c.hidden_size));
+  mask_embedding = register_module(
+      "mask_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(2, img_dim).padding_idx(0)));
+  LayerNorm = register_module("LayerNorm", MakeLayerNorm(c.hidden_size));
+  dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout_prob));
+}
+
+at::Tensor ImageEmbeddingsImpl::forward(const at::Tensor& img_feat, const at::Tensor& img_pos_feat,
+                                        const at::Tensor& type_embeddings, const at::Tensor& img_masks) {
+  at::Tensor feat = img_feat;
+  if (img_masks.defined()) {
+    {
+      at::NoGradGuard no_grad;  // UNITER zeroes row 0 in place on every masked call
+      mask_embedding->weight[0].fill_(0);
+    }
+    feat = feat + mask_embedding(img_masks.to(at::kLong));
+  }
+  at::Tensor im = img_layer_norm(img_linear(feat));
+  at::Tensor pos = pos_layer_norm(pos_linear(img_pos_feat));
+  return dropout(LayerNorm(im + pos + type_embeddings));
+}
+
+// --- encoder --------------------------------------------------------------------
+
+SelfAttentionImpl::SelfAttentionImpl(const UniterConfig& c)
+    : heads_(c.num_attention_heads), head_size_(c.hidden_size / c.num_attention_heads) {
+  query = register_module("query", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  key = register_module("key", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  value = register_module("value", torch::nn::Linear(c.hidden_size, c.hidden_size));
+  dropout = register_module("dropout", torch::nn::Dropout(c.attention_probs_dropout_prob));
+}
+
+at::Tensor SelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
+  const int64_t b = hidden.size(0), l = hidden.size(1);
+  auto split = [&](const at::Tensor& x) { return x.view({b, l, heads_, head_size_}).permute({0, 2, 1, 3}); };
+  at::Tensor ctx = Attend(split(query(hidden)), split(key(hidden)), split(value(hidden)), ext_mask,
+                          dropout->options.p(), is_training());
+  return ctx.permute({0, 2, 1, 3}).contiguous().view({b, l, heads_ * head_size_});
+}
+
+ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t hidden, double dropout_p) {
+  dense = register_module("dense", torch::nn::Linear(in, hidden));
+  LayerNorm = register_module("LayerNorm", MakeLayerNorm(hidden));
+  dropout = register_module("dropout", torch::nn::Dropout(dropout_p));
+}
+
+at::Tensor ResidualOutputImpl::forward(const at::Tensor& x, const at::Tensor& residual) {
+  return LayerNorm(dropout(dense(x)) + residual);
+}
+
+AttentionImpl::AttentionImpl(const UniterConfig& c) {
+  self = register_module("self", SelfAttention(c));
+  output = register_module("output", ResidualOutput(c.hidden_size, c.hidden_size, c.hidden_dropout_prob));
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
+  return output(self(hidden, ext_mask), hidden);
+}
+
+IntermediateImpl::IntermediateImpl(const UniterConfig& c) : act_(c.hidden_act) {
+  dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
+}
+
+at::Tensor IntermediateImpl::forward(const at::Tensor& x) { return Activation(act_, dense(x)); }
+
+LayerImpl::LayerImpl(const UniterConfig& c) {
+  attention = register_module("attention", Attention(c));
+  intermediate = register_module("intermediate", Intermediate(c));
+  output = register_module("output", ResidualOutput(c.intermediate_size, c.hidden_size, c.hidden_dropout_prob));
+}
+
+at::Tensor LayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
+  at::Tensor attn = attention(hidden, ext_mask);
+  return output(intermediate(attn), attn);
+}
+
+EncoderImpl::EncoderImpl(const UniterConfig& c) {
+  layer = register_module("layer", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(Layer(c));
+}
+
+at::Tensor EncoderImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
+  at::Tensor h = hidden;
+  for (size_t i = 0; i < layer->size(); ++i) h = layer->ptr<LayerImpl>(i)->forward(h, ext_mask);
+  return h;
+}
+
+PoolerImpl::PoolerImpl(const UniterConfig& c) {
+  dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size));
+}
+
+at::Tensor PoolerImpl::forward(const at::Tensor& sequence) { return at::tanh(dense(sequence.select(1, 0))); }
+
+// --- the model --------------------------------------------------------------------
+
+UniterModelImpl::UniterModelImpl(const UniterConfig& c, int64_t img_dim) : config_(c) {
+  embeddings = register_module("embeddings", TextEmbeddings(c));
+  img_embeddings = register_module("img_embeddings", ImageEmbeddings(c, img_dim));
+  encoder = register_module("encoder", Encoder(c));
+  pooler = register_module("pooler", Pooler(c));
+  InitUniterWeights(*this, c.initializer_range);
+}
+
+at::Tensor UniterModelImpl::Embed(const Inputs& in) {
+  auto image = [&] {
+    const at::Tensor types =
+        in.img_type_ids.defined() ? in.img_type_ids : at::ones_like(in.img_feat.select(2, 0), at::kLong);
+    return img_embeddings(in.img_feat, in.img_pos_feat, embeddings->token_type_embeddings(types), in.img_masks);
+  };
+  if (!in.input_ids.defined()) return image();
+  at::Tensor txt = embeddings(in.input_ids, in.position_ids, in.txt_type_ids);
+  if (!in.img_feat.defined()) return txt;
+  // Align text and image rows back to the most compact layout (gather_index).
+  const at::Tensor index = in.gather_index.unsqueeze(-1).expand({-1, -1, config_.hidden_size});
+  return at::gather(at::cat({txt, image()}, 1), 1, index);
+}
+
+at::Tensor UniterModelImpl::forward(const Inputs& in) {
+  const at::ScalarType dtype = embeddings->word_embeddings->weight.scalar_type();
+  at::Tensor ext = in.attn_masks.unsqueeze(1).unsqueeze(2).to(dtype);
+  ext = (1.0 - ext) * -10000.0;
+  return encoder(Embed(in), ext);
+}
+
+}  // namespace uniter::trainer
