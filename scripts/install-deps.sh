@@ -60,6 +60,9 @@ PIP_TEST_PACKAGES=(
   "flash-tokenizer==1.2.0"          # C++ LinMaxMatch: the other speed peer
   # pytorch-pretrained-bert's imports
   "boto3==1.44.8" "botocore==1.44.8" "s3transfer==0.19.3" "jmespath==1.1.0" "regex==2026.11.19"
+  # TensorBoard's own event reader checks the trainer's event files
+  "tensorboard==2.21.0" "tensorboard-data-server==0.7.2" "protobuf==7.36.2" "grpcio==1.85.3"
+  "absl-py==2.5.1" "Markdown==3.11.3" "MarkupSafe==3.0.4" "Werkzeug==3.1.9"
 )
 if [ "$PROFILE" = test ]; then
   APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}")
