@@ -28,6 +28,7 @@ APT_PACKAGES=(
   # the Python side of the references: UNITER's loaders use these
   python3 python3-venv python3-lmdb python3-msgpack python3-msgpack-numpy python3-lz4 python3-numpy
   python3-torch python3-torchvision python3-pil
+  python3-zstandard  # python/uniter_featdb reads zstd payloads of native img_dbs
 )
 
 # Pinned reference packages for the tests and benchmarks (PyPI).
