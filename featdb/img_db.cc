@@ -12,8 +12,8 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/py_json.h"
 #include "featdb/codecs.h"
-#include "featdb/internal/py_json.h"
 #include "featdb/lmdb_env.h"
 #include "featdb/npy.h"
 #include "featdb/txt_db.h"
@@ -317,11 +317,11 @@ void ImgDbWriter::Close() {
       return true;
     });
   }
-  db_->Put(kKeysKey, internal::PyJsonList(keys));
+  db_->Put(kKeysKey, PyJsonList(keys));
   db_->Close();
   closed_ = true;
   if (!nbb_log_path_.empty()) {
-    std::vector<std::pair<std::string, int>> items;
+    std::vector<std::pair<std::string, int64_t>> items;
     items.reserve(keys.size());
     for (const std::string& k : keys) {
       auto it = nbb_.find(k);
@@ -331,7 +331,7 @@ void ImgDbWriter::Close() {
     const std::string path = dir_ + "/" + NbbJsonName(options_);
     {
       std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-      out << internal::PyJsonIntMap(items);
+      out << PyJsonIntMap(items);
       if (!out.flush()) throw IoError("write failed (disk full?)", path + ".tmp");
     }
     std::error_code ec;

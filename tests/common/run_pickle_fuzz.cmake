@@ -11,7 +11,7 @@ if(NOT CLANGXX)
 endif()
 execute_process(
   COMMAND ${CLANGXX} -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-          -I${SRC} ${SRC}/tests/common/pickle_fuzz.cc ${SRC}/common/pickle_reader.cc ${SRC}/common/error.cc
+          -I${SRC} ${SRC}/tests/common/pickle_fuzz.cc ${SRC}/common/pickle_reader.cc ${SRC}/common/error.cc ${SRC}/common/utf8.cc
           -o ${OUT}
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
