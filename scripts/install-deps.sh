@@ -108,6 +108,9 @@ fi
 # torch pins its CUDA wheels (nvidia-*, triton) to exact versions itself.
 CUDA_VENV="${UNITER_CUDA_VENV:-$HOME/.cache/uniter/venv-cuda}"
 CUDA_TORCH_VERSION="2.11.0"
+# cuobjdump for the test that the kernels hold every architecture's cubin
+# (minimal CUDA installs lack it; the oldest CUDA 13 one on PyPI).
+CUDA_CUOBJDUMP="nvidia-cuda-cuobjdump==13.2.51"
 if [ "$PROFILE" = demo ]; then
   echo "install-deps: demo profile: no CUDA LibTorch venv (scripts/install-deps.sh test adds it)"
 elif [ "${UNITER_CUDA_TORCH:-1}" = 0 ]; then
@@ -115,16 +118,18 @@ elif [ "${UNITER_CUDA_TORCH:-1}" = 0 ]; then
 elif ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "install-deps: no nvcc (PATH, /usr/local/cuda/bin): no CUDA LibTorch venv"
 elif "$CUDA_VENV/bin/python" -c "import sys, importlib.metadata as m
-sys.exit(m.version('torch').split('+')[0] != '$CUDA_TORCH_VERSION')" 2>/dev/null &&
+sys.exit(m.version('torch').split('+')[0] != '$CUDA_TORCH_VERSION' or
+         m.version('nvidia-cuda-cuobjdump') != '${CUDA_CUOBJDUMP#*==}')" 2>/dev/null &&
      ls "$CUDA_VENV"/lib/python3*/site-packages/torch/share/cmake/Torch/TorchConfig.cmake \
         "$CUDA_VENV"/lib/python3*/site-packages/torch/lib/libtorch_cuda.so >/dev/null 2>&1; then
   # The installed version from its metadata: importing torch takes seconds.
   echo "install-deps: ok (CUDA LibTorch venv $CUDA_VENV)"
 else
-  echo "install-deps: pip install torch==$CUDA_TORCH_VERSION into $CUDA_VENV (about 3.5 GB)"
+  echo "install-deps: pip install torch==$CUDA_TORCH_VERSION $CUDA_CUOBJDUMP into $CUDA_VENV (about 3.5 GB)"
   mkdir -p "$(dirname "$CUDA_VENV")"
   [ -x "$CUDA_VENV/bin/python" ] || /usr/bin/python3 -m venv "$CUDA_VENV"
-  "$CUDA_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$CUDA_TORCH_VERSION"
+  "$CUDA_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$CUDA_TORCH_VERSION" \
+    "$CUDA_CUOBJDUMP"
 fi
 # transformers, the reference for the trainer's BertModel parity test
 # (tests/trainer; test profile only), in a venv of its own: it sees Debian's

@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build-cuda}"
-if [ "${CI:-}" = true ] || [ "${UNITER_STRICT:-}" = 1 ]; then
+if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ] || [ "${UNITER_STRICT:-}" = 1 ]; then
   MODE="${UNITER_CUDA_BUILD:-require}"
 else
   MODE="${UNITER_CUDA_BUILD:-auto}"

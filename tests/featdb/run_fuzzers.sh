@@ -9,7 +9,7 @@ WORK="${2:-$(mktemp -d)}"
 PY="${UNITER_PYTHON:-$HOME/.cache/uniter/venv/bin/python}"
 CXX="${FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || true)}"
 # Strict mode (CI=true or UNITER_STRICT=1): what cannot be checked fails.
-strict() { [ "${CI:-}" = true ] || [ "${UNITER_STRICT:-}" = 1 ]; }
+strict() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ] || [ "${UNITER_STRICT:-}" = 1 ]; }
 if [ -z "$CXX" ]; then
   msg="clang++ not found (apt-get install clang libclang-rt-14-dev)"
   strict && { echo "FAIL (strict mode, CI=true): $msg"; exit 1; }

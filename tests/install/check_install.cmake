@@ -12,7 +12,7 @@ function(run)
 endfunction()
 
 set(strict OFF)
-if("$ENV{CI}" STREQUAL "true" OR "$ENV{UNITER_STRICT}" STREQUAL "1")
+if("$ENV{CI}" MATCHES "^(true|1)$" OR "$ENV{UNITER_STRICT}" STREQUAL "1")
   set(strict ON)
 endif()
 execute_process(COMMAND ${PYTHON} -c "import lmdb, msgpack, lz4.frame" RESULT_VARIABLE rc OUTPUT_QUIET ERROR_QUIET)
