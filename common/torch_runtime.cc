@@ -63,7 +63,7 @@ std::string NameBlas(void* handle) {
   if (auto f = reinterpret_cast<const char* (*)()>(dlsym(handle, "bli_info_get_version_str")))
     return std::string("BLIS ") + f();
   // netlib's reference BLAS has no version symbol.
-  return "reference BLAS or unknown (no OpenBLAS, MKL or BLIS version symbol)";
+  return "netlib reference BLAS or an unidentified one (it exports no version symbol)";
 }
 
 }  // namespace
