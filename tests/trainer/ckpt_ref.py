@@ -5,7 +5,7 @@ write OUT_DIR TASK VARIANT: runs uniter_ref.py's heads() (io.pt: weights,
   zip.pt (zip format), legacy.pt (_use_new_zipfile_serialization=False),
   legacy_fp16_gamma.pt (fp16 tensors, LayerNorm keys as gamma/beta, legacy),
   pretrained.pt (the encoder alone, 2 type rows as uniter-base.pt, legacy),
-  bert.pt (pytorch-pretrained-bert's pytorch_model.bin layout, legacy),
+  bert.pt (pytorch-pretrained-bert's BertForPreTraining state dict, legacy),
   misshaped.pt (nlvr2_output.weight transposed, zip).
 check OUT_DIR TASK VARIANT FILE: torch.load(FILE), load_state_dict(strict=True)
   into the restatement of UNITER's model, prints the max |diff| of its scores
@@ -38,18 +38,24 @@ def write(out_dir, task, variant):
     enc = collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith('uniter.'))
     enc['uniter.embeddings.token_type_embeddings.weight'] = sd['uniter.embeddings.token_type_embeddings.weight'][:2].clone()
     legacy(enc, f'{out_dir}/pretrained.pt')
+    # pytorch-pretrained-bert's BertForPreTraining (the pytorch_model.bin
+    # layout UNITER's pretraining starts from) holding the encoder's weights;
+    # LayerNorm keys as gamma/beta, as the released bert-base-cased file has.
+    from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
+    c = uniter_ref.SMALL
+    bert_model = BertForPreTraining(BertConfig(
+        c['vocab_size'], hidden_size=c['hidden_size'], num_hidden_layers=c['num_hidden_layers'],
+        num_attention_heads=c['num_attention_heads'], intermediate_size=c['intermediate_size'],
+        max_position_embeddings=c['max_position_embeddings'], type_vocab_size=2))
+    own = {k.replace('uniter.', 'bert.', 1): v for k, v in enc.items() if not k.startswith('uniter.img_embeddings.')}
+    missing, unexpected = bert_model.bert.load_state_dict(
+        {k[len('bert.'):]: v for k, v in own.items()}, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
     bert = collections.OrderedDict()
-    for k, v in enc.items():
-        if k.startswith('uniter.img_embeddings.'):
-            continue
-        k = k.replace('uniter.', 'bert.', 1)
+    for k, v in bert_model.state_dict().items():
         if 'LayerNorm' in k:
             k = k.replace('weight', 'gamma').replace('bias', 'beta')
         bert[k] = v
-    h = enc['uniter.pooler.dense.weight'].size(0)
-    bert['cls.predictions.bias'] = torch.zeros(enc['uniter.embeddings.word_embeddings.weight'].size(0))
-    bert['cls.predictions.transform.dense.weight'] = torch.randn(h, h)
-    bert['cls.seq_relationship.weight'] = torch.randn(2, h)
     legacy(bert, f'{out_dir}/bert.pt')
     bad = collections.OrderedDict(sd)
     bad['nlvr2_output.weight' if 'nlvr2_output.weight' in sd else 'vqa_output.3.weight'] = \
