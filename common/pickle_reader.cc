@@ -31,6 +31,9 @@ const char* PyValue::TypeName() const {
     case Kind::kList: return "list";
     case Kind::kTuple: return "tuple";
     case Kind::kDict: return "dict";
+    case Kind::kGlobal: return "global";
+    case Kind::kObject: return "object";
+    case Kind::kPersistentId: return "persistent id";
   }
   return "?";
 }
@@ -49,6 +52,8 @@ struct Node {
   std::string s;
   std::vector<NodePtr> items;
   std::vector<std::pair<NodePtr, NodePtr>> dict;
+  NodePtr state;               // kObject after BUILD
+  bool buildable = false;      // made by REDUCE of an allowed global: BUILD may target it
 };
 
 // Python 2 str: UTF-8 if it is, else Latin-1.
@@ -61,8 +66,8 @@ std::string Py2StrToUtf8(std::string_view raw) {
 
 class Parser {
  public:
-  Parser(std::string_view data, const std::string& where, const PickleLimits& limits)
-      : data_(data), where_(where), limits_(limits) {
+  Parser(std::string_view data, size_t offset, const std::string& where, const PickleLimits& limits)
+      : data_(data), where_(where), limits_(limits), pos_(offset) {
     if (limits_.max_nodes == 0) limits_.max_nodes = 16 * static_cast<uint64_t>(data.size()) + 4096;
   }
 
@@ -80,6 +85,7 @@ class Parser {
       work.pop_back();
       if (!n) continue;
       for (auto& c : n->items) work.push_back(std::move(c));
+      work.push_back(std::move(n->state));
       for (auto& [k, v] : n->dict) {
         work.push_back(std::move(k));
         work.push_back(std::move(v));
@@ -98,6 +104,9 @@ class Parser {
     return n;
   }
 
+  // The offset just past the STOP opcode, once Run() returned.
+  size_t end() const { return end_; }
+
   PyValue Run() {
     while (true) {
       if (pos_ >= data_.size()) Fail("truncated pickle (no STOP opcode)");
@@ -106,6 +115,7 @@ class Parser {
       if (op == '.') {  // STOP
         if (stack_.size() != 1 || !marks_.empty()) Fail("malformed pickle: stack not balanced at STOP");
         uint64_t nodes = 0;
+        end_ = pos_;
         return Convert(*stack_.back(), 0, &nodes);
       }
       Step(op);
@@ -439,15 +449,35 @@ class Parser {
       case 'g': Get(ParseDecimal(Line())); return;      // GET
       case 'h': Get(LittleEndian(1)); return;           // BINGET
       case 'j': Get(LittleEndian(4)); return;           // LONG_BINGET
-      case 'c': Fail("refused opcode GLOBAL: the pickle names a Python object (only plain data is accepted)");
-      case 0x93: Fail("refused opcode STACK_GLOBAL: the pickle names a Python object (only plain data is accepted)");
-      case 'R': Fail("refused opcode REDUCE: the pickle calls a Python object (only plain data is accepted)");
-      case 'b': Fail("refused opcode BUILD: the pickle builds a Python object (only plain data is accepted)");
+      case 'c': {  // GLOBAL "module\nname\n"
+        if (limits_.allowed_globals.empty())
+          Fail("refused opcode GLOBAL: the pickle names a Python object (only plain data is accepted)");
+        const std::string module(Line());
+        PushGlobal(module, std::string(Line()));
+        return;
+      }
+      case 0x93: {  // STACK_GLOBAL
+        if (limits_.allowed_globals.empty())
+          Fail("refused opcode STACK_GLOBAL: the pickle names a Python object (only plain data is accepted)");
+        NodePtr name = Pop(), module = Pop();
+        if (module->kind != K::kStr || name->kind != K::kStr) Fail("STACK_GLOBAL needs two strings");
+        PushGlobal(module->s, name->s);
+        return;
+      }
+      case 'R': Reduce(); return;
+      case 'b': Build(); return;
+      case 'Q': {  // BINPERSID
+        if (!limits_.allow_persistent_ids) Fail("refused opcode BINPERSID (only plain data is accepted)");
+        auto n = New(K::kPersistentId);
+        n->items.push_back(Pop());
+        Push(n);
+        return;
+      }
       case 'i': Fail("refused opcode INST (only plain data is accepted)");
       case 'o': Fail("refused opcode OBJ (only plain data is accepted)");
       case 0x81: Fail("refused opcode NEWOBJ (only plain data is accepted)");
       case 0x92: Fail("refused opcode NEWOBJ_EX (only plain data is accepted)");
-      case 'P': case 'Q': Fail("refused opcode PERSID (only plain data is accepted)");
+      case 'P': Fail("refused opcode PERSID (only plain data is accepted)");
       case 0x82: case 0x83: case 0x84: Fail("refused opcode EXT (only plain data is accepted)");
       case 0x97: case 0x98: Fail("refused out-of-band buffer opcode");
       default: {
@@ -456,6 +486,52 @@ class Parser {
         Fail(std::string("unknown pickle opcode ") + buf);
       }
     }
+  }
+
+  void PushGlobal(const std::string& module, const std::string& name) {
+    const std::string full = module + "." + name;
+    bool allowed = false;
+    for (const auto& g : limits_.allowed_globals) allowed = allowed || g == full;
+    if (!allowed) Fail("refused global '" + full + "' (not among the objects this file may name)");
+    PushStr(full, PyValue::Kind::kGlobal);
+  }
+
+  // REDUCE of an allowed global: recorded as data, never called.
+  void Reduce() {
+    using K = PyValue::Kind;
+    if (limits_.allowed_globals.empty())
+      Fail("refused opcode REDUCE: the pickle calls a Python object (only plain data is accepted)");
+    NodePtr args = Pop();
+    NodePtr callable = Pop();
+    if (callable->kind != K::kGlobal) Fail("REDUCE of a " + std::string(KindName(callable->kind)) + ", not a global");
+    if (args->kind != K::kTuple) Fail("REDUCE arguments are not a tuple");
+    NodePtr n;
+    if (callable->s == "collections.OrderedDict") {
+      if (!args->items.empty()) Fail("OrderedDict() with arguments");
+      n = New(K::kDict);
+    } else {
+      n = New(K::kObject);
+      n->s = callable->s;
+      n->items = args->items;
+    }
+    n->buildable = true;
+    Push(n);
+  }
+
+  void Build() {
+    if (limits_.allowed_globals.empty())
+      Fail("refused opcode BUILD: the pickle builds a Python object (only plain data is accepted)");
+    NodePtr state = Pop();
+    NodePtr& target = Top();
+    if (!target->buildable) Fail("BUILD on a value no allowed global made");
+    if (target->kind == PyValue::Kind::kObject) target->state = state;
+    graveyard_.push_back(std::move(state));  // a dict's attributes (_metadata) are dropped
+  }
+
+  static const char* KindName(PyValue::Kind k) {
+    PyValue v;
+    v.kind = k;
+    return v.TypeName();
   }
 
   void SetItem(Node& d, const NodePtr& k, const NodePtr& v) {
@@ -486,6 +562,7 @@ class Parser {
     v.i = n.i;
     v.f = n.f;
     v.s = n.s;
+    if (n.state) v.state.push_back(Convert(*n.state, depth + 1, nodes));
     v.items.reserve(n.items.size());
     for (const auto& c : n.items) v.items.push_back(Convert(*c, depth + 1, nodes));
     v.keys.reserve(n.dict.size());
@@ -501,6 +578,7 @@ class Parser {
   const std::string& where_;
   PickleLimits limits_;
   size_t pos_ = 0;
+  size_t end_ = 0;  // just past STOP
   size_t op_pos_ = 0;
   std::vector<NodePtr> stack_;
   std::vector<size_t> marks_;
@@ -512,8 +590,17 @@ class Parser {
 }  // namespace
 
 PyValue ParsePickle(std::string_view data, const std::string& where, const PickleLimits& limits) {
-  Parser p(data, where, limits);
+  Parser p(data, 0, where, limits);
   return p.Run();
+}
+
+PyValue ParsePickleAt(std::string_view data, size_t offset, const std::string& where,
+                      const PickleLimits& limits, size_t* end) {
+  if (offset > data.size()) throw FormatError("offset " + std::to_string(offset) + ": past the end of the data", where);
+  Parser p(data, offset, where, limits);
+  PyValue v = p.Run();
+  *end = p.end();
+  return v;
 }
 
 PyValue ReadPickleFile(const std::string& path, const PickleLimits& limits) {

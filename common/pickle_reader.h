@@ -22,13 +22,17 @@ namespace uniter {
 
 // One Python value. Plain data: copyable, no sharing.
 struct PyValue {
-  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict };
+  // kGlobal, kObject and kPersistentId occur only when PickleLimits allows
+  // them (torch checkpoints); see there.
+  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict,
+                    kGlobal, kObject, kPersistentId };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;                                    // kStr (UTF-8) and kBytes
-  std::vector<PyValue> items;                       // kList, kTuple
+  std::string s;                                    // kStr (UTF-8), kBytes; kGlobal/kObject: "module.name"
+  std::vector<PyValue> items;                       // kList, kTuple; kObject: call args; kPersistentId: [pid]
+  std::vector<PyValue> state;                       // kObject: [BUILD state] or empty
   std::vector<PyValue> keys, values;                // kDict, insertion order (parallel lists)
 
   bool is_str() const { return kind == Kind::kStr; }
@@ -46,12 +50,28 @@ struct PickleLimits {
   // Values built in total (shared memo references count each time they are
   // used). Default: 0 = 16 * input size + 4096.
   uint64_t max_nodes = 0;
+  // Globals ("module.name") the pickle may name; empty = none (plain data
+  // only). Naming one yields kGlobal; REDUCE of an allowed global yields
+  // kObject {name, args} (nothing is called; collections.OrderedDict() yields
+  // an empty kDict); BUILD is accepted only on such objects and dicts (a
+  // dict's state is dropped: it only sets attributes such as _metadata).
+  std::vector<std::string> allowed_globals;
+  // BINPERSID yields kPersistentId {pid} (torch's storage references); PERSID
+  // stays refused. Default: false.
+  bool allow_persistent_ids = false;
 };
 
 // Parses a whole pickle. `where` names the input in error messages.
 // Throws FormatError ("<where>: offset N: <reason>") on anything refused.
 PyValue ParsePickle(std::string_view data, const std::string& where,
                     const PickleLimits& limits = {});
+
+// Parses the one pickle that starts at `offset` in `data` (streams holding
+// several pickles back to back, as torch's legacy checkpoints do) and sets
+// `*end` to the offset just past its STOP opcode. Error offsets are offsets
+// into `data`.
+PyValue ParsePickleAt(std::string_view data, size_t offset, const std::string& where,
+                      const PickleLimits& limits, size_t* end);
 
 // Reads and parses a pickle file. Throws IoError if it cannot be read.
 PyValue ReadPickleFile(const std::string& path, const PickleLimits& limits = {});

@@ -48,6 +48,8 @@ nlohmann::json PyToJson(const PyValue& v) {
       for (size_t i = 0; i < v.keys.size(); ++i) o[KeyString(v.keys[i])] = PyToJson(v.values[i]);
       return o;
     }
+    case PyValue::Kind::kGlobal: case PyValue::Kind::kObject: case PyValue::Kind::kPersistentId:
+      break;  // only pickles read with an allowlist hold these; refs(unc).p is read without one
   }
   return nullptr;
 }
@@ -70,6 +72,8 @@ featdb::Value PyToValue(const PyValue& v) {
       for (size_t i = 0; i < v.keys.size(); ++i) m.Set(KeyString(v.keys[i]), PyToValue(v.values[i]));
       return m;
     }
+    case PyValue::Kind::kGlobal: case PyValue::Kind::kObject: case PyValue::Kind::kPersistentId:
+      break;  // as in PyToJson
   }
   return featdb::Value();
 }

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/container/functional.h>
 
 #include "common/error.h"
+#include "trainer/internal/checkpoint.h"
 
 namespace uniter::trainer {
 namespace {
@@ -60,5 +61,39 @@ TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options) 
   }
   throw UsageError("unknown task");
 }
+
+Model::Model(const UniterConfig& config, const TaskOptions& options, uint64_t seed)
+    : config_(config), options_(options) {
+  // LibTorch's init functions draw from the default generator: seed it, as
+  // UNITER's set_random_seed does before building the model.
+  at::manual_seed(seed);
+  module_ = MakeTaskModel(config, options).ptr();
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+LoadReport Model::Load(const std::string& path) {
+  LoadOptions load;
+  load.expand_type_rows = module_->ExpandedTypeRows();
+  return LoadCheckpoint(*module_, path, load);
+}
+
+void Model::Save(const std::string& path) const { SaveCheckpoint(*module_, path); }
+
+std::vector<std::string> Model::ParameterNames() const {
+  std::vector<std::string> out;
+  for (const auto& p : module_->named_parameters()) out.push_back(p.key());
+  return out;
+}
+
+int64_t Model::NumParameters() const {
+  int64_t n = 0;
+  for (const auto& p : module_->parameters()) n += p.numel();
+  return n;
+}
+
+TaskModelImpl& Model::module() { return *module_; }
 
 }  // namespace uniter::trainer

@@ -45,6 +45,8 @@ nlohmann::json Canon(const PyValue& v) {
       for (size_t i = 0; i < v.keys.size(); ++i) a.push_back({Canon(v.keys[i]), Canon(v.values[i])});
       return {{"d", a}};
     }
+    case K::kGlobal: case K::kObject: case K::kPersistentId:
+      return {{"object", v.s}};  // only with an allowlist (none here)
   }
   return nullptr;
 }
@@ -116,6 +118,58 @@ TEST(PickleReader, LimitsAreConfigurable) {
   PickleLimits tight;
   tight.max_depth = 2;
   EXPECT_THROW(ParsePickle(nested, "n", tight), FormatError);
+}
+
+// torch checkpoints: an allowlist lets a pickle name a few globals, which are
+// recorded as data, never called; everything else stays refused.
+TEST(PickleReader, AllowlistNamesOnlyTheListedGlobalsAndCallsNothing) {
+  PickleLimits torch_like;
+  torch_like.allowed_globals = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2"};
+  torch_like.allow_persistent_ids = true;
+  using namespace std::string_literals;
+  const PyValue od = ParsePickle("\x80\x02" "ccollections\nOrderedDict\nq\x00)R(X\x01\x00\x00\x00" "aK\x01u}b."s, "od",
+                                 torch_like);
+  ASSERT_EQ(od.kind, PyValue::Kind::kDict);  // BUILD's attribute state on it is dropped
+  EXPECT_EQ(od.Find("a")->i, 1);
+  const PyValue obj = ParsePickle("\x80\x02" "ctorch._utils\n_rebuild_tensor_v2\nK\x07K\x01Q\x86R."s, "o", torch_like);
+  ASSERT_EQ(obj.kind, PyValue::Kind::kObject);
+  EXPECT_EQ(obj.s, "torch._utils._rebuild_tensor_v2");
+  ASSERT_EQ(obj.items.size(), 2u);
+  EXPECT_EQ(obj.items[1].kind, PyValue::Kind::kPersistentId);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00lsq\x85R."s, "refused global 'os.system'"},
+      {"\x80\x02X\x02\x00\x00\x00osX\x06\x00\x00\x00system\x93."s, "refused global 'os.system'"},
+      {"\x80\x02}}b."s, "BUILD on a value"},
+      {"\x80\x02K\x01)R."s, "REDUCE of a int"},
+      {"\x80\x02" "ccollections\nOrderedDict\nK\x01R."s, "not a tuple"},
+      {"\x80\x02K\x01P1\n."s, "PERSID"},
+  };
+  for (const auto& [data, why] : refused) {
+    try {
+      ParsePickle(data, "x", torch_like);
+      ADD_FAILURE() << "accepted " << why;
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(ParsePickle("\x80\x02K\x01Q."s, "x"), FormatError);  // no persistent ids by default
+  for (const char* name : {"bad_global_reduce", "bad_object"})  // os.system, __main__.Obj
+    EXPECT_THROW(ParsePickle(Read(name), name, torch_like), FormatError) << name;
+}
+
+TEST(PickleReader, ParsesPicklesBackToBack) {
+  const std::string two = std::string("\x80\x02K\x01.\x80\x02K\x02.", 10);
+  size_t end = 0;
+  EXPECT_EQ(ParsePickleAt(two, 0, "two", {}, &end).i, 1);
+  EXPECT_EQ(end, 5u);
+  EXPECT_EQ(ParsePickleAt(two, end, "two", {}, &end).i, 2);
+  EXPECT_EQ(end, 10u);
+  try {
+    ParsePickleAt(two.substr(0, 9), 5, "two", {}, &end);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("offset 7"), std::string::npos) << e.what();  // offsets into the whole stream
+  }
 }
 
 TEST(PickleReader, FileErrorsNameTheFile) {

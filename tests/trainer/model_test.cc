@@ -16,6 +16,7 @@
 #include "trainer/config.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/uniter_model.h"
+#include "trainer/model.h"
 
 namespace uniter::trainer {
 namespace {
@@ -155,6 +156,52 @@ INSTANTIATE_TEST_SUITE_P(
       std::erase(name, '-');
       return name;
     });
+
+// UNITER's init_weights: N(0, 0.02) for Linear/Embedding weights (padding rows
+// too), zero biases, LayerNorm 1/0; MHA in_proj xavier_uniform, out_proj
+// N(0, 0.02); NLVR2 type rows [t0, t1, t1]. Seeded: same seed, same weights.
+TEST(Model, InitIsUnitersAndSeeded) {
+  UniterConfig c;
+  c.vocab_size = 500;
+  c.hidden_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 128;
+  TaskOptions o;
+  o.task = TaskKind::kNlvr2;
+  o.nlvr2_model = "paired-attn";
+  Model model(c, o, 42);
+  at::NoGradGuard no_grad;
+  for (const auto& p : model.module().named_parameters()) {
+    const std::string& k = p.key();
+    const at::Tensor& t = p.value();
+    SCOPED_TRACE(k);
+    if (k.find("LayerNorm") != std::string::npos || k.find("layer_norm") != std::string::npos ||
+        k.find("vqa_output.2") != std::string::npos) {
+      EXPECT_TRUE(at::equal(t, k.ends_with(".weight") ? at::ones_like(t) : at::zeros_like(t)));
+    } else if (k.ends_with("bias")) {
+      EXPECT_TRUE(at::equal(t, at::zeros_like(t)));
+    } else if (k.ends_with("in_proj_weight")) {
+      const double bound = std::sqrt(6.0 / (c.hidden_size + 3 * c.hidden_size));
+      EXPECT_LE(t.abs().max().item<double>(), bound);
+      EXPECT_NEAR(t.std().item<double>(), bound / std::sqrt(3.0), 0.05 * bound);
+    } else if (t.numel() >= 4000) {
+      EXPECT_NEAR(t.std().item<double>(), 0.02, 0.002);
+      EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.002);
+    }
+  }
+  auto& emb = *model.module().uniter->embeddings;
+  EXPECT_GT(emb.word_embeddings->weight[0].abs().sum().item<double>(), 0.0);  // padding row drawn too
+  const at::Tensor types = emb.token_type_embeddings->weight;
+  ASSERT_EQ(types.size(0), 3);
+  EXPECT_TRUE(at::equal(types[2], types[1]));
+  EXPECT_FALSE(at::equal(types[0], types[1]));
+  Model same(c, o, 42), other(c, o, 43);
+  EXPECT_TRUE(at::equal(same.module().named_parameters()["attn1.in_proj_weight"],
+                        model.module().named_parameters()["attn1.in_proj_weight"]));
+  EXPECT_FALSE(at::equal(other.module().named_parameters()["nlvr2_output.weight"],
+                         model.module().named_parameters()["nlvr2_output.weight"]));
+}
 
 TEST(UniterConfig, ReadsUniterJsonAndRefusesBadValues) {
   const UniterConfig c = UniterConfig::FromJson(

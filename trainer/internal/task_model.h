@@ -12,20 +12,10 @@
 
 #include "trainer/config.h"
 #include "trainer/internal/batch.h"
+#include "trainer/model.h"
 #include "trainer/internal/uniter_model.h"
 
 namespace uniter::trainer {
-
-enum class TaskKind { kNlvr2, kVqa, kVe };
-
-struct TaskOptions {
-  TaskKind task = TaskKind::kNlvr2;
-  // NLVR2 head as train_nlvr2.py's `model` option: "paired", "triplet" or
-  // "paired-attn". Default: "paired-attn".
-  std::string nlvr2_model = "paired-attn";
-  // VQA answer vocabulary size (len(ans2label)). Default: 3129. VE uses 3.
-  int64_t num_answers = 3129;
-};
 
 class TaskModelImpl : public torch::nn::Module {
  public:

@@ -1,0 +1,61 @@
+// A UNITER task model (encoder + NLVR2 / VQA / VE head) behind a LibTorch-free
+// interface: build it from UNITER's model JSON, load UNITER checkpoints of
+// either torch format, save UNITER-compatible ones. The training loop reaches
+// the LibTorch module through module() (trainer/internal/task_model.h).
+// Not thread-safe: one thread drives a model at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainer/checkpoint.h"
+#include "trainer/config.h"
+
+namespace uniter::trainer {
+
+enum class TaskKind { kNlvr2, kVqa, kVe };
+
+struct TaskOptions {
+  TaskKind task = TaskKind::kNlvr2;
+  // NLVR2 head as train_nlvr2.py's `model` option: "paired", "triplet" or
+  // "paired-attn". Default: "paired-attn".
+  std::string nlvr2_model = "paired-attn";
+  // VQA answer vocabulary size (len(ans2label)). Default: 3129. VE uses 3.
+  int64_t num_answers = 3129;
+};
+
+class TaskModelImpl;
+
+class Model {
+ public:
+  // UNITER's init (from_pretrained on an empty state dict; NLVR2 then
+  // init_type_embedding), drawn from a generator seeded with `seed`.
+  Model(const UniterConfig& config, const TaskOptions& options, uint64_t seed);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  // Loads a UNITER/BERT checkpoint with from_pretrained's rules (NLVR2: a
+  // 2-row type embedding is expanded to [t0, t1, t1]). Throws FormatError on a
+  // malformed file or a shape mismatch, IoError if unreadable.
+  LoadReport Load(const std::string& path);
+  // Writes ckpt/model_step_N.pt-style zip state dicts (UNITER's keys).
+  void Save(const std::string& path) const;
+
+  // UNITER's state-dict keys, in registration order.
+  std::vector<std::string> ParameterNames() const;
+  int64_t NumParameters() const;
+  const UniterConfig& config() const { return config_; }
+  const TaskOptions& options() const { return options_; }
+
+  TaskModelImpl& module();
+
+ private:
+  UniterConfig config_;
+  TaskOptions options_;
+  std::shared_ptr<TaskModelImpl> module_;
+};
+
+}  // namespace uniter::trainer
