@@ -99,10 +99,11 @@ int main(int argc, char** argv) {
     std::vector<double> ours;
     for (int t : threads) {
       PyRandom rng(77);
+      auto pool = MakeFeatBufferPool();
       int64_t n = 0, rows = 0;
       const double start = Now();
       for (int e = 0; e < epochs; ++e) {
-        PrefetchLoader loader(ds, sampler.Batches(rng), LoaderOptions{nullptr, t, 4});
+        PrefetchLoader loader(ds, sampler.Batches(rng), LoaderOptions{nullptr, t, 4, true, pool});
         while (auto b = loader.Next()) {
           n += b->num_examples;
           rows += b->input_ids.size(0);

@@ -70,7 +70,8 @@ at::Tensor Targets(const DatasetOptions& o, int64_t num_answers, const std::vect
 
 }  // namespace
 
-Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples) {
+Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples,
+              const FeatAllocator& alloc_feat) {
   if (examples.empty()) throw UsageError("Collate: empty batch");
   const std::vector<Row> rows = BuildRows(options, examples);
   const int64_t bs = static_cast<int64_t>(rows.size());
@@ -92,7 +93,7 @@ Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vec
   b.input_ids = at::zeros({bs, max_tl}, at::kLong);
   b.position_ids = at::arange(max_tl, at::kLong).unsqueeze(0);
   // Only the padding is zeroed: the real rows are written once.
-  b.img_feat = at::empty({bs, max_nbb, feat_dim}, at::kFloat);
+  b.img_feat = alloc_feat ? alloc_feat({bs, max_nbb, feat_dim}) : at::empty({bs, max_nbb, feat_dim}, at::kFloat);
   b.img_pos_feat = at::zeros({bs, max_nbb, 7}, at::kFloat);
   b.attn_masks = at::zeros({bs, out_size}, at::kLong);
   b.gather_index = at::arange(out_size, at::kLong).unsqueeze(0).repeat({bs, 1});
