@@ -396,6 +396,18 @@ TEST(DataErrors, MissingDbsAndImagesAreOneClearLine) {
   auto img2 = std::make_shared<const ImgFeatDb>(dir + "/img", o);
   w = ErrorLine([&] { TaskDataset({{txt, img2}}, dopt); });
   EXPECT_NE(w.find("ghost.npz"), std::string::npos) << w;
+  // Tokenizer names: the generated dbs name none (as converters for NLVR2 may); UNITER's VQA check needs one.
+  w = ErrorLine([&] { CheckSameTokenizer({txt.get()}); });
+  EXPECT_NE(w.find("bert"), std::string::npos) << w;
+  featdb::WriteJsonFile(dir + "/txt/meta.json",
+                        {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {106, 28996}}, {"bert", "bert-base-cased"}});
+  const TxtTokDb cased(dir + "/txt", 60);
+  CheckSameTokenizer({&cased, &cased});
+  featdb::WriteJsonFile(dir + "/txt/meta.json",
+                        {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {106, 28996}}, {"bert", "bert-base-uncased"}});
+  const TxtTokDb uncased(dir + "/txt", 60);
+  w = ErrorLine([&] { CheckSameTokenizer({&cased, &uncased}); });
+  EXPECT_NE(w.find("bert-base-uncased"), std::string::npos) << w;
   // meta.json without CLS.
   featdb::WriteJsonFile(dir + "/txt/meta.json", {{"SEP", 102}});
   w = ErrorLine([&] { TxtTokDb(dir + "/txt", 60); });

@@ -110,6 +110,16 @@ std::map<std::string, std::vector<std::string>> TxtTokDb::Txt2Img() const {
   return out;
 }
 
+void CheckSameTokenizer(const std::vector<const TxtTokDb*>& dbs) {
+  for (const TxtTokDb* db : dbs) {
+    if (db->tokenizer().empty()) throw FormatError("meta.json has no 'bert' tokenizer name", db->dir() + "/meta.json");
+    if (db->tokenizer() != dbs.front()->tokenizer())
+      throw FormatError("tokenizer '" + db->tokenizer() + "' differs from '" + dbs.front()->tokenizer() + "' of " +
+                            dbs.front()->dir(),
+                        db->dir() + "/meta.json");
+  }
+}
+
 // ----------------------------------------------------------------- ImgFeatDb
 
 ImgFeatDb::ImgFeatDb(const std::string& img_dir, const ImgDbOptions& options) : dir_(img_dir), options_(options) {

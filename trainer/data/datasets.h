@@ -63,6 +63,11 @@ class TxtTokDb {
   std::string tokenizer_;
 };
 
+// train_vqa.py / train_vcr.py / pretrain.py's check: every db's meta.json names
+// the same `bert` tokenizer. Throws FormatError naming the first db that lacks
+// it or differs from the first db's.
+void CheckSameTokenizer(const std::vector<const TxtTokDb*>& dbs);
+
 // UNITER's img_db options (the train configs' keys).
 struct ImgDbOptions {
   double conf_th = 0.2;        // -1: `feat_numbb{num_bb}`, every image num_bb boxes
