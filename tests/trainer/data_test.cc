@@ -38,6 +38,14 @@ std::string RunRef(const std::string& args) {
   return r.out;
 }
 
+LoaderOptions Opts(int threads, size_t prefetch, std::shared_ptr<FeatBufferPool> pool = nullptr) {
+  LoaderOptions o;
+  o.num_threads = threads;
+  o.prefetch = prefetch;
+  o.buffers = std::move(pool);
+  return o;
+}
+
 std::string WriteCase(const std::string& dir, const std::string& name, const nlohmann::json& j) {
   const std::string path = dir + "/" + name + ".json";
   ::uniter::testing::WriteFile(path, j.dump());
@@ -188,11 +196,12 @@ class UniterBatches : public ::testing::Test {
 
     TokenBucketSampler sampler(ds.lens(), {c.bucket_size, c.batch_size, c.is_train, 8});
     PyRandom rng(c.seed);
+    auto pool = MakeFeatBufferPool(3);  // shared by the epochs' loaders: buffers are reused
     size_t k = 0;
     for (int e = 0; e < c.epochs; ++e) {
       const auto epoch = sampler.Batches(rng);
       std::unique_ptr<PrefetchLoader> loader;
-      if (c.loader_threads > 0) loader = std::make_unique<PrefetchLoader>(ds_ptr, epoch, LoaderOptions{nullptr, c.loader_threads, 2});
+      if (c.loader_threads > 0) loader = std::make_unique<PrefetchLoader>(ds_ptr, epoch, Opts(c.loader_threads, 2, pool));
       for (const auto& indices : epoch) {
         ASSERT_LT(k, meta["batches"].size());
         const auto& mb = meta["batches"][k];
@@ -369,7 +378,7 @@ TEST(DataErrors, MissingDbsAndImagesAreOneClearLine) {
   {
     // Through the loader: the first batch arrives, the ghost's batch rethrows the worker's error.
     auto shared = std::make_shared<const TaskDataset>(std::vector<DbPair>{{txt, img}}, dopt);
-    PrefetchLoader loader(shared, {{0}, {1}, {0}}, LoaderOptions{nullptr, 2, 1});
+    PrefetchLoader loader(shared, {{0}, {1}, {0}}, Opts(2, 1));
     ASSERT_TRUE(loader.Next().has_value());
     w = ErrorLine([&] { loader.Next(); });
     EXPECT_NE(w.find("ghost.npz"), std::string::npos) << w;
@@ -377,7 +386,7 @@ TEST(DataErrors, MissingDbsAndImagesAreOneClearLine) {
   {
     // Destroyed before draining: cancels without hanging.
     auto shared = std::make_shared<const TaskDataset>(std::vector<DbPair>{{txt, img}}, dopt);
-    PrefetchLoader loader(shared, std::vector<std::vector<int64_t>>(50, {0}), LoaderOptions{nullptr, 2, 1});
+    PrefetchLoader loader(shared, std::vector<std::vector<int64_t>>(50, {0}), Opts(2, 1));
     ASSERT_TRUE(loader.Next().has_value());
   }
   EXPECT_NE(w.find(dir + "/img/feat_th0.2_max100_min1"), std::string::npos) << w;
@@ -387,6 +396,18 @@ TEST(DataErrors, MissingDbsAndImagesAreOneClearLine) {
   auto img2 = std::make_shared<const ImgFeatDb>(dir + "/img", o);
   w = ErrorLine([&] { TaskDataset({{txt, img2}}, dopt); });
   EXPECT_NE(w.find("ghost.npz"), std::string::npos) << w;
+  // Tokenizer names: the generated dbs name none (as converters for NLVR2 may); UNITER's VQA check needs one.
+  w = ErrorLine([&] { CheckSameTokenizer({txt.get()}); });
+  EXPECT_NE(w.find("bert"), std::string::npos) << w;
+  featdb::WriteJsonFile(dir + "/txt/meta.json",
+                        {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {106, 28996}}, {"bert", "bert-base-cased"}});
+  const TxtTokDb cased(dir + "/txt", 60);
+  CheckSameTokenizer({&cased, &cased});
+  featdb::WriteJsonFile(dir + "/txt/meta.json",
+                        {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {106, 28996}}, {"bert", "bert-base-uncased"}});
+  const TxtTokDb uncased(dir + "/txt", 60);
+  w = ErrorLine([&] { CheckSameTokenizer({&cased, &uncased}); });
+  EXPECT_NE(w.find("bert-base-uncased"), std::string::npos) << w;
   // meta.json without CLS.
   featdb::WriteJsonFile(dir + "/txt/meta.json", {{"SEP", 102}});
   w = ErrorLine([&] { TxtTokDb(dir + "/txt", 60); });

@@ -2,7 +2,9 @@
 Python (ChenRocks/UNITER data/data.py, nlvr2.py, vqa.py, ve.py, sampler.py),
 over Python's own lmdb, lz4, msgpack, msgpack-numpy, numpy and torch.
 
-  uniter_data_ref.py gen OUT SEED FEAT_DIM     writes txt_dbs + an img_db under OUT
+  uniter_data_ref.py gen OUT SEED FEAT_DIM [SCALE]  writes txt_dbs + an img_db under OUT
+                                                (SCALE multiplies the image and example counts)
+  uniter_data_ref.py bench CASE.json            times the loader restatement: JSON {examples, seconds}
   uniter_data_ref.py batches CASE.json OUT      every batch of the case's epochs:
                                                 OUT.npz (tensors) + OUT.json (qids)
 """
@@ -42,12 +44,12 @@ def put_txt_db(db_dir, examples, txt2img, rng):
                'v_range': [106, 28996]}, open(f'{db_dir}/meta.json', 'w'))
 
 
-def gen(out, seed, feat_dim):
+def gen(out, seed, feat_dim, scale=1):
     rng = np.random.RandomState(seed)
     prng = random.Random(seed)
     img_dir = f'{out}/img'
     os.makedirs(img_dir, exist_ok=True)
-    names = [f'img_{i:03d}.npz' for i in range(30)]
+    names = [f'img_{i:03d}.npz' for i in range(30 * scale)]
     dumps = {}
     for name in names:
         n = int(rng.randint(1, 45))
@@ -79,7 +81,7 @@ def gen(out, seed, feat_dim):
         return [int(x) for x in rng.randint(106, 28996, size=int(rng.randint(1, n_max)))]
 
     nlvr2, t2i = {}, {}
-    for i in range(70):
+    for i in range(70 * scale):
         k = f'nlvr2-{i}-0-{i % 3}'
         imgs = [names[rng.randint(len(names))], names[rng.randint(len(names))]]
         nlvr2[k] = {'input_ids': ids(70), 'img_fname': imgs, 'target': int(rng.randint(2)), 'identifier': k}
@@ -87,7 +89,7 @@ def gen(out, seed, feat_dim):
     put_txt_db(f'{out}/nlvr2', nlvr2, t2i, prng)
 
     vqa, t2i = {}, {}
-    for i in range(90):
+    for i in range(90 * scale):
         k = str(1000 + i)
         img = names[rng.randint(len(names))]
         nl = int(rng.randint(0, 5))
@@ -102,7 +104,7 @@ def gen(out, seed, feat_dim):
     put_txt_db(f'{out}/vqa', vqa, t2i, prng)
 
     ve, t2i = {}, {}
-    for i in range(60):
+    for i in range(60 * scale):
         k = f'{4000 + i}#r{i % 2}'
         img = names[rng.randint(len(names))]
         ve[k] = {'input_ids': ids(40), 'img_fname': img, 'target': {'labels': [int(rng.randint(3))], 'scores': [1.0]}}
@@ -263,17 +265,35 @@ def token_bucket_batches(lens, bucket_size, batch_size, droplast, size_mul):
     return batches
 
 
-def batches(case_path, out):
-    c = json.load(open(case_path))
-    random.seed(c['seed'])  # set_random_seed
+def load_case(c):
     conf_th = c['conf_th']
     if conf_th == -1:
         conf_th = -1
     img_db = DetectFeatLmdb(c['img_db'], conf_th, c['max_bb'], c['min_bb'], c['num_bb'], c['compressed_db'])
     dsets = [Dataset(c['task'], TxtTokLmdb(t, c['max_txt_len'] if c['is_train'] else -1), img_db,
                      c['rank'], c['world'], c['use_img_type'], c['num_answers']) for t in c['txt_dbs']]
-    lens = [l for d in dsets for l in d.lens]
-    index = [(d, i) for d in dsets for i in range(len(d.ids))]
+    return dsets, [l for d in dsets for l in d.lens], [(d, i) for d in dsets for i in range(len(d.ids))]
+
+
+def bench(case_path):
+    """Single-process loop over the case's epochs (UNITER's DataLoader with n_workers=0)."""
+    import time
+    c = json.load(open(case_path))
+    random.seed(c['seed'])
+    dsets, lens, index = load_case(c)
+    n = 0
+    start = time.perf_counter()
+    for _ in range(c['epochs']):
+        for b in token_bucket_batches(lens, c['bucket_size'], c['batch_size'], c['is_train'], 8):
+            batch = collate(c['task'], [index[i][0].get(index[i][1]) for i in b])
+            n += len(b)
+    print(json.dumps({'examples': n, 'seconds': time.perf_counter() - start}))
+
+
+def batches(case_path, out):
+    c = json.load(open(case_path))
+    random.seed(c['seed'])  # set_random_seed
+    dsets, lens, index = load_case(c)
     tensors, meta = {}, {'lens': lens, 'batches': []}
     k = 0
     for _ in range(c['epochs']):
@@ -320,7 +340,9 @@ if __name__ == '__main__':
     elif sys.argv[1] == 'sampler':
         sampler(sys.argv[2])
     elif sys.argv[1] == 'gen':
-        gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        gen(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 1)
+    elif sys.argv[1] == 'bench':
+        bench(sys.argv[2])
     elif sys.argv[1] == 'batches':
         batches(sys.argv[2], sys.argv[3])
     else:

@@ -70,7 +70,8 @@ at::Tensor Targets(const DatasetOptions& o, int64_t num_answers, const std::vect
 
 }  // namespace
 
-Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples) {
+Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples,
+              const FeatAllocator& alloc_feat) {
   if (examples.empty()) throw UsageError("Collate: empty batch");
   const std::vector<Row> rows = BuildRows(options, examples);
   const int64_t bs = static_cast<int64_t>(rows.size());
@@ -91,7 +92,8 @@ Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vec
   Batch b;
   b.input_ids = at::zeros({bs, max_tl}, at::kLong);
   b.position_ids = at::arange(max_tl, at::kLong).unsqueeze(0);
-  b.img_feat = at::zeros({bs, max_nbb, feat_dim}, at::kFloat);
+  // Only the padding is zeroed: the real rows are written once.
+  b.img_feat = alloc_feat ? alloc_feat({bs, max_nbb, feat_dim}) : at::empty({bs, max_nbb, feat_dim}, at::kFloat);
   b.img_pos_feat = at::zeros({bs, max_nbb, 7}, at::kFloat);
   b.attn_masks = at::zeros({bs, out_size}, at::kLong);
   b.gather_index = at::arange(out_size, at::kLong).unsqueeze(0).repeat({bs, 1});
@@ -112,12 +114,13 @@ Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vec
     for (size_t k = 0; k < r.images.size(); ++k) {
       const ImageFeat& im = *r.images[k];
       if (im.nbb > 0) {
-        std::memcpy(feat + (i * max_nbb + at_row) * feat_dim, im.feat.data(), im.feat.size() * sizeof(float));
+        im.CopyFeatures(feat + (i * max_nbb + at_row) * feat_dim);
         std::memcpy(pos + (i * max_nbb + at_row) * 7, im.pos.data(), im.pos.size() * sizeof(float));
       }
       if (types) std::fill(types + i * max_nbb + at_row, types + i * max_nbb + at_row + im.nbb, r.img_types[k]);
       at_row += im.nbb;
     }
+    std::fill(feat + (i * max_nbb + at_row) * feat_dim, feat + (i + 1) * max_nbb * feat_dim, 0.0f);
     std::fill(mask + i * out_size, mask + i * out_size + tl + r.nbb, 1);
     // get_gather_index: image slot k of row i reads the concatenation's column max_tl + k.
     for (int64_t k = 0; k < r.nbb; ++k) gi[i * out_size + tl + k] = max_tl + k;

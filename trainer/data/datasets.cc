@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <cstring>
+#include <algorithm>
 
 #include "common/error.h"
 #include "featdb/example.h"
+#include "featdb/array.h"
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
 #include "trainer/data/token_bucket_sampler.h"
@@ -107,9 +110,19 @@ std::map<std::string, std::vector<std::string>> TxtTokDb::Txt2Img() const {
   return out;
 }
 
+void CheckSameTokenizer(const std::vector<const TxtTokDb*>& dbs) {
+  for (const TxtTokDb* db : dbs) {
+    if (db->tokenizer().empty()) throw FormatError("meta.json has no 'bert' tokenizer name", db->dir() + "/meta.json");
+    if (db->tokenizer() != dbs.front()->tokenizer())
+      throw FormatError("tokenizer '" + db->tokenizer() + "' differs from '" + dbs.front()->tokenizer() + "' of " +
+                            dbs.front()->dir(),
+                        db->dir() + "/meta.json");
+  }
+}
+
 // ----------------------------------------------------------------- ImgFeatDb
 
-ImgFeatDb::ImgFeatDb(const std::string& img_dir, const ImgDbOptions& options) : dir_(img_dir) {
+ImgFeatDb::ImgFeatDb(const std::string& img_dir, const ImgDbOptions& options) : dir_(img_dir), options_(options) {
   RequireDir(img_dir, "img_db");
   featdb::ImgDbOptions o;
   o.conf_th = options.conf_th;
@@ -121,33 +134,72 @@ ImgFeatDb::ImgFeatDb(const std::string& img_dir, const ImgDbOptions& options) : 
   if (!options.compressed_db && !fs::is_directory(img_dir + "/" + name)) {
     featdb::ImgDbOptions native = o;
     native.codec = featdb::Codec::kNative;
-    if (fs::is_directory(img_dir + "/" + featdb::ImgDbName(native))) o = native;
+    if (fs::is_directory(img_dir + "/" + featdb::ImgDbName(native))) name = featdb::ImgDbName(native);
   }
-  name = featdb::ImgDbName(o);
   db_path_ = img_dir + "/" + name;
   if (!fs::is_directory(db_path_))
     throw IoError("img_db has no feature db '" + name + "' for conf_th/max_bb/min_bb/num_bb/compressed_db", img_dir);
-  db_ = std::make_unique<featdb::DetectFeatDb>(img_dir, o);
+  const std::string json = featdb::NbbJsonName(o);
+  if (!json.empty()) {
+    // UNITER's fallback without the json crashes (self.conf_th unset), so the json is required.
+    const auto j = ReadOrderedJson(img_dir + "/" + json, "nbb sidecar " + json);
+    try {
+      for (auto it = j.begin(); it != j.end(); ++it) name2nbb_[it.key()] = it.value().get<int64_t>();
+    } catch (const nlohmann::json::exception& e) {
+      throw FormatError(std::string("nbb sidecar values must be ints: ") + e.what(), img_dir + "/" + json);
+    }
+  }
+  db_ = std::make_unique<featdb::ImgDbReader>(db_path_);
 }
 
 ImgFeatDb::~ImgFeatDb() = default;
 
-int64_t ImgFeatDb::Nbb(const std::string& fname) const { return db_->nbb(fname); }
+int64_t ImgFeatDb::Nbb(const std::string& fname) const {
+  if (options_.conf_th == -1) return options_.num_bb;
+  auto it = name2nbb_.find(fname);
+  if (it == name2nbb_.end()) throw FormatError("image '" + fname + "' is not in the nbb sidecar", dir_);
+  return it->second;
+}
+
+void ImageFeat::CopyFeatures(float* out) const {
+  const size_t n = static_cast<size_t>(nbb * feat_dim);
+  if (feat_is_f16)
+    featdb::HalfToFloatN(reinterpret_cast<const uint16_t*>(feat_bytes.data()), out, n);
+  else
+    std::memcpy(out, feat_bytes.data(), n * sizeof(float));
+}
 
 ImageFeat ImgFeatDb::Get(const std::string& fname) const {
-  featdb::DetectFeatDb::Feat f = db_->Get(fname);
+  const int64_t nbb = Nbb(fname);
+  auto arrays = db_->Get(fname, {"features", "norm_bb"});
+  if (!arrays) throw FormatError("image '" + fname + "' is not in the img_db", db_path_);
+  featdb::Array* f = nullptr;
+  const featdb::Array* b = nullptr;
+  for (featdb::Array& a : *arrays) {
+    if (a.name == "features") f = &a;
+    if (a.name == "norm_bb") b = &a;
+  }
+  if (!f || !b || f->shape.size() != 2 || b->shape.size() != 2 || b->shape[1] != 6 || f->shape[0] != b->shape[0])
+    throw FormatError("image '" + fname + "' needs 2-d features and norm_bb [N, 6] with equal N", db_path_);
   ImageFeat out;
-  out.nbb = f.nbb;
-  out.feat_dim = f.feat_dim;
-  out.feat = std::move(f.features);
-  if (f.nbb > 0 && f.norm_bb.size() != static_cast<size_t>(f.nbb) * 6)
-    throw FormatError("image '" + fname + "': norm_bb must have 6 columns", db_path_);
-  out.pos.resize(static_cast<size_t>(f.nbb) * 7);
-  for (int64_t r = 0; r < f.nbb; ++r) {
-    const float* b = f.norm_bb.data() + r * 6;
+  // features[:nbb]: fewer stored rows than the json says yield what is stored.
+  out.nbb = std::min(nbb, f->shape[0]);
+  out.feat_dim = f->shape[1];
+  if (f->dtype == featdb::DType::kFloat16 || f->dtype == featdb::DType::kFloat32) {
+    out.feat_is_f16 = f->dtype == featdb::DType::kFloat16;
+    out.feat_bytes = std::move(f->data);
+  } else {
+    const std::vector<float> v = f->ToFloat32();
+    out.feat_is_f16 = false;
+    out.feat_bytes.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  }
+  const std::vector<float> bb = featdb::TruncateRows(*b, out.nbb).ToFloat32();
+  out.pos.resize(static_cast<size_t>(out.nbb) * 7);
+  for (int64_t r = 0; r < out.nbb; ++r) {
+    const float* src = bb.data() + r * 6;
     float* p = out.pos.data() + r * 7;
-    for (int c = 0; c < 6; ++c) p[c] = b[c];
-    p[6] = b[4] * b[5];  // w·h in float32, as torch multiplies the float tensors
+    for (int c = 0; c < 6; ++c) p[c] = src[c];
+    p[6] = src[4] * src[5];  // w·h in float32, as torch multiplies the float tensors
   }
   return out;
 }

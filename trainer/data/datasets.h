@@ -13,7 +13,7 @@
 
 namespace uniter::featdb {
 class TxtDbReader;
-class DetectFeatDb;
+class ImgDbReader;
 }  // namespace uniter::featdb
 
 namespace uniter::trainer::data {
@@ -63,6 +63,11 @@ class TxtTokDb {
   std::string tokenizer_;
 };
 
+// train_vqa.py / train_vcr.py / pretrain.py's check: every db's meta.json names
+// the same `bert` tokenizer. Throws FormatError naming the first db that lacks
+// it or differs from the first db's.
+void CheckSameTokenizer(const std::vector<const TxtTokDb*>& dbs);
+
 // UNITER's img_db options (the train configs' keys).
 struct ImgDbOptions {
   double conf_th = 0.2;        // -1: `feat_numbb{num_bb}`, every image num_bb boxes
@@ -74,15 +79,24 @@ struct ImgDbOptions {
 
 // One image's first nbb rows, as DetectFeatTxtTokDataset._get_img_feat returns them.
 struct ImageFeat {
-  int64_t nbb = 0;          // rows returned (may be fewer than the nbb json says)
+  int64_t nbb = 0;       // rows returned (may be fewer than the nbb json says)
   int64_t feat_dim = 0;
-  std::vector<float> feat;  // [nbb, feat_dim], fp16 db values widened
-  std::vector<float> pos;   // [nbb, 7]: norm_bb (6) then w·h in float32
+  // Features as the db stores them, row-major, at least nbb rows: fp16 bits
+  // (UNITER's dbs; collate widens them straight into the batch, exactly as
+  // .float() does) or float32 (other dtypes are converted to float32).
+  bool feat_is_f16 = true;
+  std::string feat_bytes;
+  std::vector<float> pos;  // [nbb, 7]: norm_bb (6, widened) then w·h in float32
+
+  // Writes the nbb × feat_dim float32 features to `out`.
+  void CopyFeatures(float* out) const;
 };
 
-// UNITER's DetectFeatLmdb over `img_dir` (the folder holding feat_th*/nbb json).
-// The db is UNITER's name for the options; without `compressed_db`, a missing
-// msgpack db falls back to our native codec's db of the same name. Thread safe.
+// UNITER's DetectFeatLmdb over `img_dir` (the folder holding feat_th*/nbb json;
+// conf_th -1: every image num_bb). The db is UNITER's name for the options;
+// without `compressed_db`, a missing msgpack db falls back to our native
+// codec's db of the same name. The codec of each record is detected (msgpack,
+// npz, native). Thread safe.
 class ImgFeatDb {
  public:
   ImgFeatDb(const std::string& img_dir, const ImgDbOptions& options);
@@ -99,7 +113,9 @@ class ImgFeatDb {
  private:
   std::string dir_;
   std::string db_path_;
-  std::unique_ptr<featdb::DetectFeatDb> db_;
+  ImgDbOptions options_;
+  std::unique_ptr<featdb::ImgDbReader> db_;
+  std::map<std::string, int64_t> name2nbb_;
 };
 
 enum class Task { kNlvr2Paired, kNlvr2Triplet, kVqa, kVe };

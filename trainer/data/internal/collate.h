@@ -2,6 +2,7 @@
 // attn_masks, gather_index (data/data.py:get_gather_index) and targets.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "trainer/data/datasets.h"
@@ -17,6 +18,10 @@ namespace uniter::trainer::data {
 //   (zeros, then labels ← scores), or undefined when no example has a target (eval).
 // Padding: input_ids 0, attn_masks 0, img_type_ids 0, features/positions 0.
 // Throws UsageError when the batch is empty or mixes examples with and without targets.
-Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples);
+// `alloc_feat`, when set, makes the uninitialised float32 img_feat tensor of the
+// given sizes (the loader hands out recycled buffers); default at::empty.
+using FeatAllocator = std::function<at::Tensor(at::IntArrayRef sizes)>;
+Batch Collate(const DatasetOptions& options, int64_t num_answers, const std::vector<Example>& examples,
+              const FeatAllocator& alloc_feat = {});
 
 }  // namespace uniter::trainer::data

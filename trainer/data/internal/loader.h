@@ -28,7 +28,18 @@ struct LoaderOptions {
   int num_threads = 0;
   // Collated batches waiting for the step (the queue bound); as many more may be in flight. Default 4.
   size_t prefetch = 4;
+  // Recycle img_feat buffers (the largest tensors) once the step drops a batch,
+  // instead of faulting fresh pages in for every batch. Default: true.
+  bool recycle_buffers = true;
+  // The pool to recycle through; pass one pool to every epoch's loader to keep
+  // its buffers across epochs. Null: the loader makes its own.
+  std::shared_ptr<class FeatBufferPool> buffers;
 };
+
+// A thread-safe pool of float buffers handed out as tensor storage; a buffer
+// returns when its tensor's storage is freed (the storage holds the pool).
+// Keeps at most `keep` idle buffers.
+std::shared_ptr<FeatBufferPool> MakeFeatBufferPool(size_t keep = 10);
 
 // One epoch (or any list of batches). Next() is for one consumer thread.
 // Destroying the loader early cancels the remaining work.
@@ -54,6 +65,7 @@ class PrefetchLoader {
   std::vector<std::vector<int64_t>> batches_;
   LoaderOptions options_;
   std::unique_ptr<tbb::task_arena> own_arena_;
+  std::shared_ptr<FeatBufferPool> pool_;
 
   std::mutex mu_;
   std::condition_variable ready_;  // a batch was queued, or the producer ended
