@@ -16,8 +16,9 @@
 // ensure_ascii it is written \udcXX and Python's json.loads + os.fsencode gives
 // the original bytes back. Without ensure_ascii the bytes are copied as they
 // are (what Python writes when it encodes the output with surrogateescape).
-// Well-formed text never meets this rule: JSON inputs are validated by the
-// parser, pickled strings are decoded by common/pickle_reader.h.
+// Our writers never meet this rule today: JSON inputs are validated by their
+// parser, pickled strings are decoded by common/pickle_reader.h, and img_db
+// refuses keys that are not UTF-8 (UNITER reads records by fname.encode('utf-8')).
 #pragma once
 
 #include <cstdint>
