@@ -53,7 +53,8 @@ std::string WriteCase(const std::string& dir, const std::string& name, const nlo
 }
 
 TEST(PyRandom, DrawsWhatPythonsRandomDraws) {
-  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack_numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
   const std::string dir = ::uniter::testing::TempDir("py_random");
   const std::vector<uint64_t> seeds = {0, 1, 77, 4294967301ULL, 1099511627776ULL};
   const auto ref = nlohmann::json::parse(RunRef("random " + Quote(WriteCase(dir, "r", {{"seeds", seeds}}))));
@@ -83,7 +84,8 @@ TEST(PyRandom, StateRoundTrips) {
 }
 
 TEST(TokenBucketSampler, BatchesEqualUnitersForTheSameSeed) {
-  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack_numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
   const std::string dir = ::uniter::testing::TempDir("sampler");
   // More than one 8192-bucket, many equal lengths (the stable sort matters), a
   // budget that splits buckets; training (droplast) and eval.
