@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/torch_runtime.h"
+#include "extractor/butd_net.h"
 #include "extractor/extract_run.h"
 #include "extractor/synthetic_model.h"
 #include "tools/commands.h"
@@ -107,6 +108,10 @@ void SetupExtractToolsCommand(CLI::App& app) {
   sub->add_option("--res4-blocks", o->res4_blocks, "res4 blocks kept, 2..23 (res4a, res4b1.., res4b22)")
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  auto gt = std::make_shared<bool>(false);
+  CLI::App* print = tools->add_subcommand("prototxt", "print the built-in BUTD network (test.prototxt) to stdout");
+  print->add_flag("--boxes", *gt, "the given-box network (test_gt.prototxt: `rois` input, no RPN)");
+  print->callback([gt] { std::fputs(extractor::ButdPrototxtText(*gt).c_str(), stdout); });
   sub->callback([o] {
     const int64_t n = extractor::WriteSyntheticModel(*o);
     std::printf("%s: %lld parameters\n", o->out_caffemodel.c_str(), static_cast<long long>(n));
