@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/torch_runtime.h"
+#include "extractor/butd_net.h"
 #include "extractor/extract_run.h"
 #include "extractor/synthetic_model.h"
 #include "tools/commands.h"
@@ -63,7 +64,13 @@ void SetupExtractCommand(CLI::App& app) {
                   "limit; 0: none)")
       ->capture_default_str();
   sub->add_option("--threads", o->threads,
-                  "threads for decode and encode (TBB) and for LibTorch's intra-op work (0: all cores)")->capture_default_str();
+                  "threads for decode and encode (TBB) and, unless --torch-threads, LibTorch's intra-op work (0: all "
+                  "cores)")
+      ->capture_default_str();
+  auto torch_threads = std::make_shared<int>(-1);
+  sub->add_option("--torch-threads", *torch_threads,
+                  "LibTorch intra-op threads (default: --threads). Features are byte-identical for equal counts; "
+                  "other counts round differently (~1e-4 relative)");
   sub->add_option("--key-prefix", o->key_prefix, "prefix of every image id / key (e.g. coco_val2014_)");
   sub->add_option("--rejects", o->rejects, "rejects file (default: beside the output)");
   sub->add_option("--boxes", o->boxes_json,
@@ -71,9 +78,9 @@ void SetupExtractCommand(CLI::App& app) {
   sub->add_flag("--resume", o->resume, "skip images already in the output (npz: files present; tsv: whole lines)");
   sub->add_flag("--force", o->force, "start the output over");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
-  sub->callback([o] {
+  sub->callback([o, torch_threads] {
     // LibTorch's thread count is process-wide: the command sets it, the library does not.
-    ConfigureTorchThreads(o->threads);
+    ConfigureTorchThreads(*torch_threads >= 0 ? *torch_threads : o->threads);
     if (!o->quiet) std::fprintf(stderr, "extract: %s\n", FormatTorchRuntime(DescribeTorchRuntime()).c_str());
     const extractor::ExtractResult r = extractor::RunExtract(*o);
     std::printf("%s: %llu written, %llu already there, %llu rejected%s%s, %.1f s (%.2f images/s; %llu network "
@@ -101,6 +108,10 @@ void SetupExtractToolsCommand(CLI::App& app) {
   sub->add_option("--res4-blocks", o->res4_blocks, "res4 blocks kept, 2..23 (res4a, res4b1.., res4b22)")
       ->capture_default_str();
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  auto gt = std::make_shared<bool>(false);
+  CLI::App* print = tools->add_subcommand("prototxt", "print the built-in BUTD network (test.prototxt) to stdout");
+  print->add_flag("--boxes", *gt, "the given-box network (test_gt.prototxt: `rois` input, no RPN)");
+  print->callback([gt] { std::fputs(extractor::ButdPrototxtText(*gt).c_str(), stdout); });
   sub->callback([o] {
     const int64_t n = extractor::WriteSyntheticModel(*o);
     std::printf("%s: %lld parameters\n", o->out_caffemodel.c_str(), static_cast<long long>(n));
