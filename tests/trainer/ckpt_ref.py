@@ -23,6 +23,31 @@ def legacy(obj, path):
     torch.save(obj, path, _use_new_zipfile_serialization=False)
 
 
+def write_bert(enc, path):
+    # pytorch-pretrained-bert's BertForPreTraining (the pytorch_model.bin
+    # layout UNITER's pretraining starts from) holding the encoder's weights;
+    # LayerNorm keys as gamma/beta, as the released bert-base-cased file has.
+    try:
+        from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
+    except ImportError:
+        return  # not in this venv (PyPI torch's): the test that needs bert.pt skips
+    c = uniter_ref.SMALL
+    bert_model = BertForPreTraining(BertConfig(
+        c['vocab_size'], hidden_size=c['hidden_size'], num_hidden_layers=c['num_hidden_layers'],
+        num_attention_heads=c['num_attention_heads'], intermediate_size=c['intermediate_size'],
+        max_position_embeddings=c['max_position_embeddings'], type_vocab_size=2))
+    own = {k.replace('uniter.', 'bert.', 1): v for k, v in enc.items() if not k.startswith('uniter.img_embeddings.')}
+    missing, unexpected = bert_model.bert.load_state_dict(
+        {k[len('bert.'):]: v for k, v in own.items()}, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
+    bert = collections.OrderedDict()
+    for k, v in bert_model.state_dict().items():
+        if 'LayerNorm' in k:
+            k = k.replace('weight', 'gamma').replace('bias', 'beta')
+        bert[k] = v
+    legacy(bert, path)
+
+
 def write(out_dir, task, variant):
     uniter_ref.heads(out_dir, task, variant)
     io = torch.load(f'{out_dir}/io.pt')
@@ -38,25 +63,7 @@ def write(out_dir, task, variant):
     enc = collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith('uniter.'))
     enc['uniter.embeddings.token_type_embeddings.weight'] = sd['uniter.embeddings.token_type_embeddings.weight'][:2].clone()
     legacy(enc, f'{out_dir}/pretrained.pt')
-    # pytorch-pretrained-bert's BertForPreTraining (the pytorch_model.bin
-    # layout UNITER's pretraining starts from) holding the encoder's weights;
-    # LayerNorm keys as gamma/beta, as the released bert-base-cased file has.
-    from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
-    c = uniter_ref.SMALL
-    bert_model = BertForPreTraining(BertConfig(
-        c['vocab_size'], hidden_size=c['hidden_size'], num_hidden_layers=c['num_hidden_layers'],
-        num_attention_heads=c['num_attention_heads'], intermediate_size=c['intermediate_size'],
-        max_position_embeddings=c['max_position_embeddings'], type_vocab_size=2))
-    own = {k.replace('uniter.', 'bert.', 1): v for k, v in enc.items() if not k.startswith('uniter.img_embeddings.')}
-    missing, unexpected = bert_model.bert.load_state_dict(
-        {k[len('bert.'):]: v for k, v in own.items()}, strict=False)
-    assert not missing and not unexpected, (missing, unexpected)
-    bert = collections.OrderedDict()
-    for k, v in bert_model.state_dict().items():
-        if 'LayerNorm' in k:
-            k = k.replace('weight', 'gamma').replace('bias', 'beta')
-        bert[k] = v
-    legacy(bert, f'{out_dir}/bert.pt')
+    write_bert(enc, f'{out_dir}/bert.pt')
     bad = collections.OrderedDict(sd)
     bad['nlvr2_output.weight' if 'nlvr2_output.weight' in sd else 'vqa_output.3.weight'] = \
         sd['nlvr2_output.weight' if 'nlvr2_output.weight' in sd else 'vqa_output.3.weight'].t().contiguous()
