@@ -49,9 +49,10 @@ def write_bert(enc, path):
 
 
 def write(out_dir, task, variant):
-    uniter_ref.heads(out_dir, task, variant)
-    io = torch.load(f'{out_dir}/io.pt')
-    sd = collections.OrderedDict((k, v) for k, v in io.items() if not k.startswith(('batch.', 'out.')))
+    # model.state_dict() as UNITER's ModelSaver saves it: an OrderedDict
+    # carrying _metadata (pickled with BUILD).
+    sd = uniter_ref.heads(out_dir, task, variant).state_dict()
+    assert hasattr(sd, '_metadata')
     torch.save(sd, f'{out_dir}/zip.pt')
     legacy(sd, f'{out_dir}/legacy.pt')
     old = collections.OrderedDict()

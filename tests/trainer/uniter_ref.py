@@ -400,6 +400,7 @@ def heads(out_dir, task, variant):
     torch.save(io, f'{out_dir}/io.pt')
     with open(f'{out_dir}/model.json', 'w') as f:
         json.dump(SMALL, f)
+    return model
 
 
 def bert(out_dir):
