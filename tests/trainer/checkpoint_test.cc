@@ -30,7 +30,7 @@ std::map<std::string, at::Tensor> LoadPlainDict(const std::string& path) {
   return out;
 }
 
-bool IsWeight(const std::string& k) { return k.rfind("batch.", 0) != 0 && k.rfind("out.", 0) != 0; }
+bool IsWeight(const std::string& k) { return k.rfind("batch.", 0) != 0 && k.rfind("out.", 0) != 0 && k.rfind("grad.", 0) != 0; }
 
 // The Pythons with torch: the reference venv's (Debian torch 1.13) and, where
 // installed, PyPI's torch 2.x (venv-cuda).
