@@ -1,6 +1,7 @@
 // featdb benchmark: random read + decode of img_db records per codec, against
 // UNITER's Python reader (bench/featdb_python_reader.py) on the same LMDBs in
-// the same run; bytes on disk per codec; pack throughput.
+// the same run; bytes on disk per codec; the native codec's hand-written parser
+// against libprotobuf's generated classes; pack throughput.
 //
 //   featdb_bench [--records N] [--reads N] [--dir DIR] [--python PY] [--codecs LIST] [--repeat N] [--no-pack]
 //
@@ -28,6 +29,7 @@
 #include "featdb/codecs.h"
 #include "featdb/img_db.h"
 #include "featdb/lmdb_env.h"
+#include "featdb/native_pb.h"
 #include "featdb/npy.h"
 #include "featdb/pack.h"
 
@@ -91,6 +93,42 @@ double CppReadRate(const std::string& db, const std::vector<std::string>& order,
   const double dt = Now() - t0;
   if (checksum == -1) std::printf("%f", checksum);  // keep the work
   return static_cast<double>(order.size()) / dt;
+}
+
+// Native records only: LMDB get (a view into the map) + decode with the
+// hand-written parser or libprotobuf's generated classes, same decode after
+// the parse. Returns records/s.
+double NativeReadRate(const std::string& db, const std::vector<std::string>& order, bool all_arrays, bool pb) {
+  LmdbEnv env(db, true);
+  LmdbReadTxn txn(env);
+  const std::vector<std::string> only = all_arrays ? std::vector<std::string>{} : std::vector<std::string>{"features", "norm_bb"};
+  size_t checksum = 0;
+  const double t0 = Now();
+  for (const std::string& k : order) {
+    const std::string_view v = *txn.Get(k);
+    const std::vector<Array> arrays = pb ? DecodeNativePb(v, only) : DecodeNative(v, only);
+    for (const Array& a : arrays) checksum += static_cast<unsigned char>(a.data[a.data.size() / 2]);
+  }
+  const double dt = Now() - t0;
+  if (checksum == 1) std::printf("%zu", checksum);  // keep the work
+  return static_cast<double>(order.size()) / dt;
+}
+
+// Hand-written vs libprotobuf parse, alternating, `repeat` pairs; prints the
+// median cost of libprotobuf relative to the hand-written read+decode.
+void CompareNativeParsers(const std::string& label, const std::string& db, const std::vector<std::string>& order, int repeat) {
+  for (bool all : {false, true}) {
+    std::vector<double> extra;
+    std::printf("  %s, %s: hand-written vs libprotobuf read+decode/s:", label.c_str(), all ? "all arrays" : "features+norm_bb");
+    for (int r = 0; r < std::max(3, repeat); ++r) {
+      const double hand = NativeReadRate(db, order, all, false), pb = NativeReadRate(db, order, all, true);
+      extra.push_back(hand / pb - 1);  // time per record with libprotobuf / hand-written - 1
+      std::printf(" (%.0f, %.0f)", hand, pb);
+    }
+    std::sort(extra.begin(), extra.end());
+    std::printf("\n    libprotobuf costs %+.1f%% of the hand-written read+decode (median of %zu pairs)\n",
+                100 * extra[extra.size() / 2], extra.size());
+  }
 }
 
 double PythonReadRate(const std::string& python, const std::string& script, const std::string& db, const std::string& keys_file,
@@ -166,6 +204,7 @@ int main(int argc, char** argv) {
     std::printf("%-26s %12s %10s %14s %14s %12s %12s\n", "codec", "bytes/rec", "encode/s", "read+dec/s", "all arrays/s",
                 "python/s", "python all/s");
     std::map<std::string, double> rate;
+    std::vector<std::pair<std::string, std::string>> native_dbs;  // label, db
     double py_msgpack = 0, py_npz = 0;
     for (const DbSpec& s : specs) {
       if (!codecs.empty() && codecs.find("," + s.label.substr(0, s.label.find(' ')) + ",") == std::string::npos) continue;
@@ -215,10 +254,12 @@ int main(int argc, char** argv) {
         }
       }
       rate[s.label] = cpp;
+      if (s.codec == Codec::kNative) native_dbs.emplace_back(s.label, db);
       std::printf("%-26s %12.0f %10.0f %14.0f %14.0f %12s %12s   (data.mdb %.1f MB)\n", s.label.c_str(),
                   static_cast<double>(bytes) / records, enc, cpp, cpp_all, py > 0 ? std::to_string(static_cast<int>(py)).c_str() : "-",
                   py_all > 0 ? std::to_string(static_cast<int>(py_all)).c_str() : "-", DirBytes(db) / 1e6);
     }
+    for (const auto& [label, db] : native_dbs) CompareNativeParsers(label, db, order, repeat);
     if (py_npz > 0 && py_msgpack > 0 && rate.count("native auto")) {
       std::printf("ratios (read features+norm_bb, fp32 out):\n");
       std::printf("  native auto / python npz reader    = %.1fx\n", rate["native auto"] / py_npz);

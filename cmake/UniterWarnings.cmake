@@ -12,4 +12,5 @@ function(uniter_module)
   target_include_directories(uniter_${M_NAME} PUBLIC
     $<BUILD_INTERFACE:${UNITER_SOURCE_ROOT}> $<BUILD_INTERFACE:${CMAKE_BINARY_DIR}/gen>)
   target_link_libraries(uniter_${M_NAME} PUBLIC ${M_PUBLIC_DEPS} PRIVATE uniter_warnings ${M_PRIVATE_DEPS})
+  uniter_install_module(${M_NAME})
 endfunction()

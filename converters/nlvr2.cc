@@ -1,6 +1,6 @@
 // NLVR2: the official JSON lines (identifier, sentence, label "True"/"False",
 // ...) → UNITER's nlvr2 txt_db, as UNITER's prepro.py `process_nlvr2` writes it.
-#include "converters/internal/msgpack_out.h"
+#include "converters/internal/json_msgpack.h"
 #include "converters/internal/readers.h"
 #include "converters/internal/sources.h"
 #include "converters/internal/task.h"
@@ -46,7 +46,7 @@ class Nlvr2Task : public Task {
       // write exactly (repeated keys, an added key already present) goes
       // through featdb::Value.
       std::string& raw = MsgpackScratch();
-      MsgpackOut w(&raw);
+      featdb::MsgpackWriter w(&raw);
       if (BeginRecordWithOriginal(o, {"input_ids", "img_fname", "target"}, w)) {
         w.Str("input_ids");
         w.IntList(ids);

@@ -1,14 +1,14 @@
 #include "converters/vqa_answer.h"
 
 #include <unicode/uchar.h>
-#include <unicode/locid.h>
-#include <unicode/unistr.h>
-#include <unicode/utf8.h>
 
 #include <array>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "common/py_str.h"
+#include "common/utf8.h"
 
 namespace uniter::converters {
 
@@ -64,18 +64,17 @@ constexpr std::array<char, 21> kPunct = {';', '/', '[', ']', '"', '{', '}', '(',
                                          '\\', '_', '-', '>', '<', '@', '`', ',', '?', '!'};
 
 // The code point starting at byte i of s (U+FFFD for a bad sequence) and its length.
-std::pair<UChar32, int> CodePointAt(std::string_view s, size_t i) {
-  int32_t next = static_cast<int32_t>(i);
-  UChar32 c;
-  U8_NEXT(s.data(), next, static_cast<int32_t>(s.size()), c);
-  return {c < 0 ? 0xFFFD : c, next - static_cast<int32_t>(i)};
+std::pair<char32_t, size_t> CodePointAt(std::string_view s, size_t i) {
+  size_t len = 0;
+  const char32_t c = DecodeUtf8(s, i, &len);
+  return {c, len};
 }
 
 // Python 3's `\d` in a str pattern: any Unicode decimal digit (category Nd).
 bool IsDigitAt(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) return c >= '0' && c <= '9';
-  return u_charType(CodePointAt(s, i).first) == U_DECIMAL_DIGIT_NUMBER;
+  return PyCategory(CodePointAt(s, i).first) == U_DECIMAL_DIGIT_NUMBER;  // Unicode 14, as Python 3.11
 }
 
 // The code point ending just before byte i (a UTF-8 continuation walk back).
@@ -85,29 +84,21 @@ bool IsDigitBefore(std::string_view s, size_t i) {
   return IsDigitAt(s, j);
 }
 
-// Python's str.isspace(), which str.split() splits on: bidi class WS, B or S,
-// or category Zs. Returns the byte length of the space at i, 0 if none.
+// Python's str.isspace(), which str.split() splits on (common/py_str.h).
+// Returns the byte length of the space at i, 0 if none.
 int SpaceAt(std::string_view s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f)) ? 1 : 0;
   const auto [cp, len] = CodePointAt(s, i);
-  const bool space = cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-                     cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-  return space ? len : 0;
+  return IsPySpace(cp) ? static_cast<int>(len) : 0;
 }
 
-// Python's str.lower(): full Unicode mappings (ICU's root locale, final sigma
-// included) where the word is not plain ASCII.
+// Python's str.lower() (common/py_str.h); plain ASCII words stay on the fast path.
 std::string Lower(std::string word) {
   bool ascii = true;
   for (char& c : word) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     ascii = ascii && static_cast<unsigned char>(c) < 0x80;
   }
-  if (ascii) return word;
-  std::string out;
-  icu::UnicodeString::fromUTF8(word).toLower(icu::Locale::getRoot()).toUTF8String(out);
-  return out;
+  return ascii ? word : PyLowerUtf8(word);
 }
 
 }  // namespace

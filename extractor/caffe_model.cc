@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/error.h"
+#include "extractor/butd_net.h"
 #include "extractor/caffe.pb.h"
 
 namespace uniter::extractor {
@@ -134,7 +136,8 @@ std::vector<LayerParams> ParamShapes(const caffe::NetParameter& net) {
 }
 
 void ReadPrototxt(const std::string& path, caffe::NetParameter* net) {
-  const std::string text = ReadAll(path);
+  const std::optional<std::string> builtin = BuiltinPrototxt(path);
+  const std::string text = builtin ? *builtin : ReadAll(path);
   pb::TextFormat::Parser parser;
   CollectFirstError errors;
   parser.RecordErrorsTo(&errors);

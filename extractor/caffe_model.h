@@ -15,7 +15,8 @@ namespace caffe {
 class NetParameter;
 }
 
-// Parses a text .prototxt. Throws FormatError naming file and line.
+// Parses a text .prototxt; the names in butd_net.h (kButdTestPrototxt, ...)
+// give the built-in BUTD net. Throws FormatError naming file and line.
 void ReadPrototxt(const std::string& path, caffe::NetParameter* net);
 // Writes `net` as text.
 void WritePrototxt(const std::string& path, const caffe::NetParameter& net);

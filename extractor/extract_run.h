@@ -1,14 +1,18 @@
 // `uniter extract`: images -> BUTD region features -> an img_db, a folder of
 // BUTD/UNITER .npz files or an LXMERT TSV, as one TBB flow graph:
 //
-//   list (shard, resume) -> limiter -> decode (parallel) -> batcher (equal
-//   InputSize, up to `batch`) -> one serial network node per device ->
-//   encode (parallel) -> sequencer (input order) -> writer (serial)
+//   list (shard, resume) -> limiter -> decode (parallel) -> batcher (input
+//   order, equal InputSize, up to `batch`) -> one serial network node per
+//   device -> encode (parallel) -> sequencer (input order) -> writer (serial)
 //
-// The limiter holds at most a fixed number of images between listing and
-// writing, so decoded images never pile up. Output is identical whatever the
-// batch size, device count or thread count. Bad images go to the rejects file
-// and the run goes on.
+// (the stages: extract_stages.h). The limiter holds at most a fixed number of
+// images between listing and writing, so decoded images never pile up.
+// Output is byte-identical for the same images and `batch`, whatever the
+// device count or thread count. A different `batch` groups images
+// differently, and an optimized BLAS rounds a [600, K] product's rows unlike
+// a [300, K] one's: values then agree within a stated tolerance (tests:
+// ExtractCli.BatchesAndDevicesDoNotChangeFeatures). Bad images go to the
+// rejects file and the run goes on.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +25,9 @@ namespace uniter::extractor {
 
 struct ExtractOptions {
   std::string images;      // a folder (its jpg/jpeg/jpe/png/bmp/webp/gif/tif/tiff files, sorted) or a text file of paths. Required.
-  std::string prototxt;    // BUTD test.prototxt (or a narrowed one). Required.
+  // The layer graph. Default (empty): the built-in BUTD test.prototxt, or
+  // test_gt.prototxt with boxes_json (butd_net.h).
+  std::string prototxt;
   std::string weights;     // .caffemodel. Required.
   // img_db: the split folder; npz: the folder; tsv: the file. Required. With
   // several shards, img_db and tsv outputs get a `.shard{k}of{N}` suffix
@@ -39,7 +45,7 @@ struct ExtractOptions {
   // per entry. Default: cpu. Overrides config.device.
   std::string devices = "cpu";
   int batch = 1;            // images of equal network input size per forward pass. Default: 1.
-  int threads = 0;          // TBB threads for decode/encode; 0 (default) = all cores.
+  int threads = 0;          // TBB threads (decode, encode) of this run's own arena; 0 (default) = all cores.
   // Larger images are rejected from their header, before decoding; <= 0: no
   // limit. Default: 178956970, image_io.h kDefaultMaxPixels (PIL's bomb limit).
   int64_t max_pixels = 178956970;

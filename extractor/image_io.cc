@@ -157,8 +157,10 @@ cv::Mat ReadImage(const std::string& path, const ImageReadOptions& options) {
                 path);
   cv::Mat bgr;
   try {
-    // cv2.imread(path): the same decoder, conversions and EXIF rotation.
-    bgr = cv::imread(path, cv::IMREAD_COLOR);
+    // cv2.imread(path)'s decoder, conversions and EXIF rotation, on the bytes
+    // the header check read: the file is read once.
+    const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    bgr = cv::imdecode(buf, cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
     throw Error(std::string("OpenCV cannot decode it: ") + e.err, path);
   }

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <string>
 
+#include "extractor/butd_net.h"
+
 namespace uniter::extractor {
 
 struct SyntheticModelOptions {
-  // Source prototxt (BUTD's test.prototxt). Required.
-  std::string prototxt;
+  // Source prototxt. Default: the built-in BUTD test.prototxt (butd_net.h).
+  std::string prototxt = kButdTestPrototxt;
   // Output .caffemodel. Required.
   std::string out_caffemodel;
   // Output prototxt matching the weights. Default: empty (not written); needed

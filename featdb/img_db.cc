@@ -12,8 +12,9 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/py_json.h"
+#include "common/utf8.h"
 #include "featdb/codecs.h"
-#include "featdb/internal/py_json.h"
 #include "featdb/lmdb_env.h"
 #include "featdb/npy.h"
 #include "featdb/txt_db.h"
@@ -299,6 +300,13 @@ void ImgDbWriter::Put(std::string_view key, const std::vector<Array>& arrays) {
 void ImgDbWriter::PutEncoded(std::string_view key, std::string value, int nbb) {
   if (closed_) throw UsageError("img_db writer used after Close()", db_path_);
   if (key == kKeysKey) throw UsageError("'__keys__' is reserved", db_path_);
+  if (!IsValidUtf8(key)) {
+    // UNITER looks records up by fname.encode('utf-8'): such a key could never be read.
+    std::string shown;
+    AppendPyJsonString(&shown, key);
+    throw FormatError("key is not valid UTF-8 (UNITER reads records by their UTF-8 file name)",
+                      db_path_ + "[" + shown + "]");
+  }
   if (!nbb_log_path_.empty()) pending_nbb_.emplace_back(std::string(key), nbb);
   nbb_[std::string(key)] = nbb;
   db_->Put(key, std::move(value));
@@ -317,11 +325,11 @@ void ImgDbWriter::Close() {
       return true;
     });
   }
-  db_->Put(kKeysKey, internal::PyJsonList(keys));
+  db_->Put(kKeysKey, PyJsonList(keys));
   db_->Close();
   closed_ = true;
   if (!nbb_log_path_.empty()) {
-    std::vector<std::pair<std::string, int>> items;
+    std::vector<std::pair<std::string, int64_t>> items;
     items.reserve(keys.size());
     for (const std::string& k : keys) {
       auto it = nbb_.find(k);
@@ -331,7 +339,7 @@ void ImgDbWriter::Close() {
     const std::string path = dir_ + "/" + NbbJsonName(options_);
     {
       std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-      out << internal::PyJsonIntMap(items);
+      out << PyJsonIntMap(items);
       if (!out.flush()) throw IoError("write failed (disk full?)", path + ".tmp");
     }
     std::error_code ec;

@@ -4,12 +4,12 @@
 #include "common/error.h"
 #include "featdb/codecs.h"
 #include "featdb/internal/msgpack_io.h"
+#include "featdb/msgpack_writer.h"
 
 namespace uniter::featdb {
 
 using internal::MsgpackItem;
 using internal::MsgpackReader;
-using internal::MsgpackWriter;
 
 std::string EncodeMsgpackNumpy(const std::vector<Array>& arrays) {
   MsgpackWriter w;

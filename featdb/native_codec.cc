@@ -20,8 +20,12 @@
 
 #include "common/error.h"
 #include "featdb/codecs.h"
+#include "featdb/internal/native_wire.h"
 
 namespace uniter::featdb {
+
+using internal::WireArray;
+
 namespace {
 
 constexpr char kMagic[5] = {0x1d, 'U', 'N', 'R', '1'};
@@ -198,15 +202,6 @@ class WireReader {
   }
   std::string_view b_;
   size_t pos_ = 0;
-};
-
-struct WireArray {
-  std::string_view name;
-  uint64_t dtype = 0, compression = 0, filter = 0, raw_size = 0, filtered_size = 0;
-  uint32_t payload_crc = 0;
-  bool has_crc = false;
-  std::vector<int64_t> shape;
-  std::string_view payload;
 };
 
 WireArray ParseArray(std::string_view b) {
@@ -490,7 +485,10 @@ std::string EncodeNative(const std::vector<Array>& arrays, const NativeOptions& 
 }
 
 std::vector<Array> DecodeNative(std::string_view bytes, const std::vector<std::string>& only) {
-  const std::vector<WireArray> wire = OpenRecord(bytes);
+  return internal::DecodeWireArrays(OpenRecord(bytes), only);
+}
+
+std::vector<Array> internal::DecodeWireArrays(const std::vector<WireArray>& wire, const std::vector<std::string>& only) {
   std::vector<Array> out;
   // Reused across calls: a fresh buffer would be zero-filled on every record.
   thread_local std::string tmp;

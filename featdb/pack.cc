@@ -1,8 +1,8 @@
 #include "featdb/pack.h"
 
-#include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <chrono>
@@ -73,11 +73,9 @@ PackResult Pack(const PackOptions& o) {
   }
 
   const int threads = o.threads > 0 ? o.threads : tbb::info::default_concurrency();
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
   Progress progress("pack " + split, todo.size(), o.quiet);
   size_t next = 0;
-  tbb::parallel_pipeline(
-      static_cast<size_t>(threads) * 2,
+  const tbb::filter<void, void> stages =
       tbb::make_filter<void, std::shared_ptr<Item>>(
           tbb::filter_mode::serial_in_order,
           [&](tbb::flow_control& fc) -> std::shared_ptr<Item> {
@@ -116,7 +114,11 @@ PackResult Pack(const PackOptions& o) {
                   ++r.written;
                 }
                 progress.Add();
-              }));
+              });
+  // An arena of our own, not tbb::global_control: a library call must not
+  // change the process-wide thread limit under its caller.
+  tbb::task_arena arena(threads);
+  arena.execute([&] { tbb::parallel_pipeline(static_cast<size_t>(threads) * 2, stages); });
   writer.Close();
   progress.Finish();
   r.rejected = rejects.count();

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "featdb/internal/msgpack_io.h"
+#include "featdb/msgpack_writer.h"
 
 namespace uniter::featdb {
 
@@ -165,7 +166,7 @@ bool Value::operator==(const Value& o) const {
 
 namespace {
 
-void Encode(const Value& v, internal::MsgpackWriter& w) {
+void Encode(const Value& v, MsgpackWriter& w) {
   switch (v.type()) {
     case Value::Type::kNil: w.Nil(); break;
     case Value::Type::kBool: w.Bool(v.as_bool()); break;
@@ -224,7 +225,7 @@ Value Decode(internal::MsgpackReader& r, int depth) {
 }  // namespace
 
 std::string EncodeMsgpack(const Value& v) {
-  internal::MsgpackWriter w;
+  MsgpackWriter w;
   Encode(v, w);
   return w.Take();
 }

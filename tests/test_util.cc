@@ -23,7 +23,14 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 }
 }  // namespace
 
-std::string SharedDataDir() { return EnvOr("UNITER_SHARED_DATA", UNITER_TEST_SHARED_DATA); }
+std::string SharedDataDir() {
+  return EnvOr("UNITER_TEST_DATA", EnvOr("UNITER_SHARED_DATA", UNITER_TEST_SHARED_DATA));
+}
+
+bool StrictMode() {
+  const std::string ci = EnvOr("CI", "");
+  return ci == "true" || ci == "1" || EnvOr("UNITER_STRICT", "0") == "1";
+}
 std::string Python() { return EnvOr("UNITER_PYTHON", UNITER_TEST_PYTHON); }
 std::string UniterBinary() { return EnvOr("UNITER_BINARY", UNITER_TEST_BINARY); }
 std::string SourceRoot() { return UNITER_TEST_SOURCE_ROOT; }

@@ -9,8 +9,12 @@
 
 namespace uniter::testing {
 
-// ../shared/data beside the checkout, or $UNITER_SHARED_DATA.
+// The real data sets: $UNITER_TEST_DATA, else the CMake variable
+// UNITER_TEST_DATA (default ../shared/data beside the checkout).
 std::string SharedDataDir();
+// True when a missing reference must fail the test instead of skipping it:
+// CI=true (as CI services set it) or UNITER_STRICT=1.
+bool StrictMode();
 // The venv Python with the reference packages (scripts/install-deps.sh).
 std::string Python();
 // The built `uniter` binary.
@@ -38,10 +42,29 @@ std::string Quote(const std::string& s);
 
 }  // namespace uniter::testing
 
-// Skips (with the reason shown by ctest) when a reference is unavailable.
-#define UNITER_REQUIRE_PYTHON_MODULE(mod)                                           \
-  do {                                                                              \
-    if (!::uniter::testing::PythonHas(mod))                                         \
-      GTEST_SKIP() << "reference Python module '" << (mod) << "' missing from "    \
-                   << ::uniter::testing::Python() << " (run scripts/install-deps.sh)"; \
-  } while (0)
+// Strict-mode skip for a check that cannot run because a reference is missing
+// (a Python module, a real data set, protoc, spm tools, ...). Outside CI it
+// skips with the reason; under CI=true / UNITER_STRICT=1 it fails with it, so
+// CI cannot go green without checking. Only `gpu` tests skip in CI, with plain
+// GTEST_SKIP(). Use where GTEST_SKIP() may be used (a void function):
+//   UNITER_REQUIRE_REFERENCE(fs::exists(p)) << p << " is missing";
+#define UNITER_REQUIRE_REFERENCE(cond)                                                     \
+  GTEST_AMBIGUOUS_ELSE_BLOCKER_                                                            \
+  if (cond) {                                                                              \
+  } else                                                                                   \
+    return GTEST_MESSAGE_(::uniter::testing::StrictMode()                                  \
+                              ? "strict mode (CI=true or UNITER_STRICT=1): a reference is " \
+                                "missing, the check cannot run"                            \
+                              : "",                                                        \
+                          ::uniter::testing::StrictMode()                                  \
+                              ? ::testing::TestPartResult::kFatalFailure                   \
+                              : ::testing::TestPartResult::kSkip)
+
+// The same with the reason as an argument.
+#define UNITER_SKIP_UNLESS_REFERENCE(cond, reason) UNITER_REQUIRE_REFERENCE(cond) << reason
+
+// A reference Python module (in the venv of scripts/install-deps.sh).
+#define UNITER_REQUIRE_PYTHON_MODULE(mod)                                                   \
+  UNITER_REQUIRE_REFERENCE(::uniter::testing::PythonHas(mod))                               \
+      << "reference Python module '" << (mod) << "' missing from " << ::uniter::testing::Python() \
+      << " (run scripts/install-deps.sh)"

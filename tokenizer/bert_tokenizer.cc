@@ -5,14 +5,13 @@
 
 #include "common/error.h"
 #include "tokenizer/internal/unicode_props.h"
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
 
 namespace uniter::tokenizer {
 
 using internal::CharFlags;
-using internal::DecodeUtf8;
 
 namespace {
 
@@ -107,7 +106,7 @@ void BertTokenizer::EncodeWordStaged(std::string_view word, std::vector<int32_t>
     }
     // whitespace_tokenize(" ".join(split_tokens)), then WordpieceTokenizer
     for (const std::u32string& piece : pieces)
-      for (const std::u32string& w : WhitespaceTokenize(piece)) wordpiece_.Tokenize(internal::EncodeUtf8(w), ids);
+      for (const std::u32string& w : WhitespaceTokenize(piece)) wordpiece_.Tokenize(EncodeUtf8(w), ids);
   }
 }
 

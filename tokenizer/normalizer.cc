@@ -35,41 +35,7 @@ std::u32string BertNormalizer::PadChineseChars(std::u32string_view text) {
   return out;
 }
 
-std::u32string BertNormalizer::PyLower(std::u32string_view text) {
-  std::u32string out;
-  out.reserve(text.size());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n; ++i) {
-    const char32_t c = text[i];
-    if (c == 0x3A3) {
-      // CPython's handle_capital_sigma: final when preceded by a cased letter
-      // and not followed by one (case-ignorable characters skipped both ways).
-      size_t j = i;
-      char32_t prev = 0;
-      bool found = false;
-      while (j > 0) {
-        prev = text[--j];
-        if (!IsCaseIgnorable(prev)) {
-          found = true;
-          break;
-        }
-      }
-      bool final_sigma = found && IsCased(prev);
-      if (final_sigma && i + 1 < n) {
-        size_t k = i + 1;
-        for (; k < n; ++k)
-          if (!IsCaseIgnorable(text[k])) break;
-        final_sigma = k == n || !IsCased(text[k]);
-      }
-      out.push_back(final_sigma ? 0x3C2 : 0x3C3);
-      continue;
-    }
-    char32_t low[3];
-    const int m = PyLowerChar(c, low);
-    out.append(low, low + m);
-  }
-  return out;
-}
+std::u32string BertNormalizer::PyLower(std::u32string_view text) { return ::uniter::PyLower(text); }
 
 std::u32string BertNormalizer::Nfd(std::u32string_view text) {
   static const icu::Normalizer2* nfd = [] {

@@ -1,7 +1,7 @@
 #include "tokenizer/pre_tokenizer.h"
 
 #include "tokenizer/internal/unicode_props.h"
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 
 namespace uniter::tokenizer {
 
@@ -10,7 +10,7 @@ std::vector<std::string_view> SplitWords(std::string_view text) {
   size_t start = 0;
   bool in_word = false;
   for (size_t i = 0, len = 0; i < text.size(); i += len) {
-    const char32_t c = internal::DecodeUtf8(text, i, &len);
+    const char32_t c = DecodeUtf8(text, i, &len);
     const bool space = internal::IsPySpace(c);
     if (space && in_word) {
       words.push_back(text.substr(start, i - start));

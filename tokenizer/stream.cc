@@ -9,34 +9,12 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/py_json.h"
 #include "tokenizer/post_processor.h"
 
 namespace uniter::tokenizer {
 
 namespace {
-
-void AppendJsonString(std::string_view s, std::string* out) {
-  static const char* kHex = "0123456789abcdef";
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 void AppendInt(int32_t v, std::string* out) {
   char buf[16];
@@ -84,7 +62,7 @@ void FormatLine(const Tokenizer& tokenizer, const std::vector<int32_t>& ids, Out
       out->append("],\"tokens\":[");
       for (size_t k = 0; k < ids.size(); ++k) {
         if (k) out->push_back(',');
-        AppendJsonString(tokenizer.IdToToken(ids[k]), out);
+        AppendPyJsonString(out, tokenizer.IdToToken(ids[k]), /*ensure_ascii=*/false);
       }
       out->append("]}");
       break;

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "tokenizer/internal/unicode_props.h"
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 
 namespace uniter::tokenizer {
 
@@ -24,11 +24,11 @@ std::string ReadAll(const std::string& path) {
 
 // Python's str.strip(): removes str.isspace() characters at both ends.
 std::string PyStrip(std::string_view line) {
-  std::u32string u = internal::DecodeUtf8(line);
+  std::u32string u = DecodeUtf8(line);
   size_t b = 0, e = u.size();
   while (b < e && internal::IsPySpace(u[b])) ++b;
   while (e > b && internal::IsPySpace(u[e - 1])) --e;
-  return internal::EncodeUtf8(std::u32string_view(u).substr(b, e - b));
+  return EncodeUtf8(std::u32string_view(u).substr(b, e - b));
 }
 
 }  // namespace
@@ -43,7 +43,7 @@ Vocab Vocab::FromTxt(const std::string& path) {
     while (j < data.size() && data[j] != '\n' && data[j] != '\r') ++j;
     const std::string_view line(data.data() + i, j - i);
     ++line_no;
-    if (!internal::IsValidUtf8(line)) throw FormatError("invalid UTF-8 in vocabulary", Where(path, line_no));
+    if (!IsValidUtf8(line)) throw FormatError("invalid UTF-8 in vocabulary", Where(path, line_no));
     tokens.push_back(PyStrip(line));
     if (j < data.size() && data[j] == '\r' && j + 1 < data.size() && data[j + 1] == '\n') ++j;
     i = j + 1;

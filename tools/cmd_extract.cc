@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/torch_runtime.h"
 #include "extractor/extract_run.h"
 #include "extractor/synthetic_model.h"
 #include "tools/commands.h"
@@ -27,7 +28,8 @@ void SetupExtractCommand(CLI::App& app) {
       "process's local GPU. Shard k of N writes <out>.shardkofN (img_db; join with `uniter featdb merge <out>\n"
       "<out>.shard*/<db>`) or <stem>.shardkofN.tsv (tsv; concatenate); npz shards share the folder.");
   sub->add_option("--images", o->images, "folder of images, or a text file with one path per line")->required();
-  sub->add_option("--prototxt", o->prototxt, "BUTD test.prototxt (the layer graph)")->required();
+  sub->add_option("--prototxt", o->prototxt,
+                  "the layer graph (default: BUTD's test.prototxt, or test_gt.prototxt with --boxes, built in)");
   sub->add_option("--weights", o->weights, "the .caffemodel")->required();
   sub->add_option("--out", o->out, "img_db: the split folder; npz: the folder; tsv: the .tsv file")->required();
   sub->add_option("--format", o->format,
@@ -60,7 +62,8 @@ void SetupExtractCommand(CLI::App& app) {
                   "reject larger images from their header, before decoding (default: PIL's decompression-bomb "
                   "limit; 0: none)")
       ->capture_default_str();
-  sub->add_option("--threads", o->threads, "TBB threads for decode and encode (0: all cores)")->capture_default_str();
+  sub->add_option("--threads", o->threads,
+                  "threads for decode and encode (TBB) and for LibTorch's intra-op work (0: all cores)")->capture_default_str();
   sub->add_option("--key-prefix", o->key_prefix, "prefix of every image id / key (e.g. coco_val2014_)");
   sub->add_option("--rejects", o->rejects, "rejects file (default: beside the output)");
   sub->add_option("--boxes", o->boxes_json,
@@ -69,6 +72,9 @@ void SetupExtractCommand(CLI::App& app) {
   sub->add_flag("--force", o->force, "start the output over");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->callback([o] {
+    // LibTorch's thread count is process-wide: the command sets it, the library does not.
+    ConfigureTorchThreads(o->threads);
+    if (!o->quiet) std::fprintf(stderr, "extract: %s\n", FormatTorchRuntime(DescribeTorchRuntime()).c_str());
     const extractor::ExtractResult r = extractor::RunExtract(*o);
     std::printf("%s: %llu written, %llu already there, %llu rejected%s%s, %.1f s (%.2f images/s; %llu network "
                 "calls on %zu device(s); shard %d/%d; decode %.1f s, network %.1f s, encode %.1f s, write %.1f s)\n",
@@ -87,7 +93,7 @@ void SetupExtractToolsCommand(CLI::App& app) {
   auto o = std::make_shared<extractor::SyntheticModelOptions>();
   CLI::App* sub = tools->add_subcommand(
       "make-caffemodel", "write a synthetic BUTD .caffemodel (real layer names and shapes, random weights)");
-  sub->add_option("--prototxt", o->prototxt, "source prototxt (BUTD test.prototxt)")->required();
+  sub->add_option("--prototxt", o->prototxt, "source prototxt (default: BUTD's test.prototxt, built in)");
   sub->add_option("--out", o->out_caffemodel, "output .caffemodel")->required();
   sub->add_option("--out-prototxt", o->out_prototxt, "output prototxt matching the weights (needed when narrowed)");
   sub->add_option("--channel-divisor", o->channel_divisor, "divide backbone/res5/RPN widths by this (1: full size)")

@@ -14,11 +14,36 @@
 
 namespace {
 
+#ifdef UNITER_HAVE_TORCH
+const uniter::PluginSpec& TorchPluginSpec() {
+  static const uniter::PluginSpec spec{"libuniter_torch_commands.so", "UNITER_TORCH_PLUGIN",
+                                       UNITER_TORCH_PLUGIN_BUILD_PATH, "the LibTorch commands plugin"};
+  return spec;
+}
+
+// The BLAS and thread count LibTorch runs with, from the plugin: only
+// --version pays for loading LibTorch, other commands start without it.
+std::string TorchRuntimeText() {
+  try {
+    void* handle = uniter::LoadPlugin(TorchPluginSpec());
+    using DescribeFn = int (*)(char*, int);
+    auto describe =
+        reinterpret_cast<DescribeFn>(uniter::PluginSymbol(handle, "uniter_torch_runtime", TorchPluginSpec()));
+    char buf[1024] = {};
+    describe(buf, sizeof buf);
+    return buf;
+  } catch (const std::exception& e) {
+    return std::string("unknown (") + e.what() + ")";
+  }
+}
+#endif
+
 std::string VersionText() {
   std::string v = std::string("uniter ") + UNITER_VERSION;
   if (*UNITER_GIT_DESCRIBE) v += std::string(" (") + UNITER_GIT_DESCRIBE + ")";
 #ifdef UNITER_HAVE_TORCH
   v += "\nlibtorch: yes";
+  v += "\nlibtorch runtime: " + TorchRuntimeText();
 #else
   v += "\nlibtorch: no";
 #endif
@@ -45,8 +70,7 @@ constexpr TorchCommand kTorchCommands[] = {
 
 // Registers the LibTorch command `name` from the plugin (loaded once).
 void SetupTorchCommand(const char* name, CLI::App& app) {
-  static const uniter::PluginSpec spec{"libuniter_torch_commands.so", "UNITER_TORCH_PLUGIN",
-                                       UNITER_TORCH_PLUGIN_BUILD_PATH, "the LibTorch commands plugin"};
+  const uniter::PluginSpec& spec = TorchPluginSpec();
   using SetupFn = int (*)(const char*, CLI::App*);
   void* handle = uniter::LoadPlugin(spec);
   auto setup = reinterpret_cast<SetupFn>(uniter::PluginSymbol(handle, "uniter_setup_torch_command", spec));
@@ -66,7 +90,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "uniter: UNITER data toolkit - tokenize, build txt_db/img_db, extract features, train.\n"
       "Run `uniter <command> --help` for a command's options."};
-  app.set_version_flag("--version", VersionText());
+  app.set_version_flag("--version", VersionText);
   app.require_subcommand(1);
   app.fallthrough();
 

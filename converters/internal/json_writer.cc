@@ -3,66 +3,13 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/py_json.h"
 
 namespace uniter::converters {
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  static const char* kHex = "0123456789abcdef";
-  auto u = [&](uint32_t c) {
-    out->append("\\u");
-    for (int sh = 12; sh >= 0; sh -= 4) out->push_back(kHex[(c >> sh) & 15]);
-  };
-  out->push_back('"');
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Fast path: the run of plain ASCII up to the next character to escape.
-    size_t j = i;
-    while (j < s.size() && static_cast<unsigned char>(s[j]) >= 0x20 && static_cast<unsigned char>(s[j]) < 0x7f &&
-           s[j] != '"' && s[j] != '\\')
-      ++j;
-    if (j > i) {
-      out->append(s.data() + i, j - i);
-      i = j;
-      if (i == s.size()) break;
-    }
-    const unsigned char c = s[i];
-    if (c == '"') out->append("\\\"");
-    else if (c == '\\') out->append("\\\\");
-    else if (c == '\n') out->append("\\n");
-    else if (c == '\r') out->append("\\r");
-    else if (c == '\t') out->append("\\t");
-    else if (c == '\b') out->append("\\b");
-    else if (c == '\f') out->append("\\f");
-    else if (c < 0x20 || c == 0x7f) u(c);  // json.dumps escapes all but ' '..'~'
-    else if (c < 0x80) out->push_back(static_cast<char>(c));
-    else {
-      // Decode one UTF-8 sequence; ill-formed bytes become U+FFFD.
-      int n = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-      uint32_t cp = n == 1 ? (c & 0x1F) : n == 2 ? (c & 0x0F) : (c & 0x07);
-      bool ok = n > 0;
-      for (int k = 1; ok && k <= n; ++k) {
-        if (i + k >= s.size() || (static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) ok = false;
-        else cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-      }
-      if (!ok) {
-        u(0xFFFD);
-        continue;
-      }
-      i += n;
-      if (cp >= 0x10000) {
-        cp -= 0x10000;
-        u(0xD800 + (cp >> 10));
-        u(0xDC00 + (cp & 0x3FF));
-      } else {
-        u(cp);
-      }
-    }
-  }
-  out->push_back('"');
-}
-
 void JsonObjectWriter::Key(std::string_view key) {
   out_.append(count_++ ? ", " : "{");
-  AppendJsonString(&out_, key);
+  AppendPyJsonString(&out_, key);
   out_.append(": ");
 }
 
@@ -73,7 +20,7 @@ void JsonObjectWriter::Add(std::string_view key, int64_t value) {
 
 void JsonObjectWriter::Add(std::string_view key, std::string_view value) {
   Key(key);
-  AppendJsonString(&out_, value);
+  AppendPyJsonString(&out_, value);
 }
 
 void JsonObjectWriter::Add(std::string_view key, const std::vector<std::string>& values) {
@@ -81,7 +28,7 @@ void JsonObjectWriter::Add(std::string_view key, const std::vector<std::string>&
   out_.push_back('[');
   for (size_t i = 0; i < values.size(); ++i) {
     if (i) out_.append(", ");
-    AppendJsonString(&out_, values[i]);
+    AppendPyJsonString(&out_, values[i]);
   }
   out_.push_back(']');
 }

@@ -1,12 +1,14 @@
 // Fast writers for the big JSON sidecars (id2len, txt2img, img2txts): keys in
 // insertion order, written as Python's json.dump writes a dict (", " and ": "
-// separators, non-ASCII as \u escapes), without building a DOM.
+// separators; strings by common/py_json.h), without building a DOM.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/py_json.h"
 
 namespace uniter::converters {
 
@@ -29,8 +31,9 @@ class JsonObjectWriter {
   size_t count_ = 0;
 };
 
-// Appends `s` as a JSON string (quoted, escaped like json.dumps(ensure_ascii=True)).
-void AppendJsonString(std::string* out, std::string_view s);
+// Appends `s` as a JSON string, as json.dumps(s) writes it (common/py_json.h,
+// ensure_ascii; ill-formed UTF-8 as surrogateescape would read it).
+inline void AppendJsonString(std::string* out, std::string_view s) { AppendPyJsonString(out, s); }
 
 // Writes `path` atomically: `path.tmp`, then rename. Throws IoError.
 void WriteFileAtomic(const std::string& path, std::string_view text);

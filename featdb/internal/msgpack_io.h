@@ -1,6 +1,7 @@
-// A minimal, strict msgpack writer and pull reader shared by Value and the
-// msgpack-numpy codec. The reader hands out views into the input (no copies),
-// checks every length against the bytes left, and throws FormatError.
+// A minimal, strict msgpack pull reader shared by Value and the msgpack-numpy
+// codec (the writer is featdb/msgpack_writer.h). It hands out views into the
+// input (no copies), checks every length against the bytes left, and throws
+// FormatError.
 #pragma once
 
 #include <cstdint>
@@ -11,71 +12,6 @@
 #include "common/error.h"
 
 namespace uniter::featdb::internal {
-
-class MsgpackWriter {
- public:
-  void Nil() { out_.push_back(char(0xc0)); }
-  void Bool(bool b) { out_.push_back(char(b ? 0xc3 : 0xc2)); }
-  void UInt(uint64_t v) {
-    if (v < 128) Byte(uint8_t(v));
-    else if (v <= 0xff) { Byte(0xcc); Byte(uint8_t(v)); }
-    else if (v <= 0xffff) { Byte(0xcd); Be(v, 2); }
-    else if (v <= 0xffffffffu) { Byte(0xce); Be(v, 4); }
-    else { Byte(0xcf); Be(v, 8); }
-  }
-  // Like Python msgpack: non-negative ints use the uint family.
-  void Int(int64_t v) {
-    if (v >= 0) return UInt(uint64_t(v));
-    if (v >= -32) Byte(uint8_t(int8_t(v)));
-    else if (v >= -128) { Byte(0xd0); Be(uint64_t(v), 1); }
-    else if (v >= -32768) { Byte(0xd1); Be(uint64_t(v), 2); }
-    else if (v >= -2147483648LL) { Byte(0xd2); Be(uint64_t(v), 4); }
-    else { Byte(0xd3); Be(uint64_t(v), 8); }
-  }
-  void Double(double d) {
-    uint64_t bits;
-    std::memcpy(&bits, &d, 8);
-    Byte(0xcb);
-    Be(bits, 8);
-  }
-  void Str(std::string_view s) {
-    const size_t n = s.size();
-    if (n < 32) Byte(uint8_t(0xa0 | n));
-    else if (n <= 0xff) { Byte(0xd9); Byte(uint8_t(n)); }
-    else if (n <= 0xffff) { Byte(0xda); Be(n, 2); }
-    else { Byte(0xdb); Be(n, 4); }
-    out_.append(s);
-  }
-  void Bin(std::string_view s) {
-    BinHeader(s.size());
-    out_.append(s);
-  }
-  void BinHeader(size_t n) {
-    if (n <= 0xff) { Byte(0xc4); Byte(uint8_t(n)); }
-    else if (n <= 0xffff) { Byte(0xc5); Be(n, 2); }
-    else { Byte(0xc6); Be(n, 4); }
-  }
-  void Raw(std::string_view s) { out_.append(s); }
-  void ArrayHeader(size_t n) {
-    if (n < 16) Byte(uint8_t(0x90 | n));
-    else if (n <= 0xffff) { Byte(0xdc); Be(n, 2); }
-    else { Byte(0xdd); Be(n, 4); }
-  }
-  void MapHeader(size_t n) {
-    if (n < 16) Byte(uint8_t(0x80 | n));
-    else if (n <= 0xffff) { Byte(0xde); Be(n, 2); }
-    else { Byte(0xdf); Be(n, 4); }
-  }
-  void Reserve(size_t n) { out_.reserve(n); }
-  std::string Take() { return std::move(out_); }
-
- private:
-  void Byte(uint8_t b) { out_.push_back(char(b)); }
-  void Be(uint64_t v, int n) {
-    for (int i = n - 1; i >= 0; --i) out_.push_back(char((v >> (8 * i)) & 0xff));
-  }
-  std::string out_;
-};
 
 struct MsgpackItem {
   enum class Kind { kNil, kBool, kInt, kUInt, kFloat, kStr, kBin, kArray, kMap };

@@ -1,7 +1,7 @@
 // libFuzzer target for the safe pickle reader: any input either parses or
 // throws uniter::FormatError; it never crashes, hangs or leaks.
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//     tests/common/pickle_fuzz.cc common/pickle_reader.cc common/error.cc
+//     tests/common/pickle_fuzz.cc common/pickle_reader.cc common/error.cc common/utf8.cc
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

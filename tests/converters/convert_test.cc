@@ -24,14 +24,14 @@ using testutil::Toker;
 std::string Shared(const std::string& p) { return testing::SharedDataDir() + "/" + p; }
 
 void RequireShared(const std::string& p) {
-  if (!fs::exists(Shared(p))) GTEST_SKIP() << Shared(p) << " is missing";
+  UNITER_REQUIRE_REFERENCE(fs::exists(Shared(p))) << "data set " << Shared(p) << " is missing (set UNITER_TEST_DATA)";
 }
 
 TEST(Nlvr2, RealDevAndTest1MatchUniterPrepro) {
   UNITER_REQUIRE_REFERENCES();
   for (const char* split : {"dev", "test1"}) {
     const std::string ann = Shared(std::string("nlvr2/") + split + ".json");
-    if (!fs::exists(ann)) GTEST_SKIP() << ann << " is missing";
+    UNITER_REQUIRE_REFERENCE(fs::exists(ann)) << "data set " << ann << " is missing (set UNITER_TEST_DATA)";
     const std::string out = testing::TempDir(std::string("nlvr2_") + split);
     fs::remove_all(out);
     const ConvertSummary s = RunConvert(Options("nlvr2", {ann}, out), Toker());

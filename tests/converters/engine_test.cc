@@ -26,7 +26,7 @@ using testutil::Toker;
 std::string Nlvr2Dev() { return testing::SharedDataDir() + "/nlvr2/dev.json"; }
 
 #define REQUIRE_NLVR2_DEV() \
-  if (!fs::exists(Nlvr2Dev())) GTEST_SKIP() << Nlvr2Dev() << " is missing"
+  UNITER_REQUIRE_REFERENCE(fs::exists(Nlvr2Dev())) << "data set " << Nlvr2Dev() << " is missing (set UNITER_TEST_DATA)"
 
 
 std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {

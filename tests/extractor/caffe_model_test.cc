@@ -89,7 +89,8 @@ int64_t SyntheticModel::params_ = 0;
 
 // protoc --decode_raw knows no schema: it shows the raw field numbers.
 TEST(CaffeModel, WireFormatHasCaffeFieldNumbers) {
-  if (::uniter::testing::Run("command -v protoc >/dev/null").exit_code != 0) GTEST_SKIP() << "protoc not installed";
+  UNITER_REQUIRE_REFERENCE(::uniter::testing::Run("command -v protoc >/dev/null").exit_code == 0)
+      << "protoc not installed (protobuf-compiler)";
   const std::string dir = TempDir("wire");
   caffe::NetParameter net;
   caffe::LayerParameter* l = net.add_layer();

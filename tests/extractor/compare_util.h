@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,8 +33,19 @@ inline double Iou(const float* a, const float* b) {
 }
 
 // The narrow synthetic BUTD model the tests run (1/8 of the widths, 3 res4
-// blocks): <dir>/narrow.prototxt and <dir>/narrow.caffemodel.
+// blocks): <dir>/narrow.prototxt and <dir>/narrow.caffemodel. Under ctest the
+// fixture test extractor_narrow_model writes it once (same options, same
+// default seed) into $UNITER_TEST_NARROW_MODEL: linked, not rewritten.
 inline void WriteNarrowModel(const std::string& butd_prototxt, const std::string& dir) {
+  namespace fs = std::filesystem;
+  const char* made = std::getenv("UNITER_TEST_NARROW_MODEL");
+  if (made && fs::exists(fs::path(made) / "narrow.caffemodel") && fs::exists(fs::path(made) / "narrow.prototxt")) {
+    for (const char* f : {"narrow.prototxt", "narrow.caffemodel"}) {
+      fs::remove(fs::path(dir) / f);
+      fs::create_symlink(fs::path(made) / f, fs::path(dir) / f);
+    }
+    return;
+  }
   SyntheticModelOptions o;
   o.prototxt = butd_prototxt;
   o.out_prototxt = dir + "/narrow.prototxt";

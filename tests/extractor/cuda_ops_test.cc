@@ -133,10 +133,8 @@ TEST_F(CudaDispatchTest, RoiPoolOnCudaTensorsEqualsCpuAndTorchvision) {
   bad[7][0] = b;
   EXPECT_THROW(RoiPool(features.cuda(), bad.cuda(), {}), Error);
 
-  if (!::uniter::testing::PythonHas("torchvision")) {
-    GTEST_SKIP() << "CUDA equals CPU; reference Python module 'torchvision' missing from "
-                 << ::uniter::testing::Python();
-  }
+  UNITER_REQUIRE_REFERENCE(::uniter::testing::PythonHas("torchvision"))
+      << "CUDA equals CPU; reference Python module 'torchvision' missing from " << ::uniter::testing::Python();
   const std::string dir = ::uniter::testing::TempDir("cuda_roi_pool");
   testing::WriteRaw(dir + "/features.bin", features);
   testing::WriteRaw(dir + "/rois.bin", rois);

@@ -151,7 +151,9 @@ TEST_F(ExtractCli, NpzFolderIsWhatConvertImgdirAndPackRead) {
   const std::string split = *dir_ + "/npz_ref";
   ASSERT_EQ(::uniter::testing::Run(Extract(images, split, "")).exit_code, 0);
   const std::string npz = *dir_ + "/npz/butd";
-  const auto r = ::uniter::testing::Run(Extract(images, npz, "--format npz --batch 2"));
+  // The same --batch as the img_db run: equal batches, so equal bytes on any
+  // BLAS (other batch sizes: BatchesAndDevicesDoNotChangeFeatures).
+  const auto r = ::uniter::testing::Run(Extract(images, npz, "--format npz"));
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("5 written"), std::string::npos) << r.out;
   const std::string check = Quote(Python()) + " " + Quote(TestDir() + "/check_outputs.py");
@@ -248,6 +250,24 @@ TEST_F(ExtractCli, BatchesAndDevicesDoNotChangeFeatures) {
     EXPECT_EQ(c.exit_code, 0) << other << ": " << c.out;
     EXPECT_NE(c.out.find("\"files\": 7"), std::string::npos) << c.out;
   }
+}
+
+// Thread counts (TBB decode/encode and LibTorch's intra-op threads alike)
+// do not change a byte, with batches: the batcher takes images in input order.
+TEST_F(ExtractCli, ThreadCountsDoNotChangeTheOutput) {
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack_numpy");
+  ASSERT_TRUE(make_ok_) << *make_out_;
+  const std::string images = SharedDataDir() + "/butd/images";
+  for (const char* threads : {"1", "3"}) {
+    const auto r = ::uniter::testing::Run(
+        Extract(images, *dir_ + "/threads" + threads, std::string("--batch 2 --threads ") + threads));
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  const auto c = ::uniter::testing::Run(Quote(Python()) + " " + Quote(TestDir() + "/check_outputs.py") + " same-db " +
+                                        Quote(*dir_ + "/threads1") + " " + Quote(*dir_ + "/threads3") +
+                                        " feat_th0.2_max100_min10 nbb_th0.2_max100_min10.json 2>&1");
+  EXPECT_EQ(c.exit_code, 0) << c.out;
+  EXPECT_NE(c.out.find("\"records\": 5"), std::string::npos) << c.out;
 }
 
 TEST_F(ExtractCli, ShardsMergeIntoTheSingleRun) {

@@ -4,6 +4,7 @@
 #include "extractor/image_io.h"
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <sstream>
@@ -83,6 +84,40 @@ TEST(ImageIo, PixelLimitAppliesBeforeDecoding) {
     EXPECT_EQ(e.message(), "PNG of 400x300 = 120000 pixels, over --max-pixels 119999 (not decoded)");
   }
   EXPECT_EQ(ReadImage(path, {0}).size(), cv::Size(400, 300));  // no limit
+}
+
+// Decoding the bytes read for the header check gives exactly what
+// cv::imread(path) (cv2.imread) gives: EXIF rotation, gray, 16-bit and
+// alpha conversions included. The rotated JPEG is written by PIL.
+TEST(ImageIo, DecodesAsImreadDoes) {
+  UNITER_REQUIRE_PYTHON_MODULE("PIL");
+  const std::string dir = ::uniter::testing::TempDir("image_io_imread");
+  std::vector<std::string> paths;
+  for (const char* name : {"000456.jpg", "000542.jpg"}) paths.push_back(SharedDataDir() + "/butd/images/" + name);
+  const cv::Mat photo = cv::imread(paths[0]);
+  cv::Mat gray, rgba, deep;
+  cv::cvtColor(photo, gray, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(photo, rgba, cv::COLOR_BGR2BGRA);
+  photo.convertTo(deep, CV_16UC3, 257.0);
+  for (const auto& [name, m] : {std::pair{"gray.png", gray}, {"rgba.png", rgba}, {"deep.png", deep}}) {
+    ASSERT_TRUE(cv::imwrite(dir + "/" + name, m));
+    paths.push_back(dir + "/" + name);
+  }
+  const std::string rotated = dir + "/rotated.jpg";
+  const auto r = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c \"import sys; from PIL import Image; im = Image.open(sys.argv[1]); "
+      "exif = im.getexif(); exif[0x0112] = 6; im.save(sys.argv[2], exif=exif.tobytes())\" " + Quote(paths[0]) + " " +
+      Quote(rotated) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  paths.push_back(rotated);
+  for (const std::string& path : paths) {
+    const cv::Mat want = cv::imread(path, cv::IMREAD_COLOR);
+    const cv::Mat got = ReadImage(path);
+    ASSERT_EQ(got.size(), want.size()) << path;
+    ASSERT_EQ(got.type(), want.type()) << path;
+    EXPECT_EQ(cv::norm(got, want, cv::NORM_INF), 0) << path;
+  }
+  EXPECT_EQ(ReadImage(rotated).size(), cv::Size(photo.rows, photo.cols));  // rotated by 90 degrees
 }
 
 }  // namespace

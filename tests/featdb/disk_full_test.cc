@@ -43,7 +43,7 @@ class SmallDisk {
 TEST(DiskFull, WriterSaysDiskFullAndKeepsEveryCommittedRecord) {
   const std::string mnt = ::uniter::testing::TempDir("disk_full");
   SmallDisk disk(mnt);
-  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a 4 MiB tmpfs to fill (" << disk.reason() << ")";
+  UNITER_REQUIRE_REFERENCE(disk.mounted()) << "cannot mount a 4 MiB tmpfs to fill (" << disk.reason() << ")";
   const std::string db = mnt + "/full.db";
 
   // Incompressible 64 KiB records: lz4 cannot shrink them, so ~60 fill the disk.

@@ -153,7 +153,7 @@ TEST(NativeCodec, RoundTripsDetectsEveryFlippedByteAndMatchesItsProto) {
   }
   for (size_t n = 0; n < v.size(); n += 3) EXPECT_THROW(DecodeNative(v.substr(0, n)), FormatError);
   // Independent check of the wire format: protoc decodes the record with our .proto.
-  if (Sh("command -v protoc >/dev/null").exit_code != 0) GTEST_SKIP() << "protoc not installed (protobuf-compiler)";
+  UNITER_REQUIRE_REFERENCE(Sh("command -v protoc >/dev/null").exit_code == 0) << "protoc not installed (protobuf-compiler)";
   const std::string dir = TempDir("protoc");
   WriteFile(dir + "/env.bin", EncodeNative(RandomRecord(36, 3)));
   const std::string proto_dir = ::uniter::testing::SourceRoot() + "/featdb";
@@ -214,7 +214,6 @@ TEST(ImgDb, NamesFollowUniter) {
 class PackVsConvertImgdir : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!::uniter::testing::PythonHas("msgpack_numpy")) GTEST_SKIP() << "python3-msgpack-numpy missing";
     FEATDB_REQUIRE_REFERENCE();
     root_ = TempDir("pack_vs_py");
     npz_dir_ = root_ + "/coco_val2014";

@@ -8,8 +8,12 @@ SECONDS_EACH="${1:-20}"
 WORK="${2:-$(mktemp -d)}"
 PY="${UNITER_PYTHON:-$HOME/.cache/uniter/venv/bin/python}"
 CXX="${FUZZ_CXX:-$(command -v clang++-14 || command -v clang++ || true)}"
+# Strict mode (CI=true or UNITER_STRICT=1): what cannot be checked fails.
+strict() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ] || [ "${UNITER_STRICT:-}" = 1 ]; }
 if [ -z "$CXX" ]; then
-  echo "SKIP: clang++ not found (apt-get install clang libclang-rt-14-dev)"; exit 77
+  msg="clang++ not found (apt-get install clang libclang-rt-14-dev)"
+  strict && { echo "FAIL (strict mode, CI=true): $msg"; exit 1; }
+  echo "SKIP: $msg"; exit 77
 fi
 mkdir -p "$WORK"
 FLAGS=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$ROOT")
@@ -29,7 +33,11 @@ done
 
 # Seeds: valid inputs of each format, so mutation starts from the real structure.
 mkdir -p "$WORK/seed_npz" "$WORK/seed_msgpack" "$WORK/seed_native"
-if "$PY" -c "import numpy, msgpack, msgpack_numpy" 2>/dev/null; then
+if ! "$PY" -c "import numpy, msgpack, msgpack_numpy, lz4.frame" 2>/dev/null; then
+  msg="$PY lacks numpy/msgpack/msgpack_numpy/lz4: fuzzing without the seed corpus"
+  strict && { echo "FAIL (strict mode, CI=true): $msg"; exit 1; }
+  echo "WARNING: $msg"
+else
   "$PY" - "$WORK" "$ROOT/tests/featdb" <<'PYEOF'
 import io, sys, numpy as np, msgpack, msgpack_numpy, lz4.frame
 w = sys.argv[1]

@@ -16,7 +16,7 @@
 #include "tests/tokenizer/corpus.h"
 #include "tokenizer/bert_tokenizer.h"
 #include "tokenizer/internal/unicode_props.h"
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 
 namespace uniter::tokenizer {
 namespace {
@@ -51,7 +51,7 @@ std::string Neutralize(const std::u32string& line) {
     out.push_back(c);
     if (c == U'[') out.push_back(U' ');  // "[ UNK]" is no special token for either
   }
-  return internal::EncodeUtf8(out);
+  return EncodeUtf8(out);
 }
 
 bool Contains(const std::u32string& s, std::initializer_list<char32_t> cs) {
@@ -148,7 +148,7 @@ TEST_P(HfCompare, EveryDifferenceIsExplained) {
       ADD_FAILURE() << "ours (tokenizer.json) differs from ppb on line " << i << " '" << Escape(lines[i]) << "'";
     if (hf[i] == ppb[i]) continue;
     ++differing;
-    const std::u32string u = internal::DecodeUtf8(lines[i]);
+    const std::u32string u = DecodeUtf8(lines[i]);
     bool explained = false;
     std::string only;
     int causes = 0;

@@ -9,7 +9,7 @@
 #include "tests/test_util.h"
 #include "tests/tokenizer/corpus.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 
 namespace uniter::tokenizer {
 namespace {
@@ -30,7 +30,7 @@ std::vector<std::string> Lines(const std::string& text) {
 class SentencePiece : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SentencePiece, IdsAndPiecesEqualSpmEncode) {
-  if (!HaveSpmTools()) GTEST_SKIP() << "spm_train/spm_encode missing (apt-get install sentencepiece)";
+  UNITER_REQUIRE_REFERENCE(HaveSpmTools()) << "spm_train/spm_encode missing (apt-get install sentencepiece)";
   const std::string type = GetParam();
   const std::string dir = uniter::testing::TempDir(std::string("spm_") + type);
   const auto captions = testing::CcCaptions();
@@ -48,7 +48,7 @@ TEST_P(SentencePiece, IdsAndPiecesEqualSpmEncode) {
   size_t n = 0;
   for (size_t i = 6000; i < captions.size() && i < 9000; ++i, ++n) input += captions[i] + "\n";
   for (const auto& l : testing::TortureLines()) {
-    if (!internal::IsValidUtf8(l) || l.find('\r') != std::string::npos || l.find('\0') != std::string::npos)
+    if (!IsValidUtf8(l) || l.find('\r') != std::string::npos || l.find('\0') != std::string::npos)
       continue;
     input += l + "\n";
     ++n;

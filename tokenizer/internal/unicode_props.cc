@@ -106,33 +106,6 @@ const BmpTable& Bmp() {
 
 }  // namespace
 
-bool IsPyAssigned(char32_t c) {
-  UVersionInfo age;
-  u_charAge(static_cast<UChar32>(c), age);
-  return age[0] != 0 && age[0] <= 14;
-}
-
-int PyCategory(char32_t c) {
-  if (c > 0x10FFFF) return U_UNASSIGNED;
-  const int cat = u_charType(static_cast<UChar32>(c));
-  // Private use and surrogates have an age; unassigned code points have age 0.0.
-  if (cat != U_UNASSIGNED && !IsPyAssigned(c)) return U_UNASSIGNED;
-  return cat;
-}
-
-bool IsPySpace(char32_t c) {
-  // Python 3.11's _PyUnicode_IsWhitespace: bidi class WS, B or S, or category Zs.
-  switch (c) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
-    case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
-  }
-}
-
 bool IsBertWhitespace(char32_t c) {
   if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return true;
   return PyCategory(c) == U_SPACE_SEPARATOR;
@@ -157,25 +130,6 @@ bool IsChineseChar(char32_t c) {
 }
 
 bool IsNonSpacingMark(char32_t c) { return PyCategory(c) == U_NON_SPACING_MARK; }
-
-bool IsCased(char32_t c) {
-  return IsPyAssigned(c) && u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASED);
-}
-
-bool IsCaseIgnorable(char32_t c) {
-  return IsPyAssigned(c) && u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_CASE_IGNORABLE);
-}
-
-int PyLowerChar(char32_t c, char32_t out[3]) {
-  // SpecialCasing.txt's only unconditional one-to-many lower-case mapping.
-  if (c == 0x130) {
-    out[0] = 0x69;
-    out[1] = 0x307;
-    return 2;
-  }
-  out[0] = IsPyAssigned(c) ? static_cast<char32_t>(u_tolower(static_cast<UChar32>(c))) : c;
-  return 1;
-}
 
 uint8_t CharFlags(char32_t c) {
   if (c < 0x10000) return Bmp().flags[c];

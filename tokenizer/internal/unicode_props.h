@@ -1,26 +1,26 @@
 // Character properties with the exact meaning pytorch-pretrained-bert 0.6.2 gives
-// them under Python 3.11, computed from ICU.
-//
-// Python 3.11 ships Unicode 14 and Debian's ICU 72 ships Unicode 15. Characters
-// first assigned in Unicode 15 are "Cn" (unassigned) to Python, so BERT's
-// _clean_text drops them; IsPyAssigned() reproduces that with u_charAge(). The
-// remaining differences were measured code point by code point against
-// Python's unicodedata/str methods (tests/tokenizer/unicode_props_test.cc).
+// them under Python 3.11, computed from ICU. Python's own str semantics
+// (category, isspace, lower) and the Unicode-version policy live in
+// common/py_str.h: characters newer than Unicode 14 are "Cn" (unassigned) to
+// Python 3.11, so BERT's _clean_text drops them. The remaining differences were
+// measured code point by code point against Python's unicodedata/str methods
+// (tests/tokenizer/unicode_props_test.cc).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
+#include "common/py_str.h"
+
 namespace uniter::tokenizer::internal {
 
-// True when `c` was assigned in Unicode <= 14.0 (what Python 3.11 knows).
-bool IsPyAssigned(char32_t c);
-// The general category as Python's unicodedata.category() reports it, as an
-// ICU UCharCategory value (U_UNASSIGNED for characters newer than Unicode 14).
-int PyCategory(char32_t c);
+using ::uniter::IsCased;
+using ::uniter::IsCaseIgnorable;
+using ::uniter::IsPyAssigned;
+using ::uniter::IsPySpace;
+using ::uniter::PyCategory;
+using ::uniter::PyLowerChar;
 
-// str.isspace(): what Python's str.split() and str.strip() split on.
-bool IsPySpace(char32_t c);
 // BERT's _is_whitespace: space, \t, \n, \r and category Zs.
 bool IsBertWhitespace(char32_t c);
 // BERT's _is_control: every category C* except \t, \n, \r.
@@ -31,13 +31,6 @@ bool IsBertPunctuation(char32_t c);
 bool IsChineseChar(char32_t c);
 // Category Mn (what _run_strip_accents removes after NFD).
 bool IsNonSpacingMark(char32_t c);
-// Unicode Cased / Case_Ignorable (for the Final_Sigma rule of str.lower()).
-bool IsCased(char32_t c);
-bool IsCaseIgnorable(char32_t c);
-// str.lower() of one character outside any context (U+03A3 gives U+03C3);
-// returns the number of code points written to out[0..2].
-int PyLowerChar(char32_t c, char32_t out[3]);
-
 // What the BERT normalizer does to one character, packed for the fused path.
 enum CharFlag : uint8_t {
   kPySpace = 1,     // ends a word (str.split)

@@ -1,6 +1,6 @@
-#include "tokenizer/internal/utf8.h"
+#include "common/utf8.h"
 
-namespace uniter::tokenizer::internal {
+namespace uniter {
 
 std::u32string DecodeUtf8(std::string_view s) {
   std::u32string out;
@@ -19,10 +19,9 @@ std::string EncodeUtf8(std::u32string_view s) {
 bool IsValidUtf8(std::string_view s) {
   for (size_t i = 0, len = 0; i < s.size(); i += len) {
     const char32_t c = DecodeUtf8(s, i, &len);
-    // A literal U+FFFD is three bytes; a replacement for bad input is shorter.
-    if (c == kReplacement && len != 3) return false;
+    if (c == kReplacementChar && IsIllFormedAt(s, i, len)) return false;
   }
   return true;
 }
 
-}  // namespace uniter::tokenizer::internal
+}  // namespace uniter

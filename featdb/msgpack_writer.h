@@ -1,27 +1,32 @@
-// Writes a txt_db record's msgpack straight from the parsed JSON, without a
-// featdb::Value tree: UNITER's prepro keeps every original field of a record
-// and adds a few, and building (then encoding) a Value per record was most of
-// a converter's cost. Bytes follow featdb::EncodeMsgpack (Python's
-// msgpack.dumps(use_bin_type=True)): smallest ints, non-negative as uint,
-// float64, str8 for 32..255-byte strings.
+// The one msgpack writer: the byte rules of Python's
+// msgpack.dumps(obj, use_bin_type=True), which UNITER's txt_db and
+// msgpack-numpy img_db values are written with:
+//   - ints in the smallest encoding, non-negative ones in the uint family;
+//   - floats as float64 (Python floats are doubles);
+//   - str as fixstr / str8 / str16 / str32, bytes as bin8 / bin16 / bin32;
+//   - arrays and maps as fix / 16 / 32 headers.
+// Used by featdb (Value, msgpack-numpy) and by the converters' direct path
+// from parsed JSON to a record's bytes. tests/featdb/msgpack_writer_test.cc
+// checks it against Python's msgpack and decodes it with msgpack-cxx.
 #pragma once
-
-#include <simdjson.h>
 
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace uniter::converters {
+namespace uniter::featdb {
 
-// Appends msgpack items to a caller-owned buffer (reuse it: no reallocation
-// once it is big enough). Not thread safe.
-class MsgpackOut {
+// Appends msgpack items to a buffer: its own (Take() hands it out), or a
+// caller-owned one (reuse it: no reallocation once it is big enough).
+// Not thread safe; not copyable (it may point at its own buffer).
+class MsgpackWriter {
  public:
-  explicit MsgpackOut(std::string* out) : out_(out) {}
+  MsgpackWriter() : out_(&own_) {}
+  explicit MsgpackWriter(std::string* out) : out_(out) {}
+  MsgpackWriter(const MsgpackWriter&) = delete;
+  MsgpackWriter& operator=(const MsgpackWriter&) = delete;
 
   void Nil() { Byte(0xc0); }
   void Bool(bool b) { Byte(b ? 0xc3 : 0xc2); }
@@ -53,6 +58,17 @@ class MsgpackOut {
     else Tagged(0xdb, n, 4);
     out_->append(s);
   }
+  void Bin(std::string_view s) {
+    BinHeader(s.size());
+    out_->append(s);
+  }
+  // A bin header whose payload the caller appends next with Raw().
+  void BinHeader(size_t n) {
+    if (n <= 0xff) Tagged(0xc4, n, 1);
+    else if (n <= 0xffff) Tagged(0xc5, n, 2);
+    else Tagged(0xc6, n, 4);
+  }
+  void Raw(std::string_view s) { out_->append(s); }
   void ArrayHeader(size_t n) {
     if (n < 16) Byte(uint8_t(0x90 | n));
     else if (n <= 0xffff) Tagged(0xdc, n, 2);
@@ -67,34 +83,23 @@ class MsgpackOut {
     ArrayHeader(ids.size());
     for (int32_t id : ids) Int(id);
   }
-  // A JSON value as ToValue + EncodeMsgpack would write it, unless an object
-  // in it repeats a key: then exact() turns false.
-  void Json(simdjson::dom::element e);
-  bool exact() const { return exact_; }
+
+  void Reserve(size_t n) { out_->reserve(n); }
+  const std::string& bytes() const { return *out_; }
+  std::string Take() { return std::move(*out_); }
 
  private:
   void Byte(uint8_t b) { out_->push_back(char(b)); }
+  // Tag byte + n big-endian bytes of v, appended at once.
   void Tagged(uint8_t tag, uint64_t v, int n) {
     char b[9];
     b[0] = char(tag);
     for (int i = 0; i < n; ++i) b[1 + i] = char((v >> (8 * (n - 1 - i))) & 0xff);
-    out_->append(b, 1 + n);
+    out_->append(b, size_t(1 + n));
   }
 
+  std::string own_;
   std::string* out_;
-  bool exact_ = true;
 };
 
-// Starts a map holding every field of `o` followed by `added.size()` fields the
-// caller writes next (key, then value, in the order given), and writes the
-// original fields, in one pass. Returns false when the direct path would not
-// match Python's dict semantics: `o` (at any depth) repeats a key, or already
-// holds one of `added` (Python replaces it in place). The caller then discards
-// what was written and takes the featdb::Value path (ObjectToMap + Set).
-bool BeginRecordWithOriginal(simdjson::dom::object o, std::initializer_list<std::string_view> added,
-                             MsgpackOut& w);
-
-// Per-thread scratch buffer for a record's msgpack (cleared; capacity kept).
-std::string& MsgpackScratch();
-
-}  // namespace uniter::converters
+}  // namespace uniter::featdb

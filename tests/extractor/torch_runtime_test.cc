@@ -1,0 +1,91 @@
+// `uniter --version` names the BLAS library LibTorch really runs on and its
+// intra-op thread count, checked against what the dynamic loader maps
+// (ldd's resolution of libblas.so.3, this process's /proc/self/maps) and
+// nproc, with the system's default BLAS and with LD_LIBRARY_PATH pointing at
+// netlib's reference BLAS: a hard-coded name could not pass both.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "common/torch_runtime.h"
+#include "tests/test_util.h"
+
+namespace uniter {
+namespace {
+
+namespace fs = std::filesystem;
+using ::uniter::testing::Quote;
+
+struct Reported {
+  std::string blas, path;
+  int threads = -1;
+};
+
+Reported VersionLine(const std::string& env) {
+  const auto r = ::uniter::testing::Run(env + " " + Quote(::uniter::testing::UniterBinary()) + " --version 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::smatch m;
+  Reported out;
+  if (std::regex_search(r.out, m, std::regex(R"(BLAS: (.*) \((/[^)]*)\), (\d+) intra-op threads)"))) {
+    out.blas = m[1];
+    out.path = m[2];
+    out.threads = std::stoi(m[3]);
+  } else {
+    ADD_FAILURE() << "no BLAS line in: " << r.out;
+  }
+  return out;
+}
+
+// The libblas.so.3 the loader picks for the plugin under `env`, symlinks resolved.
+std::string LddBlas(const std::string& env) {
+  const fs::path plugin =
+      fs::path(::uniter::testing::UniterBinary()).parent_path().parent_path() / "lib/uniter/libuniter_torch_commands.so";
+  const auto r = ::uniter::testing::Run(env + " ldd " + Quote(plugin.string()) + " 2>&1");
+  std::smatch m;
+  if (!std::regex_search(r.out, m, std::regex(R"(libblas\.so\.3 => (\S+))"))) return "(not in ldd: " + r.out + ")";
+  return fs::canonical(m[1].str()).string();
+}
+
+int Nproc() { return std::stoi(::uniter::testing::Run("nproc").out); }
+
+TEST(TorchRuntime, VersionNamesTheBlasTheLoaderMaps) {
+  const Reported def = VersionLine("");
+  EXPECT_EQ(def.path, LddBlas(""));
+  EXPECT_EQ(def.path.find("openblas") != std::string::npos, def.blas.rfind("OpenBLAS", 0) == 0)
+      << def.blas << " at " << def.path;
+  EXPECT_EQ(def.threads, Nproc());
+
+  // This test process links LibTorch the same way: the library is mapped here.
+  at::mm(torch::ones({4, 4}), torch::ones({4, 4}));
+  std::ifstream maps("/proc/self/maps");
+  bool mapped = false;
+  for (std::string line; std::getline(maps, line);) {
+    const size_t slash = line.find('/');
+    std::error_code ec;
+    if (slash != std::string::npos && fs::canonical(line.substr(slash), ec).string() == def.path) mapped = true;
+  }
+  EXPECT_TRUE(mapped) << def.path << " is not in /proc/self/maps";
+  EXPECT_EQ(DescribeTorchRuntime().blas_path, def.path);
+
+  const std::string reference_dir = "/usr/lib/x86_64-linux-gnu/blas";
+  if (!fs::exists(reference_dir + "/libblas.so.3")) GTEST_SKIP() << "no reference BLAS (libblas3) to switch to";
+  const std::string env = "LD_LIBRARY_PATH=" + reference_dir;
+  const Reported ref = VersionLine(env);
+  EXPECT_EQ(ref.path, LddBlas(env));
+  EXPECT_EQ(ref.path, fs::canonical(reference_dir + "/libblas.so.3").string());
+  EXPECT_NE(ref.blas.rfind("OpenBLAS", 0), 0u) << ref.blas;
+  EXPECT_EQ(ref.threads, Nproc());
+  EXPECT_NE(ref.path, def.path) << "the default BLAS is the reference one: the switch shows nothing";
+}
+
+TEST(TorchRuntime, ConfigureThreadsSetsLibTorchsPool) {
+  EXPECT_EQ(ConfigureTorchThreads(1), 1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  EXPECT_EQ(ConfigureTorchThreads(0), Nproc());
+  EXPECT_EQ(DescribeTorchRuntime().intra_op_threads, Nproc());
+}
+
+}  // namespace
+}  // namespace uniter

@@ -1,0 +1,52 @@
+// `uniter eval nlvr2 results.csv test1.json`: a results file's task metrics,
+// printed as UNITER's evaluation scripts print them (`name=value` lines).
+#ifdef UNITER_HAVE_TORCH
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "tools/commands.h"
+#include "trainer/nlvr2_eval.h"
+
+namespace uniter::tools {
+namespace {
+
+struct EvalNlvr2Options {
+  std::string results;
+  std::string annotations;
+  bool json = false;
+};
+
+void RunEvalNlvr2(const EvalNlvr2Options& o) {
+  const trainer::Nlvr2Metrics m = trainer::EvalNlvr2(o.results, o.annotations);
+  if (o.json) {
+    std::printf("{\"accuracy\": %.17g, \"consistency\": %.17g, \"examples\": %lld, \"correct\": %lld, "
+                "\"sentences\": %lld, \"consistent\": %lld}\n",
+                m.accuracy, m.consistency, static_cast<long long>(m.examples), static_cast<long long>(m.correct),
+                static_cast<long long>(m.sentences), static_cast<long long>(m.consistent));
+  } else {
+    std::fputs(trainer::FormatNlvr2Metrics(m).c_str(), stdout);
+  }
+}
+
+}  // namespace
+
+void SetupEvalCommand(CLI::App& app) {
+  CLI::App* eval = app.add_subcommand("eval", "task metrics of a results file, as UNITER's eval scripts print them");
+  eval->require_subcommand(1);
+
+  auto o = std::make_shared<EvalNlvr2Options>();
+  CLI::App* nlvr2 = eval->add_subcommand(
+      "nlvr2", "accuracy and consistency of results.csv (identifier,True|False) against NLVR2 annotations "
+               "(UNITER's scripts/eval_nlvr2.py)");
+  nlvr2->add_option("results", o->results, "results.csv from `uniter infer nlvr2` or UNITER's inf_nlvr2.py")
+      ->required();
+  nlvr2->add_option("annotations", o->annotations, "NLVR2 JSON lines (dev.json, test1.json)")->required();
+  nlvr2->add_flag("--json", o->json, "one JSON object with the counts instead of name=value lines");
+  nlvr2->callback([o] { RunEvalNlvr2(*o); });
+}
+
+}  // namespace uniter::tools
+#endif  // UNITER_HAVE_TORCH

@@ -1,0 +1,152 @@
+#include "trainer/optim/internal/adamw.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include <cmath>
+#include <set>
+
+#include "common/error.h"
+
+namespace uniter::trainer::optim {
+
+AdamW::AdamW(std::vector<Group> groups, const AdamWOptions& options) : groups_(std::move(groups)), options_(options) {
+  if (options.lr < 0 || options.beta1 < 0 || options.beta1 >= 1 || options.beta2 < 0 || options.beta2 >= 1 ||
+      options.eps < 0)
+    throw UsageError("AdamW: needs lr ≥ 0, betas in [0, 1), eps ≥ 0");
+  std::set<std::string> seen;
+  for (Group& g : groups_) {
+    if (g.names.size() != g.params.size()) throw UsageError("AdamW: a group's names and params differ in number");
+    for (const std::string& n : g.names)
+      if (!seen.insert(n).second) throw UsageError("AdamW: parameter '" + n + "' is in two groups");
+    g.lr = options.lr;
+  }
+}
+
+AdamW AdamW::FromNamedParameters(const std::vector<std::pair<std::string, at::Tensor>>& named,
+                                 const ParamGroupOptions& group_options, const AdamWOptions& options) {
+  std::vector<std::string> names;
+  for (const auto& [n, p] : named) names.push_back(n);
+  std::vector<Group> groups;
+  for (const ParamGroup& pg : BuildParamGroups(names, group_options)) {
+    Group g;
+    g.weight_decay = pg.weight_decay;
+    g.lr_mul = pg.lr_mul;
+    for (size_t i : pg.members) {
+      g.names.push_back(named[i].first);
+      g.params.push_back(named[i].second);
+    }
+    groups.push_back(std::move(g));
+  }
+  return AdamW(std::move(groups), options);
+}
+
+void AdamW::SetLr(double lr) {
+  for (Group& g : groups_) g.lr = lr * g.lr_mul;
+}
+
+void AdamW::Step() {
+  at::NoGradGuard no_grad;
+  const double beta1 = options_.beta1, beta2 = options_.beta2;
+  for (const Group& g : groups_) {
+    for (size_t i = 0; i < g.params.size(); ++i) {
+      at::Tensor p = g.params[i];
+      const at::Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      ParamState& s = state_[g.names[i]];
+      if (s.step == 0 && !s.exp_avg.defined()) {
+        s.exp_avg = at::zeros_like(p, at::MemoryFormat::Preserve);
+        s.exp_avg_sq = at::zeros_like(p, at::MemoryFormat::Preserve);
+      }
+      s.step += 1;
+      s.exp_avg.mul_(beta1).add_(grad, 1.0 - beta1);
+      s.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1.0 - beta2);
+      const at::Tensor denom = s.exp_avg_sq.sqrt().add_(options_.eps);
+      double step_size = g.lr;
+      if (options_.correct_bias) {
+        // Python: lr * math.sqrt(1 - b2**t) / (1 - b1**t), in doubles, left to right.
+        const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(s.step));
+        const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(s.step));
+        step_size = step_size * std::sqrt(bc2) / bc1;
+      }
+      p.addcdiv_(s.exp_avg, denom, -step_size);
+      if (g.weight_decay > 0.0) p.add_(p, -g.lr * g.weight_decay);
+    }
+  }
+}
+
+void AdamW::ZeroGrad() {
+  at::NoGradGuard no_grad;
+  for (const Group& g : groups_)
+    for (const at::Tensor& p : g.params)
+      if (p.grad().defined()) p.mutable_grad().zero_();
+}
+
+std::vector<at::Tensor> AdamW::AllParams() const {
+  std::vector<at::Tensor> out;
+  for (const Group& g : groups_) out.insert(out.end(), g.params.begin(), g.params.end());
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> AdamW::StateTensors() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const Group& g : groups_) {
+    for (const std::string& n : g.names) {
+      auto it = state_.find(n);
+      if (it == state_.end()) continue;
+      out.emplace_back(n + ".step", at::scalar_tensor(it->second.step, at::kLong));
+      out.emplace_back(n + ".exp_avg", it->second.exp_avg);
+      out.emplace_back(n + ".exp_avg_sq", it->second.exp_avg_sq);
+    }
+  }
+  return out;
+}
+
+void AdamW::LoadStateTensors(const std::vector<std::pair<std::string, at::Tensor>>& state) {
+  std::map<std::string, const at::Tensor*> params;
+  for (const Group& g : groups_)
+    for (size_t i = 0; i < g.names.size(); ++i) params[g.names[i]] = &g.params[i];
+  std::map<std::string, ParamState> loaded;
+  std::map<std::string, int> parts;
+  for (const auto& [key, t] : state) {
+    const size_t dot = key.rfind('.');
+    const std::string name = dot == std::string::npos ? key : key.substr(0, dot);
+    const std::string part = dot == std::string::npos ? "" : key.substr(dot + 1);
+    auto it = params.find(name);
+    if (it == params.end()) throw FormatError("optimizer state for an unknown parameter", key);
+    ParamState& s = loaded[name];
+    if (part == "step") {
+      if (t.numel() != 1) throw FormatError("optimizer step must be a scalar", key);
+      s.step = t.to(at::kLong).item<int64_t>();
+    } else if (part == "exp_avg" || part == "exp_avg_sq") {
+      if (!t.sizes().equals(it->second->sizes()))
+        throw FormatError("optimizer state shape " + std::string(c10::str(t.sizes())) + " differs from the parameter's " +
+                              std::string(c10::str(it->second->sizes())),
+                          key);
+      (part == "exp_avg" ? s.exp_avg : s.exp_avg_sq) = t.to(it->second->options()).clone();
+    } else {
+      throw FormatError("unknown optimizer state entry", key);
+    }
+    parts[name] += 1;
+  }
+  for (const auto& [name, n] : parts)
+    if (n != 3) throw FormatError("optimizer state needs step, exp_avg and exp_avg_sq", name);
+  state_ = std::move(loaded);
+}
+
+double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> grads;
+  for (const at::Tensor& p : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+  std::vector<at::Tensor> norms;
+  for (const at::Tensor& g : grads) norms.push_back(at::linalg_vector_norm(g, 2.0));
+  const at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
+  // torch: max_norm / (total + 1e-6) is reciprocal(total + 1e-6) * max_norm, then clamp(max=1).
+  const at::Tensor coef = at::clamp_max(at::reciprocal(total + 1e-6) * max_norm, 1.0);
+  for (at::Tensor& g : grads) g.mul_(coef);
+  return total.item<double>();
+}
+
+}  // namespace uniter::trainer::optim

@@ -1,0 +1,79 @@
+// UNITER's AdamW (optim/adamw.py, Hugging Face's "weight decay fix" version)
+// and torch.nn.utils.clip_grad_norm_. Not torch.optim.AdamW: the bias
+// correction is folded into the step size, eps is added to √v, and the decay
+// p −= lr·wd·p is applied after the Adam update, to the updated p.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainer/optim/param_groups.h"
+
+namespace uniter::trainer::optim {
+
+struct AdamWOptions {
+  double lr = 1e-3;      // initial lr of every group (the loop sets it each step)
+  double beta1 = 0.9;    // configs: betas [0.9, 0.98]
+  double beta2 = 0.999;
+  double eps = 1e-6;
+  bool correct_bias = true;
+};
+
+// Not thread safe. Parameters are updated in place (under no-grad).
+class AdamW {
+ public:
+  struct Group {
+    std::vector<std::string> names;
+    std::vector<at::Tensor> params;
+    double weight_decay = 0.0;
+    double lr_mul = 1.0;
+    double lr = 0.0;
+  };
+
+  AdamW(std::vector<Group> groups, const AdamWOptions& options);
+  // UNITER's grouping of named parameters (BuildParamGroups) into an optimizer.
+  static AdamW FromNamedParameters(const std::vector<std::pair<std::string, at::Tensor>>& named,
+                                   const ParamGroupOptions& groups, const AdamWOptions& options);
+
+  // The loop's per-step lr: each group gets lr · lr_mul.
+  void SetLr(double lr);
+  // One update. A parameter whose grad is undefined is skipped entirely (no
+  // moment update, no step count, no decay), as UNITER's `p.grad is None`.
+  void Step();
+  // PyTorch 1.1's zero_grad: defined grads are zeroed in place (and kept).
+  void ZeroGrad();
+
+  // Every state tensor with a stable name: "<param>.step" (0-d int64),
+  // "<param>.exp_avg", "<param>.exp_avg_sq", for parameters stepped at least once,
+  // in group order. The tensors are the live state (save them as they are).
+  std::vector<std::pair<std::string, at::Tensor>> StateTensors() const;
+  // Restores what StateTensors() gave (copies). Throws uniter::FormatError
+  // naming the entry on an unknown parameter, a missing part, or a shape mismatch.
+  void LoadStateTensors(const std::vector<std::pair<std::string, at::Tensor>>& state);
+
+  const std::vector<Group>& groups() const { return groups_; }
+  std::vector<at::Tensor> AllParams() const;
+
+ private:
+  struct ParamState {
+    int64_t step = 0;
+    at::Tensor exp_avg;
+    at::Tensor exp_avg_sq;
+  };
+
+  std::vector<Group> groups_;
+  AdamWOptions options_;
+  std::map<std::string, ParamState> state_;
+};
+
+// torch.nn.utils.clip_grad_norm_ (2-norm, torch 1.13's arithmetic): returns the
+// total norm of the defined grads and scales them by min(1, max_norm/(norm + 1e-6)).
+// UNITER skips the call when grad_norm is −1.
+double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm);
+
+}  // namespace uniter::trainer::optim
