@@ -33,6 +33,12 @@ const std::map<std::string, at::ScalarType>& StorageTypes() {
   return types;
 }
 
+at::ScalarType StorageDtype(const std::string& global, const std::string& where) {
+  auto it = StorageTypes().find(global);
+  if (it == StorageTypes().end()) throw FormatError(global + " is not a storage type", where);
+  return it->second;
+}
+
 PickleLimits StateDictLimits() {
   PickleLimits limits;
   limits.allowed_globals = {"collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
@@ -82,15 +88,25 @@ class TensorBuilder {
     const int64_t offset = v.items[1].i;
     const auto size = IntTuple(v.items[2], "size", where), stride = IntTuple(v.items[3], "stride", where);
     if (size.size() != stride.size()) throw FormatError("size and stride differ in rank", where);
-    int64_t last = offset, numel = 1;
+    // Overflow-checked: hostile sizes and strides must not wrap the bound.
+    int64_t last = offset;
+    bool empty = false;
     for (size_t d = 0; d < size.size(); ++d) {
       if (size[d] < 0 || stride[d] < 0) throw FormatError("negative size or stride", where);
-      numel *= size[d];
-      last += (size[d] - 1) * stride[d];
+      int64_t span = 0;
+      if (size[d] == 0) empty = true;
+      else if (__builtin_mul_overflow(size[d] - 1, stride[d], &span) || __builtin_add_overflow(last, span, &last))
+        throw FormatError("size and stride overflow", where);
     }
-    if (offset < 0 || (numel > 0 && last >= storage.numel()))
+    if (offset < 0 || (!empty && last >= storage.numel()))
       throw FormatError("tensor reaches past its storage (" + std::to_string(storage.numel()) + " elements)", where);
-    if (numel == 0) return at::empty(size, storage.options());
+    if (empty) return at::empty(size, storage.options());
+    // No state dict holds expanded (stride-0) tensors; refusing more elements
+    // than the storage has keeps a hostile file from asking for huge clones.
+    int64_t numel = 1;
+    for (int64_t n : size)
+      if (__builtin_mul_overflow(numel, n, &numel) || numel > storage.numel())
+        throw FormatError("tensor has more elements than its storage (" + std::to_string(storage.numel()) + ")", where);
     return storage.as_strided(size, stride, offset).clone(at::MemoryFormat::Contiguous);
   }
 
@@ -105,7 +121,7 @@ class TensorBuilder {
       throw FormatError("malformed storage reference", where);
     if (pid.size() > 5 && pid[5].kind != PyValue::Kind::kNone)
       throw FormatError("storage views (torch < 0.4 files) are not supported", where);
-    const at::ScalarType dtype = StorageTypes().at(pid[1].s);
+    const at::ScalarType dtype = StorageDtype(pid[1].s, where);
     auto it = cache_.find(pid[2].s);
     if (it == cache_.end()) it = cache_.emplace(pid[2].s, source_(pid[2].s, dtype, pid[4].i)).first;
     if (it->second.scalar_type() != dtype) throw FormatError("storage '" + pid[2].s + "' used with two dtypes", where);
@@ -172,7 +188,7 @@ void CollectStorageTypes(const PyValue& v, std::unordered_map<std::string, at::S
   if (v.kind == PyValue::Kind::kPersistentId && !v.items.empty() && v.items[0].is_seq()) {
     const auto& pid = v.items[0].items;
     if (pid.size() >= 3 && pid[1].kind == PyValue::Kind::kGlobal && pid[2].is_str())
-      out->emplace(pid[2].s, StorageTypes().at(pid[1].s));
+      out->emplace(pid[2].s, StorageDtype(pid[1].s, "storage '" + pid[2].s + "'"));
   }
   for (const auto& c : v.items) CollectStorageTypes(c, out);
   for (const auto& c : v.values) CollectStorageTypes(c, out);

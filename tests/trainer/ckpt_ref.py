@@ -23,25 +23,14 @@ def legacy(obj, path):
     torch.save(obj, path, _use_new_zipfile_serialization=False)
 
 
-def write(out_dir, task, variant):
-    uniter_ref.heads(out_dir, task, variant)
-    io = torch.load(f'{out_dir}/io.pt')
-    sd = collections.OrderedDict((k, v) for k, v in io.items() if not k.startswith(('batch.', 'out.')))
-    torch.save(sd, f'{out_dir}/zip.pt')
-    legacy(sd, f'{out_dir}/legacy.pt')
-    old = collections.OrderedDict()
-    for k, v in sd.items():
-        if 'LayerNorm' in k or 'layer_norm' in k:
-            k = k.replace('weight', 'gamma').replace('bias', 'beta')
-        old[k] = v.half()
-    legacy(old, f'{out_dir}/legacy_fp16_gamma.pt')
-    enc = collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith('uniter.'))
-    enc['uniter.embeddings.token_type_embeddings.weight'] = sd['uniter.embeddings.token_type_embeddings.weight'][:2].clone()
-    legacy(enc, f'{out_dir}/pretrained.pt')
+def write_bert(enc, path):
     # pytorch-pretrained-bert's BertForPreTraining (the pytorch_model.bin
     # layout UNITER's pretraining starts from) holding the encoder's weights;
     # LayerNorm keys as gamma/beta, as the released bert-base-cased file has.
-    from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
+    try:
+        from pytorch_pretrained_bert.modeling import BertConfig, BertForPreTraining
+    except ImportError:
+        return  # not in this venv (PyPI torch's): the test that needs bert.pt skips
     c = uniter_ref.SMALL
     bert_model = BertForPreTraining(BertConfig(
         c['vocab_size'], hidden_size=c['hidden_size'], num_hidden_layers=c['num_hidden_layers'],
@@ -56,7 +45,26 @@ def write(out_dir, task, variant):
         if 'LayerNorm' in k:
             k = k.replace('weight', 'gamma').replace('bias', 'beta')
         bert[k] = v
-    legacy(bert, f'{out_dir}/bert.pt')
+    legacy(bert, path)
+
+
+def write(out_dir, task, variant):
+    # model.state_dict() as UNITER's ModelSaver saves it: an OrderedDict
+    # carrying _metadata (pickled with BUILD).
+    sd = uniter_ref.heads(out_dir, task, variant).state_dict()
+    assert hasattr(sd, '_metadata')
+    torch.save(sd, f'{out_dir}/zip.pt')
+    legacy(sd, f'{out_dir}/legacy.pt')
+    old = collections.OrderedDict()
+    for k, v in sd.items():
+        if 'LayerNorm' in k or 'layer_norm' in k:
+            k = k.replace('weight', 'gamma').replace('bias', 'beta')
+        old[k] = v.half()
+    legacy(old, f'{out_dir}/legacy_fp16_gamma.pt')
+    enc = collections.OrderedDict((k, v) for k, v in sd.items() if k.startswith('uniter.'))
+    enc['uniter.embeddings.token_type_embeddings.weight'] = sd['uniter.embeddings.token_type_embeddings.weight'][:2].clone()
+    legacy(enc, f'{out_dir}/pretrained.pt')
+    write_bert(enc, f'{out_dir}/bert.pt')
     bad = collections.OrderedDict(sd)
     bad['nlvr2_output.weight' if 'nlvr2_output.weight' in sd else 'vqa_output.3.weight'] = \
         sd['nlvr2_output.weight' if 'nlvr2_output.weight' in sd else 'vqa_output.3.weight'].t().contiguous()

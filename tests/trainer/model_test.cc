@@ -62,7 +62,7 @@ void CopyWeights(torch::nn::Module& model, const std::map<std::string, at::Tenso
     p.value().copy_(it->second);
   }
   for (const auto& [key, value] : io) {
-    if (key.rfind("batch.", 0) == 0 || key.rfind("out.", 0) == 0) continue;
+    if (key.rfind("batch.", 0) == 0 || key.rfind("out.", 0) == 0 || key.rfind("grad.", 0) == 0) continue;
     EXPECT_TRUE(ours.count(key)) << "the model lacks UNITER's key " << key;
   }
 }
@@ -135,14 +135,27 @@ TEST_P(HeadParity, ScoresAndLossesEqualUniterRestatement) {
   at::manual_seed(0);
   TaskModel model = MakeTaskModel(config, options);
   CopyWeights(*model, io);
-  model->eval();
-  at::NoGradGuard no_grad;
+  model->eval();  // as the reference: no dropout, so gradients are comparable
   const Batch batch = ToBatch(io);
   const at::Tensor scores = model->Scores(batch);
   const at::Tensor loss = model->Loss(scores, batch);
-  ExpectClose(scores, io.at("out.scores"), 1e-5, "scores");
-  ExpectClose(loss, io.at("out.loss"), 1e-5, "loss");
-  ExpectClose(model->TrainLoss(loss, batch).reshape({1}), io.at("out.train_loss"), 1e-5, "train loss");
+  const at::Tensor train_loss = model->TrainLoss(loss, batch);
+  train_loss.backward();
+  ExpectClose(scores.detach(), io.at("out.scores"), 1e-5, "scores");
+  ExpectClose(loss.detach(), io.at("out.loss"), 1e-5, "loss");
+  ExpectClose(train_loss.detach().reshape({1}), io.at("out.train_loss"), 1e-5, "train loss");
+  // The backward pass: every gradient the reference has (mask_embedding has
+  // none: finetuning never uses it), within 1e-5 of its largest entry + 1e-6.
+  for (const auto& p : model->named_parameters()) {
+    auto it = io.find("grad." + p.key());
+    if (it == io.end()) {
+      EXPECT_FALSE(p.value().grad().defined()) << p.key() << " has a gradient the reference lacks";
+      continue;
+    }
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    const double scale = it->second.abs().max().item<double>();
+    ExpectClose(p.value().grad(), it->second, 1e-5 * scale + 1e-6, "grad " + p.key());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

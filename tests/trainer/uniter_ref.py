@@ -385,12 +385,16 @@ def heads(out_dir, task, variant):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.05)
-    model.eval()
-    with torch.no_grad():
-        scores = model.scores(batch)
-        loss = model.loss(scores, batch)
-        train_loss = model.train_loss(loss, batch)
+    model.eval()  # no dropout: the backward pass is compared, not the random masks
+    scores = model.scores(batch)
+    loss = model.loss(scores, batch)
+    train_loss = model.train_loss(loss, batch)
+    train_loss.backward()
+    scores, loss, train_loss = scores.detach(), loss.detach(), train_loss.detach()
     io = {k: v.clone() for k, v in model.state_dict().items()}
+    for k, p in model.named_parameters():
+        if p.grad is not None:
+            io['grad.' + k] = p.grad.clone()
     for k, v in batch.items():
         if v is not None:
             io['batch.' + k] = v
@@ -400,6 +404,7 @@ def heads(out_dir, task, variant):
     torch.save(io, f'{out_dir}/io.pt')
     with open(f'{out_dir}/model.json', 'w') as f:
         json.dump(SMALL, f)
+    return model
 
 
 def bert(out_dir):
