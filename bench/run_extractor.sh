@@ -2,7 +2,7 @@
 # Extractor benchmark on the CPU: full-size synthetic BUTD weights (real layer
 # names and shapes), real photos: the coco-mini photos of one input size
 # (640x480 -> 600x800), a few of them, no warm-up (an image takes minutes
-# on 2 cores). Batch 1 vs 4, fp32 vs bf16, channels-last off/on
+# on 2 cores). Batch 1 (with OpenCV's Caffe importer as the peer, same run) vs 4, fp32 vs bf16, channels-last off/on
 # (bench/extractor_bench.cc).
 #   bench/run_extractor.sh [BUILD_DIR]
 set -euo pipefail
@@ -16,7 +16,7 @@ if [ ! -f "$WORK/full.caffemodel" ]; then
     --out "$WORK/full.caffemodel"
 fi
 nproc | sed 's/^/cores: /'
-for args in "--max-images 2" "--max-images 4 --batch 4" "--max-images 1 --channels-last" \
+for args in "--max-images 2 --opencv" "--max-images 4 --batch 4" "--max-images 1 --channels-last" \
             "--max-images 1 --precision bf16"; do
   # shellcheck disable=SC2086
   "$BUILD/bench/extractor_bench" "$SHARED/butd/test.prototxt" "$WORK/full.caffemodel" \
