@@ -40,6 +40,8 @@ APT_PACKAGES=(
 APT_TEST_PACKAGES=(
   # the fuzzers (libFuzzer), spm_train/spm_encode, mdb_dump
   clang libclang-rt-14-dev sentencepiece lmdb-utils
+  # the reference BLAS: `uniter --version` must name it when it is the one loaded
+  libblas3
   # the Python side of the references: UNITER's loaders use these; the
   # pure-Python dependencies of the PyPI references come from Debian too
   python3-lmdb python3-msgpack python3-msgpack-numpy python3-lz4
