@@ -1,0 +1,291 @@
+// `uniter train nlvr2` end to end: on generated NLVR2-shaped data whose label
+// follows from a word and the left image's features, a tiny UNITER learns it
+// (dev accuracy checked by this test against the labels it generated), the
+// output_dir holds UNITER's layout (hps.json, model.json, checkpoints, results,
+// TensorBoard scalars read back by PyPI tensorboard), and `uniter eval nlvr2`
+// agrees with the logged accuracy. Bad input: one line, nothing written.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "featdb/img_db.h"
+#include "featdb/txt_db.h"
+#include "tests/test_util.h"
+
+namespace uniter::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using ::uniter::testing::Quote;
+
+constexpr int kColors = 4;
+constexpr int kImages = 48;
+constexpr int kBoxes = 10;
+constexpr int kFeatDim = 2048;  // UNITER's IMG_DIM
+
+// Image i has colour i % kColors: its boxes carry a block of ones at the
+// colour's 16 dims (plus noise everywhere).
+void WriteImgDb(const std::string& dir, std::mt19937& gen) {
+  featdb::ImgDbOptions io;  // conf_th 0.2, max 100, min 10: nbb = 10
+  featdb::ImgDbWriter w(dir, io);
+  std::normal_distribution<float> noise(0.f, 0.1f);
+  std::uniform_real_distribution<float> unit(0.f, 1.f);
+  for (int i = 0; i < kImages; ++i) {
+    std::vector<float> feat(kBoxes * kFeatDim), bb(kBoxes * 6), conf(kBoxes, 0.9f);
+    for (auto& f : feat) f = noise(gen);
+    for (int b = 0; b < kBoxes; ++b) {
+      for (int d = 0; d < 16; ++d) feat[b * kFeatDim + (i % kColors) * 16 + d] += 1.f;
+      float x = unit(gen) * 0.5f, y = unit(gen) * 0.5f, ww = 0.2f + unit(gen) * 0.3f, hh = 0.2f + unit(gen) * 0.3f;
+      float* r = &bb[b * 6];
+      r[0] = x, r[1] = y, r[2] = x + ww, r[3] = y + hh, r[4] = ww, r[5] = hh;
+    }
+    w.Put("img" + std::to_string(i) + ".npz", {featdb::Array::FromFloat32("features", {kBoxes, kFeatDim}, feat),
+                                                featdb::Array::FromFloat32("norm_bb", {kBoxes, 6}, bb),
+                                                featdb::Array::FromFloat32("conf", {kBoxes}, conf)});
+  }
+  w.Close();
+}
+
+// NLVR2-shaped txt_db: filler words plus one colour word (id 10 + colour);
+// label True iff the left image has that colour. Returns identifier → label.
+std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std::string& split, int n, std::mt19937& gen) {
+  featdb::TxtDbWriter w(dir);
+  std::map<std::string, bool> labels;
+  nlohmann::json id2len = nlohmann::json::object(), txt2img = nlohmann::json::object();
+  std::uniform_int_distribution<int> filler(20, 99), len(4, 9), color(0, kColors - 1), img(0, kImages - 1);
+  for (int i = 0; i < n; ++i) {
+    const std::string id = split + "-" + std::to_string(i / 2) + "-" + std::to_string(i % 2) + "-0";
+    const int c = color(gen);
+    const bool label = gen() % 2 == 0;
+    int left = img(gen);
+    while ((left % kColors == c) != label) left = img(gen);
+    const int right = img(gen);
+    std::vector<int32_t> ids(len(gen));
+    for (auto& t : ids) t = filler(gen);
+    ids[gen() % ids.size()] = 10 + c;
+    const std::vector<std::string> fnames = {"img" + std::to_string(left) + ".npz",
+                                             "img" + std::to_string(right) + ".npz"};
+    featdb::Value ex = featdb::Value::Map();
+    ex.Set("input_ids", featdb::Value::IntList(ids));
+    featdb::Value fl = featdb::Value::Array();
+    for (const auto& f : fnames) fl.Append(featdb::Value::Str(f));
+    ex.Set("img_fname", fl);
+    ex.Set("target", featdb::Value(label ? 1 : 0));
+    ex.Set("identifier", featdb::Value::Str(id));
+    w.Put(id, ex);
+    id2len[id] = ids.size();
+    txt2img[id] = fnames;
+    labels[id] = label;
+  }
+  w.WriteJson("id2len.json", id2len);
+  w.WriteJson("txt2img.json", txt2img);
+  w.WriteJson("meta.json", {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {10, 100}}});
+  w.Close();
+  return labels;
+}
+
+class TrainNlvr2 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(::uniter::testing::TempDir("train_nlvr2"));
+    std::mt19937 gen(12345);
+    WriteImgDb(*root_ + "/img", gen);
+    WriteTxtDb(*root_ + "/txt_train", "train", 480, gen);
+    dev_ = new std::map<std::string, bool>(WriteTxtDb(*root_ + "/txt_dev", "dev", 160, gen));
+    ::uniter::testing::WriteFile(*root_ + "/model.json", nlohmann::json{{"vocab_size", 128},
+                                                                         {"hidden_size", 64},
+                                                                         {"num_hidden_layers", 2},
+                                                                         {"num_attention_heads", 4},
+                                                                         {"intermediate_size", 128},
+                                                                         {"hidden_act", "gelu"},
+                                                                         {"hidden_dropout_prob", 0.1},
+                                                                         {"attention_probs_dropout_prob", 0.1},
+                                                                         {"max_position_embeddings", 64},
+                                                                         {"type_vocab_size", 2},
+                                                                         {"initializer_range", 0.02}}
+                                                                             .dump(2));
+    std::string annotations;
+    for (const auto& [id, label] : *dev_)
+      annotations += nlohmann::json{{"identifier", id}, {"label", label ? "True" : "False"}}.dump() + "\n";
+    ::uniter::testing::WriteFile(*root_ + "/dev.json", annotations);
+  }
+  static void TearDownTestSuite() {
+    delete root_;
+    delete dev_;
+    root_ = nullptr;
+    dev_ = nullptr;
+  }
+
+  // UNITER's train-nlvr2-base-1gpu.json layout, scaled down.
+  static nlohmann::json Config() {
+    return {{"train_txt_db", *root_ + "/txt_train"}, {"train_img_db", *root_ + "/img"},
+            {"val_txt_db", *root_ + "/txt_dev"},     {"val_img_db", *root_ + "/img"},
+            {"compressed_db", false},                {"model_config", *root_ + "/model.json"},
+            {"checkpoint", ""},                      {"model", "paired-attn"},
+            {"use_img_type", true},                  {"output_dir", *root_ + "/unused"},
+            {"max_txt_len", 60},                     {"conf_th", 0.2},
+            {"max_bb", 100},                         {"min_bb", 10},
+            {"num_bb", 36},                          {"train_batch_size", 1200},
+            {"val_batch_size", 4000},                {"gradient_accumulation_steps", 1},
+            {"learning_rate", 1e-3},                 {"valid_steps", 60},
+            {"num_train_steps", 150},                {"optim", "adamw"},
+            {"betas", {0.9, 0.98}},                  {"dropout", 0.1},
+            {"weight_decay", 0.01},                  {"grad_norm", 2.0},
+            {"warmup_steps", 15},                    {"seed", 77},
+            {"fp16", true},                          {"n_workers", 1},
+            {"pin_mem", true}};
+  }
+
+  static std::string WriteConfig(const std::string& name, const nlohmann::json& j) {
+    const std::string path = *root_ + "/" + name + ".json";
+    ::uniter::testing::WriteFile(path, j.dump(4));
+    return path;
+  }
+
+  // Runs `uniter <args>`; stdout and stderr together.
+  static ::uniter::testing::CommandResult Uniter(const std::string& args) {
+    return ::uniter::testing::Run(Quote(::uniter::testing::UniterBinary()) + " " + args + " 2>&1");
+  }
+
+  static std::string* root_;
+  static std::map<std::string, bool>* dev_;
+};
+std::string* TrainNlvr2::root_ = nullptr;
+std::map<std::string, bool>* TrainNlvr2::dev_ = nullptr;
+
+double AccuracyOf(const std::string& csv, const std::map<std::string, bool>& labels, size_t* rows) {
+  std::istringstream in(csv);
+  std::string line;
+  size_t correct = 0;
+  *rows = 0;
+  while (std::getline(in, line)) {
+    const size_t comma = line.find(',');
+    const std::string id = line.substr(0, comma), pred = line.substr(comma + 1);
+    EXPECT_TRUE(pred == "True" || pred == "False") << line;
+    correct += labels.at(id) == (pred == "True");
+    ++*rows;
+  }
+  return *rows ? static_cast<double>(correct) / *rows : 0;
+}
+
+TEST_F(TrainNlvr2, LearnsTheWordImageRuleAndWritesUnitersOutputs) {
+  const std::string out = *root_ + "/run";
+  const auto t0 = std::chrono::steady_clock::now();
+  // CLI overrides: both spellings of a key.
+  const auto r = Uniter("train nlvr2 --config " + Quote(WriteConfig("train", Config())) + " --output_dir " +
+                        Quote(out) + " --valid-steps 50 --threads 2 --quiet");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::fprintf(stderr, "uniter train nlvr2: %.1f s: %s", secs, r.out.c_str());
+
+  // Validation at 50, 100, 150 (the end is a multiple: no extra one), as train_nlvr2.py.
+  for (int step : {50, 100, 150}) {
+    EXPECT_TRUE(fs::exists(out + "/ckpt/model_step_" + std::to_string(step) + ".pt")) << step;
+    EXPECT_TRUE(fs::exists(out + "/results/val_results_" + std::to_string(step) + "_rank0.csv")) << step;
+  }
+  size_t rows = 0;
+  const std::string results = out + "/results/val_results_150_rank0.csv";
+  const double acc = AccuracyOf(::uniter::testing::ReadFile(results), *dev_, &rows);
+  EXPECT_EQ(rows, dev_->size());
+  EXPECT_GE(acc, 0.9) << "dev accuracy after 150 steps";
+  std::fprintf(stderr, "dev accuracy %.4f (%zu examples) in %.1f s\n", acc, rows, secs);
+
+  // hps.json: the run's options, the CLI override included; model.json: the model config.
+  const auto hps = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/log/hps.json"));
+  EXPECT_EQ(hps.at("valid_steps"), 50);
+  EXPECT_EQ(hps.at("model"), "paired-attn");
+  EXPECT_EQ(hps.at("num_bb"), 36);
+  EXPECT_EQ(hps.at("val_batch_size"), 4000);
+  EXPECT_EQ(hps.at("output_dir"), out);
+  EXPECT_EQ(nlohmann::json::parse(::uniter::testing::ReadFile(out + "/log/model.json")),
+            nlohmann::json::parse(::uniter::testing::ReadFile(*root_ + "/model.json")));
+
+  // `uniter eval nlvr2` on the written results gives the accuracy the loop logged.
+  const auto ev = Uniter("eval nlvr2 " + Quote(results) + " " + Quote(*root_ + "/dev.json"));
+  ASSERT_EQ(ev.exit_code, 0) << ev.out;
+  const size_t at = ev.out.find("accuracy=");
+  ASSERT_NE(at, std::string::npos) << ev.out;
+  EXPECT_NEAR(std::stod(ev.out.substr(at + 9)), acc, 1e-12);
+  const size_t logged = r.out.find("val_acc=");
+  ASSERT_NE(logged, std::string::npos) << r.out;
+  EXPECT_NEAR(std::stod(r.out.substr(logged + 8)), acc, 1e-6);
+
+  // TensorBoard scalars under UNITER's tags, read by PyPI tensorboard.
+  if (!::uniter::testing::PythonHas("tensorboard")) GTEST_SKIP() << "reference Python lacks tensorboard";
+  std::string events;
+  for (const auto& e : fs::directory_iterator(out + "/log"))
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events = e.path().string();
+  ASSERT_FALSE(events.empty());
+  const auto tb = ::uniter::testing::Run(Quote(::uniter::testing::Python()) + " " +
+                                         Quote(std::string(UNITER_TRAINER_TEST_DIR) + "/read_events.py") + " " +
+                                         Quote(events));
+  ASSERT_EQ(tb.exit_code, 0) << tb.out;
+  const auto j = nlohmann::json::parse(tb.out);
+  std::map<std::string, int> count;
+  double last_acc = -1;
+  for (const auto& s : j.at("scalars")) {
+    ++count[s[0].get<std::string>()];
+    if (s[0] == "valid/val_acc" && s[1] == 150) last_acc = s[2].get<double>();
+  }
+  EXPECT_EQ(count["lr"], 150);
+  EXPECT_EQ(count["loss"], 150);
+  EXPECT_EQ(count["grad_norm"], 150);
+  EXPECT_EQ(count["perf/ex_per_s"], 1);
+  EXPECT_EQ(count["valid/val_acc"], 3);
+  EXPECT_EQ(count["valid/val_loss"], 3);
+  EXPECT_NEAR(last_acc, acc, 1e-6);  // TensorBoard stores float32
+}
+
+TEST_F(TrainNlvr2, UnknownKeyIsOneLineListingTheValidKeysAndWritesNothing) {
+  const std::string out = *root_ + "/bad_key";
+  auto c = Config();
+  c["learnin_rate"] = 1e-4;
+  const auto r = Uniter("train nlvr2 --config " + Quote(WriteConfig("bad_key", c)) + " --output_dir " + Quote(out));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("learnin_rate"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("learning_rate"), std::string::npos) << r.out;  // listed as valid
+  EXPECT_NE(r.out.find("gradient_accumulation_steps"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  // The same on the command line.
+  const auto r2 = Uniter("train nlvr2 --config " + Quote(WriteConfig("good", Config())) + " --output_dir " +
+                         Quote(out) + " --no_such_key 3");
+  EXPECT_NE(r2.exit_code, 0);
+  EXPECT_NE(r2.out.find("no_such_key"), std::string::npos) << r2.out;
+  EXPECT_EQ(std::count(r2.out.begin(), r2.out.end(), '\n'), 1) << r2.out;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(TrainNlvr2, MissingDbIsOneLineAndWritesNothing) {
+  const std::string out = *root_ + "/missing_db";
+  auto c = Config();
+  c["val_txt_db"] = *root_ + "/no_such_db";
+  const auto r = Uniter("train nlvr2 --config " + Quote(WriteConfig("missing", c)) + " --output_dir " + Quote(out));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find(*root_ + "/no_such_db"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(TrainNlvr2, NonEmptyOutputDirWithoutTrainingStateIsRefused) {
+  const std::string out = *root_ + "/occupied";
+  fs::create_directories(out);
+  ::uniter::testing::WriteFile(out + "/notes.txt", "mine");
+  const auto r = Uniter("train nlvr2 --config " + Quote(WriteConfig("occupied", Config())) + " --output_dir " +
+                        Quote(out) + " --quiet");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find(out), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+}
+
+}  // namespace
+}  // namespace uniter::trainer
