@@ -66,8 +66,8 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
                                                                 ParseOverrides(extras));
   // LibTorch's thread count is process-wide: the command sets it, the library does not.
   ConfigureTorchThreads(o.threads);
-  if (!o.quiet) std::fprintf(stderr, "train: %s\n", FormatTorchRuntime(DescribeTorchRuntime()).c_str());
   trainer::RunOptions run;
+  run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
   run.threads = o.threads;
   const trainer::TrainResult r = trainer::Train(task, opts, run);

@@ -74,6 +74,7 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
 struct RunOptions {
   bool quiet = false;  // no progress on stderr
   int threads = 0;     // LibTorch intra-op threads (0: every core)
+  std::string banner;  // printed (unless quiet) once the inputs checked out
 };
 
 struct TrainResult {

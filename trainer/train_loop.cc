@@ -218,6 +218,7 @@ TrainResult Trainer::Run() {
   Prepare();
   CreateOutputDir();
   tty_ = isatty(STDERR_FILENO);
+  if (!run_.quiet && !run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
   if (!run_.quiet)
     std::fprintf(stderr, "train: %lld examples, %lld parameters, %lld steps\n",
                  static_cast<long long>(train_->size()), static_cast<long long>(model_->NumParameters()),
