@@ -49,6 +49,9 @@ struct TrainOptions {
   bool fp16 = false;  // accepted; the CPU loop runs fp32
   int n_workers = 4;  // loader threads
   bool pin_mem = false;
+  // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
+  // "" = 3129 answers named by index.
+  std::string ans2label;
 
   // The options as UNITER's save_training_meta dumps vars(args): every key
   // above (and `config`), json.dump(..., indent=4) style.

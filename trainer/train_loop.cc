@@ -3,6 +3,7 @@
 // division), warmup-linear lr × lr_mul per group, clip_grad_norm_, UNITER's
 // AdamW, validation and a checkpoint every valid_steps and at the end.
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <torch/nn/modules/dropout.h>
 #include <torch/utils.h>
 
@@ -79,6 +80,27 @@ struct RunningMeter {
   }
 };
 
+// ans2label.json ({answer: index}) inverted. FormatError when the indices are
+// not 0..n-1.
+std::vector<std::string> ReadLabel2Ans(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadText(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(std::string("not JSON: ") + e.what(), path);
+  }
+  if (!j.is_object()) throw FormatError("ans2label must map answers to indices", path);
+  std::vector<std::string> out(j.size());
+  for (const auto& [answer, index] : j.items()) {
+    if (!index.is_number_integer() || index.get<int64_t>() < 0 || index.get<size_t>() >= out.size() ||
+        !out[index.get<size_t>()].empty())
+      throw FormatError("answer '" + answer + "': index is not a unique integer in [0, " +
+                            std::to_string(out.size()) + ")", path);
+    out[index.get<size_t>()] = answer;
+  }
+  return out;
+}
+
 struct Split {
   std::string name;
   std::shared_ptr<const data::TaskDataset> dataset;
@@ -101,6 +123,7 @@ class Trainer {
   void Update();
   void Validate(Split& split);
   void Checkpoint();
+  std::string AnswerName(int64_t i) const;
   void Progress(bool final);
 
   TaskKind task_;
@@ -109,6 +132,7 @@ class Trainer {
   data::DatasetOptions dopt_;
   UniterConfig config_;
   std::string model_json_;
+  std::vector<std::string> label2ans_;  // VQA
   std::unique_ptr<Model> model_;
   std::unique_ptr<optim::AdamW> optimizer_;
   std::vector<at::Tensor> params_;
@@ -164,6 +188,8 @@ void Trainer::Prepare() {
   model_json_ = ReadText(o_.model_config);
   dopt_.task = DataTask(task_, o_.model);
   dopt_.use_img_type = o_.use_img_type;
+  if (task_ == TaskKind::kVqa && !o_.ans2label.empty()) label2ans_ = ReadLabel2Ans(o_.ans2label);
+  if (task_ == TaskKind::kVqa) dopt_.num_answers = label2ans_.empty() ? 3129 : static_cast<int64_t>(label2ans_.size());
   train_ = OpenDataset(o_.train_txt_dbs, o_.train_img_dbs, true);
   evals_.push_back({"val", OpenDataset({o_.val_txt_db}, {o_.val_img_db}, false), nullptr});
   if (!o_.test_txt_db.empty()) evals_.push_back({"test", OpenDataset({o_.test_txt_db}, {o_.test_img_db}, false), nullptr});
@@ -185,6 +211,7 @@ void Trainer::Prepare() {
   to.task = task_;
   to.nlvr2_model = o_.model;
   if (task_ == TaskKind::kVe) to.num_answers = 3;
+  if (task_ == TaskKind::kVqa && !label2ans_.empty()) to.num_answers = static_cast<int64_t>(label2ans_.size());
   model_ = std::make_unique<Model>(config_, to, o_.seed);
   if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
   SetDropout(model_->module(), o_.dropout);
@@ -283,13 +310,17 @@ void Trainer::Update() {
   Progress(false);
 }
 
+// train_nlvr2.py / train_vqa.py / train_ve.py's validate(): the model in
+// eval mode under no_grad over the split's TokenBucketSampler batches (drawn
+// from the run's generator, as UNITER's eval loader does).
 void Trainer::Validate(Split& split) {
   TaskModelImpl& m = model_->module();
   m.eval();
   const auto st = Clock::now();
-  double loss_sum = 0;
-  int64_t correct = 0, n_ex = 0;
+  double loss_sum = 0, score = 0;
+  int64_t n_ex = 0;
   std::string csv;
+  nlohmann::json answers = nlohmann::json::object();
   {
     torch::NoGradGuard no_grad;
     data::LoaderOptions lo;
@@ -298,24 +329,42 @@ void Trainer::Validate(Split& split) {
     data::PrefetchLoader loader(split.dataset, split.sampler->Batches(rng_), lo);
     while (auto batch = loader.Next()) {
       const at::Tensor scores = m.Scores(*batch);
-      loss_sum += at::cross_entropy_loss(scores, batch->targets, {}, at::Reduction::Sum).item<double>();
       const at::Tensor pred = scores.argmax(-1);
-      correct += pred.eq(batch->targets).sum().item<int64_t>();
       const auto* p = pred.data_ptr<int64_t>();
-      for (size_t i = 0; i < batch->qids.size(); ++i) csv += batch->qids[i] + (p[i] == 1 ? ",True\n" : ",False\n");
+      if (task_ == TaskKind::kNlvr2) {
+        loss_sum += at::cross_entropy_loss(scores, batch->targets, {}, at::Reduction::Sum).item<double>();
+        score += static_cast<double>(pred.eq(batch->targets).sum().item<int64_t>());
+        for (size_t i = 0; i < batch->qids.size(); ++i) csv += batch->qids[i] + (p[i] == 1 ? ",True\n" : ",False\n");
+      } else {
+        // compute_score_with_logits: the soft target at the argmax.
+        loss_sum += at::binary_cross_entropy_with_logits(scores, batch->targets, {}, {}, at::Reduction::Sum)
+                        .item<double>();
+        score += batch->targets.gather(1, pred.unsqueeze(1)).sum().item<double>();
+        for (size_t i = 0; i < batch->qids.size(); ++i) answers[batch->qids[i]] = AnswerName(p[i]);
+      }
       n_ex += static_cast<int64_t>(batch->qids.size());
     }
   }
   m.train();
   const double secs = Seconds(st);
-  const double acc = n_ex ? static_cast<double>(correct) / n_ex : 0.0;
+  const double acc = n_ex ? score / n_ex : 0.0;
   const double loss = n_ex ? loss_sum / n_ex : 0.0;
-  const std::string path =
-      o_.output_dir + "/results/" + split.name + "_results_" + std::to_string(global_step_) + "_rank0.csv";
-  WriteText(path, csv);
-  tb_->AddScalar("valid/" + split.name + "_loss", loss, global_step_);
-  tb_->AddScalar("valid/" + split.name + "_acc", acc, global_step_);
-  tb_->AddScalar("valid/" + split.name + "_ex_per_s", n_ex / std::max(secs, 1e-9), global_step_);
+  const std::string step = std::to_string(global_step_);
+  std::string path, tag = "valid/" + split.name + "_";
+  if (task_ == TaskKind::kNlvr2) {
+    path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.csv";
+    WriteText(path, csv);
+  } else if (task_ == TaskKind::kVe) {
+    path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.json";
+    WriteText(path, answers.dump());
+  } else {  // train_vqa.py: val only, untagged by split
+    path = o_.output_dir + "/results/results_" + step + "_rank0.json";
+    WriteText(path, answers.dump());
+    tag = "valid/";
+  }
+  tb_->AddScalar(tag + "loss", loss, global_step_);
+  tb_->AddScalar(tag + "acc", acc, global_step_);
+  tb_->AddScalar(tag + "ex_per_s", n_ex / std::max(secs, 1e-9), global_step_);
   tb_->Flush();
   if (split.name == "val") {
     result_.val_acc = acc;
@@ -328,6 +377,15 @@ void Trainer::Validate(Split& split) {
                  static_cast<long long>(global_step_), split.name.c_str(), acc, split.name.c_str(), loss,
                  static_cast<long long>(n_ex), secs);
   }
+}
+
+// VE: data/ve.py's label names; VQA: ans2label's answers (their index without one).
+std::string Trainer::AnswerName(int64_t i) const {
+  if (task_ == TaskKind::kVe) {
+    static const char* kVe[] = {"contradiction", "entailment", "neutral"};
+    return kVe[i];
+  }
+  return i < static_cast<int64_t>(label2ans_.size()) ? label2ans_[i] : std::to_string(i);
 }
 
 void Trainer::Checkpoint() {
@@ -352,7 +410,6 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
-  if (task != TaskKind::kNlvr2) throw UsageError("uniter train: only nlvr2 is implemented so far");
   return Trainer(task, options, run).Run();
 }
 

@@ -32,6 +32,7 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"weight_decay", Kind::kDouble}, {"grad_norm", Kind::kDouble},
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
+      {"ans2label", Kind::kStr},
   };
   return kinds;
 }
@@ -169,6 +170,7 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   num("fp16", &t.fp16);
   num("n_workers", &t.n_workers);
   num("pin_mem", &t.pin_mem);
+  str("ans2label", &t.ans2label);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);

@@ -57,7 +57,10 @@ void WriteImgDb(const std::string& dir, std::mt19937& gen) {
 // NLVR2-shaped txt_db: filler words plus one colour word (id 10 + colour);
 // label True iff one of the two images has that colour (NLVR2's "one of
 // the images shows ..."). Returns identifier → label.
-std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std::string& split, int n, std::mt19937& gen) {
+// VE-shaped (`ve`): one image, soft target {labels: [entailment (1) if the
+// image has the colour, else contradiction (0)], scores: [1.0]}.
+std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std::string& split, int n, std::mt19937& gen,
+                                       bool ve = false) {
   featdb::TxtDbWriter w(dir);
   std::map<std::string, bool> labels;
   nlohmann::json id2len = nlohmann::json::object(), txt2img = nlohmann::json::object();
@@ -74,18 +77,27 @@ std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std::string
     std::vector<int32_t> ids(len(gen));
     for (auto& t : ids) t = filler(gen);
     ids[gen() % ids.size()] = 10 + c;
-    const std::vector<std::string> fnames = {"img" + std::to_string(left) + ".npz",
-                                             "img" + std::to_string(right) + ".npz"};
+    if (ve && label && left % kColors != c) std::swap(left, right);
+    std::vector<std::string> fnames = {"img" + std::to_string(left) + ".npz"};
+    if (!ve) fnames.push_back("img" + std::to_string(right) + ".npz");
     featdb::Value ex = featdb::Value::Map();
     ex.Set("input_ids", featdb::Value::IntList(ids));
-    featdb::Value fl = featdb::Value::Array();
-    for (const auto& f : fnames) fl.Append(featdb::Value::Str(f));
-    ex.Set("img_fname", fl);
-    ex.Set("target", featdb::Value(label ? 1 : 0));
+    if (ve) {
+      ex.Set("img_fname", featdb::Value::Str(fnames[0]));
+      featdb::Value target = featdb::Value::Map();
+      target.Set("labels", featdb::Value::Array({featdb::Value(label ? 1 : 0)}));
+      target.Set("scores", featdb::Value::Array({featdb::Value(1.0)}));
+      ex.Set("target", target);
+    } else {
+      featdb::Value fl = featdb::Value::Array();
+      for (const auto& f : fnames) fl.Append(featdb::Value::Str(f));
+      ex.Set("img_fname", fl);
+      ex.Set("target", featdb::Value(label ? 1 : 0));
+    }
     ex.Set("identifier", featdb::Value::Str(id));
     w.Put(id, ex);
     id2len[id] = ids.size();
-    txt2img[id] = fnames;
+    txt2img[id] = ve ? nlohmann::json(fnames[0]) : nlohmann::json(fnames);
     labels[id] = label;
   }
   w.WriteJson("id2len.json", id2len);
@@ -103,6 +115,8 @@ class TrainNlvr2 : public ::testing::Test {
     WriteImgDb(*root_ + "/img", gen);
     WriteTxtDb(*root_ + "/txt_train", "train", 2000, gen);
     dev_ = new std::map<std::string, bool>(WriteTxtDb(*root_ + "/txt_dev", "dev", 160, gen));
+    WriteTxtDb(*root_ + "/ve_train", "train", 1000, gen, /*ve=*/true);
+    ve_dev_ = new std::map<std::string, bool>(WriteTxtDb(*root_ + "/ve_dev", "dev", 160, gen, /*ve=*/true));
     ::uniter::testing::WriteFile(*root_ + "/model.json", nlohmann::json{{"vocab_size", 128},
                                                                          {"hidden_size", 64},
                                                                          {"num_hidden_layers", 2},
@@ -123,6 +137,7 @@ class TrainNlvr2 : public ::testing::Test {
   static void TearDownTestSuite() {
     delete root_;
     delete dev_;
+    delete ve_dev_;
     root_ = nullptr;
     dev_ = nullptr;
   }
@@ -160,7 +175,9 @@ class TrainNlvr2 : public ::testing::Test {
 
   static std::string* root_;
   static std::map<std::string, bool>* dev_;
+  static std::map<std::string, bool>* ve_dev_;
 };
+std::map<std::string, bool>* TrainNlvr2::ve_dev_ = nullptr;
 std::string* TrainNlvr2::root_ = nullptr;
 std::map<std::string, bool>* TrainNlvr2::dev_ = nullptr;
 
@@ -245,6 +262,32 @@ TEST_F(TrainNlvr2, LearnsTheWordImageRuleAndWritesUnitersOutputs) {
   EXPECT_EQ(count["valid/val_acc"], 3);
   EXPECT_EQ(count["valid/val_loss"], 3);
   EXPECT_NEAR(last_acc, acc, 1e-6);  // TensorBoard stores float32
+}
+
+TEST_F(TrainNlvr2, VeLearnsTooAndWritesUnitersVeResults) {
+  const std::string out = *root_ + "/ve_run";
+  auto c = Config();
+  c.erase("model");
+  c.erase("use_img_type");
+  c["train_txt_db"] = *root_ + "/ve_train";
+  c["val_txt_db"] = *root_ + "/ve_dev";
+  c["num_train_steps"] = 200;
+  c["warmup_steps"] = 20;
+  const auto r = Uniter("train ve --config " + Quote(WriteConfig("train_ve", c)) + " --output-dir " + Quote(out) +
+                        " --threads 1 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::fprintf(stderr, "uniter train ve: %s", r.out.c_str());
+  const auto res = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/results/val_results_200_rank0.json"));
+  ASSERT_EQ(res.size(), ve_dev_->size());
+  size_t correct = 0;
+  for (const auto& [id, label] : *ve_dev_) correct += res.at(id) == (label ? "entailment" : "contradiction");
+  const double acc = static_cast<double>(correct) / ve_dev_->size();
+  std::fprintf(stderr, "VE dev accuracy %.4f\n", acc);
+  EXPECT_GE(acc, 0.9);
+  const size_t logged = r.out.find("val_acc=");
+  ASSERT_NE(logged, std::string::npos) << r.out;
+  EXPECT_NEAR(std::stod(r.out.substr(logged + 8)), acc, 1e-6);  // score at argmax = 1 iff correct
+  EXPECT_TRUE(fs::exists(out + "/ckpt/model_step_200.pt"));
 }
 
 TEST_F(TrainNlvr2, UnknownKeyIsOneLineListingTheValidKeysAndWritesNothing) {
