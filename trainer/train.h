@@ -94,3 +94,36 @@ struct TrainResult {
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer
+
+namespace uniter::trainer {
+
+// UNITER's inf_nlvr2.py: a trained model's predictions on one (txt_db, img_db).
+struct InferOptions {
+  std::string txt_db, img_db;
+  std::string checkpoint;    // ckpt/model_step_N.pt
+  std::string model_config;  // log/model.json
+  std::string output_dir;    // gets results.csv
+  std::string save_logits;   // "" = none; else float32 [N, 2] .npy, rows in results.csv order
+  // From the run's train config when given (hps.json / train-*.json keys).
+  std::string model = "paired-attn";
+  bool use_img_type = true;
+  double conf_th = 0.2;
+  int max_bb = 100, min_bb = 10, num_bb = 36;
+  bool compressed_db = false;
+  int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size)
+  int n_workers = 2;
+};
+
+// Reads the options above that a train config (`config_json`, from `where`) sets; others are ignored.
+void ApplyTrainConfig(const std::string& config_json, const std::string& where, InferOptions* options);
+
+struct InferResult {
+  int64_t examples = 0;
+  std::string results;  // output_dir/results.csv
+};
+
+// Writes `identifier,True|False` lines in the txt_db's order (id2len.json).
+// output_dir may exist; results.csv (and the logits) are written atomically.
+InferResult InferNlvr2(const InferOptions& options, const RunOptions& run);
+
+}  // namespace uniter::trainer

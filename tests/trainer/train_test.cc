@@ -238,6 +238,34 @@ TEST_F(TrainNlvr2, LearnsTheWordImageRuleAndWritesUnitersOutputs) {
   ASSERT_NE(logged, std::string::npos) << r.out;
   EXPECT_NEAR(std::stod(r.out.substr(logged + 8)), acc, 1e-6);
 
+  // `uniter infer nlvr2` with the saved checkpoint predicts what validation did;
+  // numpy reads the logits, whose argmax gives results.csv's answers.
+  const std::string inf = *root_ + "/infer";
+  const auto ir = Uniter("infer nlvr2 --txt_db " + Quote(*root_ + "/txt_dev") + " --img-db " + Quote(*root_ + "/img") +
+                         " --checkpoint " + Quote(out + "/ckpt/model_step_300.pt") + " --model_config " +
+                         Quote(out + "/log/model.json") + " --config " + Quote(out + "/log/hps.json") +
+                         " --output_dir " + Quote(inf) + " --save-logits " + Quote(inf + "/logits.npy") +
+                         " --threads 1 --quiet");
+  ASSERT_EQ(ir.exit_code, 0) << ir.out;
+  auto lines = [](const std::string& text) {
+    std::multiset<std::string> set;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) set.insert(l);
+    return set;
+  };
+  const std::string inferred = ::uniter::testing::ReadFile(inf + "/results.csv");
+  EXPECT_EQ(lines(inferred), lines(::uniter::testing::ReadFile(results)));
+  const auto np = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import numpy as np, sys; a = np.load(sys.argv[1]); print(a.dtype, a.shape, "
+            "' '.join('True' if r[1] > r[0] else 'False' for r in a))") +
+      " " + Quote(inf + "/logits.npy"));
+  ASSERT_EQ(np.exit_code, 0);
+  std::string expected = "float32 (" + std::to_string(dev_->size()) + ", 2)";
+  std::istringstream csv_in(inferred);
+  for (std::string l; std::getline(csv_in, l);) expected += " " + l.substr(l.find(',') + 1);
+  EXPECT_EQ(np.out, expected + "\n");
+
   // TensorBoard scalars under UNITER's tags, read by PyPI tensorboard.
   if (!::uniter::testing::PythonHas("tensorboard")) GTEST_SKIP() << "reference Python lacks tensorboard";
   std::string events;
