@@ -1,0 +1,97 @@
+// `uniter train nlvr2|vqa|ve --config train-nlvr2.json [--output_dir D] [--KEY VALUE ...]`:
+// UNITER's finetuning, its train-*.json accepted unchanged; any key can be
+// given on the command line (`--key value`, `--key=value`, `--key-name` for
+// `key_name`; lists as several values), which wins over the file.
+#ifdef UNITER_HAVE_TORCH
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/torch_runtime.h"
+#include "tools/commands.h"
+#include "trainer/train.h"
+
+namespace uniter::tools {
+namespace {
+
+struct TrainCliOptions {
+  std::string task;
+  std::string config;
+  bool quiet = false;
+  int threads = 0;
+};
+
+trainer::TaskKind ParseTask(const std::string& name) {
+  if (name == "nlvr2") return trainer::TaskKind::kNlvr2;
+  if (name == "vqa") return trainer::TaskKind::kVqa;
+  if (name == "ve") return trainer::TaskKind::kVe;
+  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa or ve)");
+}
+
+// The `--key value...` tokens CLI11 left over, in order.
+std::vector<trainer::OptionOverride> ParseOverrides(const std::vector<std::string>& args) {
+  std::vector<trainer::OptionOverride> out;
+  for (const std::string& a : args) {
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      const size_t eq = a.find('=');
+      out.push_back({a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {}});
+      if (eq != std::string::npos) out.back().values.push_back(a.substr(eq + 1));
+    } else if (out.empty()) {
+      throw UsageError("unexpected argument '" + a + "' (options are --key value)");
+    } else {
+      out.back().values.push_back(a);
+    }
+  }
+  return out;
+}
+
+std::string ReadConfig(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open train config", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) {
+  const trainer::TaskKind task = ParseTask(o.task);
+  const trainer::TrainOptions opts = trainer::ParseTrainOptions(task, ReadConfig(o.config), o.config,
+                                                                ParseOverrides(extras));
+  // LibTorch's thread count is process-wide: the command sets it, the library does not.
+  ConfigureTorchThreads(o.threads);
+  trainer::RunOptions run;
+  run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
+  run.quiet = o.quiet;
+  run.threads = o.threads;
+  const trainer::TrainResult r = trainer::Train(task, opts, run);
+  std::printf("%s: %lld steps, val_acc=%.6f val_loss=%.6f (%s)\n", opts.output_dir.c_str(),
+              static_cast<long long>(r.global_step), r.val_acc, r.val_loss, r.val_results.c_str());
+}
+
+}  // namespace
+
+void SetupTrainCommand(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa or ve (UNITER's train_*.py)");
+  sub->footer(
+      "Options: UNITER's train-*.json keys, from --config, each overridable as --KEY VALUE (--key-name and\n"
+      "--key_name alike; betas as two values). output_dir must be absent or empty. Writes log/hps.json,\n"
+      "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt and results/val_results_N_rank0.csv.");
+  sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
+  sub->add_option("--config", o->config, "UNITER's train-*.json");
+  sub->add_flag("--quiet,-q", o->quiet, "no progress output");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->allow_extras();
+  sub->fallthrough(false);  // keep the --KEY VALUE extras here instead of passing them up
+  sub->callback([o, sub] { RunTrain(*o, sub->remaining()); });
+}
+
+}  // namespace uniter::tools
+#endif  // UNITER_HAVE_TORCH

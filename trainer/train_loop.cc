@@ -1,0 +1,416 @@
+// train_nlvr2.py's main() and validate(): micro-batch forward → task loss →
+// backward, an update every gradient_accumulation_steps micro-batches (no
+// division), warmup-linear lr × lr_mul per group, clip_grad_norm_, UNITER's
+// AdamW, validation and a checkpoint every valid_steps and at the end.
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/modules/dropout.h>
+#include <torch/utils.h>
+
+#include <tbb/task_arena.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "common/error.h"
+#include "trainer/data/datasets.h"
+#include "trainer/data/internal/loader.h"
+#include "trainer/data/py_random.h"
+#include "trainer/data/token_bucket_sampler.h"
+#include "trainer/internal/task_model.h"
+#include "trainer/optim/internal/adamw.h"
+#include "trainer/optim/lr_schedule.h"
+#include "trainer/tensorboard.h"
+#include "trainer/train.h"
+
+namespace uniter::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+void WriteText(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    if (!out.flush()) throw IoError("cannot write", tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+data::Task DataTask(TaskKind task, const std::string& model) {
+  switch (task) {
+    case TaskKind::kNlvr2: return model == "triplet" ? data::Task::kNlvr2Triplet : data::Task::kNlvr2Paired;
+    case TaskKind::kVqa: return data::Task::kVqa;
+    case TaskKind::kVe: return data::Task::kVe;
+  }
+  return data::Task::kVqa;
+}
+
+// UNITER's set_dropout: every nn.Dropout (MultiheadAttention's float is not one).
+void SetDropout(torch::nn::Module& model, double p) {
+  for (const auto& m : model.modules()) {
+    if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(p);
+  }
+}
+
+// utils/misc.py's RunningMeter: an EMA (smooth 0.99) seeded by the first value.
+struct RunningMeter {
+  double val = 0;
+  bool set = false;
+  void Add(double v) {
+    val = set ? val * 0.99 + v * 0.01 : v;
+    set = true;
+  }
+};
+
+// ans2label.json ({answer: index}) inverted. FormatError when the indices are
+// not 0..n-1.
+std::vector<std::string> ReadLabel2Ans(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ReadText(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(std::string("not JSON: ") + e.what(), path);
+  }
+  if (!j.is_object()) throw FormatError("ans2label must map answers to indices", path);
+  std::vector<std::string> out(j.size());
+  for (const auto& [answer, index] : j.items()) {
+    if (!index.is_number_integer() || index.get<int64_t>() < 0 || index.get<size_t>() >= out.size() ||
+        !out[index.get<size_t>()].empty())
+      throw FormatError("answer '" + answer + "': index is not a unique integer in [0, " +
+                            std::to_string(out.size()) + ")", path);
+    out[index.get<size_t>()] = answer;
+  }
+  return out;
+}
+
+struct Split {
+  std::string name;
+  std::shared_ptr<const data::TaskDataset> dataset;
+  std::unique_ptr<data::TokenBucketSampler> sampler;
+};
+
+class Trainer {
+ public:
+  Trainer(TaskKind task, const TrainOptions& o, const RunOptions& run) : task_(task), o_(o), run_(run) {}
+
+  TrainResult Run();
+
+ private:
+  void Prepare();
+  void CheckOutputDir() const;
+  void CreateOutputDir();
+  std::shared_ptr<const data::TaskDataset> OpenDataset(const std::vector<std::string>& txt,
+                                                      const std::vector<std::string>& img, bool is_train) const;
+  bool TrainEpoch();
+  void Update();
+  void Validate(Split& split);
+  void Checkpoint();
+  std::string AnswerName(int64_t i) const;
+  void Progress(bool final);
+
+  TaskKind task_;
+  TrainOptions o_;
+  RunOptions run_;
+  data::DatasetOptions dopt_;
+  UniterConfig config_;
+  std::string model_json_;
+  std::vector<std::string> label2ans_;  // VQA
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<optim::AdamW> optimizer_;
+  std::vector<at::Tensor> params_;
+  std::shared_ptr<const data::TaskDataset> train_;
+  std::unique_ptr<data::TokenBucketSampler> train_sampler_;
+  std::vector<Split> evals_;
+  data::PyRandom rng_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  std::shared_ptr<data::FeatBufferPool> pool_;
+  std::unique_ptr<EventWriter> tb_;
+
+  int64_t global_step_ = 0;
+  int64_t n_examples_ = 0;
+  RunningMeter loss_;
+  double last_grad_norm_ = 0;
+  Clock::time_point start_;
+  Clock::time_point last_progress_;
+  bool tty_ = false;
+  TrainResult result_;
+};
+
+std::shared_ptr<const data::TaskDataset> Trainer::OpenDataset(const std::vector<std::string>& txt,
+                                                             const std::vector<std::string>& img,
+                                                             bool is_train) const {
+  data::ImgDbOptions io;
+  io.conf_th = o_.conf_th;
+  io.max_bb = o_.max_bb;
+  io.min_bb = o_.min_bb;
+  io.num_bb = o_.num_bb;
+  io.compressed_db = o_.compressed_db;
+  std::vector<data::DbPair> pairs;
+  for (size_t i = 0; i < txt.size(); ++i) {
+    // UNITER's create_dataloader: eval dbs keep every text (max_txt_len -1).
+    auto t = std::make_shared<const data::TxtTokDb>(txt[i], is_train ? o_.max_txt_len : -1);
+    auto m = std::make_shared<const data::ImgFeatDb>(img[i], io);
+    pairs.push_back({t, m});
+  }
+  return std::make_shared<const data::TaskDataset>(std::move(pairs), dopt_);
+}
+
+void Trainer::CheckOutputDir() const {
+  std::error_code ec;
+  if (!fs::exists(o_.output_dir, ec)) return;
+  if (!fs::is_directory(o_.output_dir, ec)) throw UsageError("output_dir " + o_.output_dir + " is not a folder");
+  if (!fs::is_empty(o_.output_dir, ec))
+    throw UsageError("output_dir " + o_.output_dir +
+                     " is not empty and holds no resumable training state (use a new or empty folder)");
+}
+
+void Trainer::Prepare() {
+  CheckOutputDir();
+  config_ = UniterConfig::FromJsonFile(o_.model_config);
+  model_json_ = ReadText(o_.model_config);
+  dopt_.task = DataTask(task_, o_.model);
+  dopt_.use_img_type = o_.use_img_type;
+  if (task_ == TaskKind::kVqa && !o_.ans2label.empty()) label2ans_ = ReadLabel2Ans(o_.ans2label);
+  if (task_ == TaskKind::kVqa) dopt_.num_answers = label2ans_.empty() ? 3129 : static_cast<int64_t>(label2ans_.size());
+  train_ = OpenDataset(o_.train_txt_dbs, o_.train_img_dbs, true);
+  evals_.push_back({"val", OpenDataset({o_.val_txt_db}, {o_.val_img_db}, false), nullptr});
+  if (!o_.test_txt_db.empty()) evals_.push_back({"test", OpenDataset({o_.test_txt_db}, {o_.test_img_db}, false), nullptr});
+
+  data::TokenBucketOptions tb;
+  tb.batch_size = o_.train_batch_size;
+  tb.droplast = true;
+  train_sampler_ = std::make_unique<data::TokenBucketSampler>(train_->lens(), tb);
+  for (auto& s : evals_) {
+    tb.batch_size = o_.val_batch_size;
+    tb.droplast = false;
+    s.sampler = std::make_unique<data::TokenBucketSampler>(s.dataset->lens(), tb);
+  }
+
+  // set_random_seed: Python's random (the samplers) and torch (init, dropout).
+  rng_.Seed(o_.seed);
+  at::manual_seed(o_.seed);
+  TaskOptions to;
+  to.task = task_;
+  to.nlvr2_model = o_.model;
+  if (task_ == TaskKind::kVe) to.num_answers = 3;
+  if (task_ == TaskKind::kVqa && !label2ans_.empty()) to.num_answers = static_cast<int64_t>(label2ans_.size());
+  model_ = std::make_unique<Model>(config_, to, o_.seed);
+  if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
+  SetDropout(model_->module(), o_.dropout);
+  model_->module().train();
+
+  optim::ParamGroupOptions groups;
+  groups.weight_decay = o_.weight_decay;
+  groups.lr_mul = o_.lr_mul;
+  if (task_ == TaskKind::kVqa) groups.head_keys = {"vqa_output"};
+  optim::AdamWOptions ao;
+  ao.lr = o_.learning_rate;
+  ao.beta1 = o_.beta1;
+  ao.beta2 = o_.beta2;
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& p : model_->module().named_parameters()) named.emplace_back(p.key(), p.value());
+  optimizer_ = std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+  params_ = optimizer_->AllParams();
+
+  arena_ = std::make_unique<tbb::task_arena>(std::max(1, o_.n_workers));
+  pool_ = data::MakeFeatBufferPool();
+}
+
+void Trainer::CreateOutputDir() {
+  for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
+  WriteText(o_.output_dir + "/log/hps.json", o_.hps_json);
+  WriteText(o_.output_dir + "/log/model.json", model_json_);
+  tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
+}
+
+TrainResult Trainer::Run() {
+  Prepare();
+  CreateOutputDir();
+  tty_ = isatty(STDERR_FILENO);
+  if (!run_.quiet && !run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
+  if (!run_.quiet)
+    std::fprintf(stderr, "train: %lld examples, %lld parameters, %lld steps\n",
+                 static_cast<long long>(train_->size()), static_cast<long long>(model_->NumParameters()),
+                 static_cast<long long>(o_.num_train_steps));
+  start_ = last_progress_ = Clock::now();
+  optimizer_->ZeroGrad();
+  while (!TrainEpoch()) {
+  }
+  if (o_.num_train_steps % o_.valid_steps != 0) {
+    for (auto& s : evals_) Validate(s);
+    Checkpoint();
+  }
+  Progress(true);
+  tb_->Flush();
+  result_.global_step = global_step_;
+  return result_;
+}
+
+// One pass over the training batches; true once num_train_steps is reached.
+bool Trainer::TrainEpoch() {
+  data::LoaderOptions lo;
+  lo.arena = arena_.get();
+  lo.buffers = pool_;
+  data::PrefetchLoader loader(train_, train_sampler_->Batches(rng_), lo);
+  if (loader.size() == 0) throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) +
+                                           " yields no full batch from the training data");
+  int64_t step = 0;
+  while (auto batch = loader.Next()) {
+    n_examples_ += batch->targets.size(0);
+    TaskModelImpl& m = model_->module();
+    const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(*batch), *batch), *batch);
+    loss.backward();
+    loss_.Add(loss.item<double>());
+    if (++step % o_.gradient_accumulation_steps == 0) {
+      Update();
+      if (global_step_ % o_.valid_steps == 0) {
+        for (auto& s : evals_) Validate(s);
+        Checkpoint();
+      }
+      if (global_step_ >= o_.num_train_steps) return true;
+    }
+  }
+  return false;
+}
+
+void Trainer::Update() {
+  ++global_step_;
+  const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
+  optimizer_->SetLr(lr);
+  tb_->AddScalar("lr", lr, global_step_);
+  tb_->AddScalar("loss", loss_.val, global_step_);
+  if (o_.grad_norm != -1) {
+    last_grad_norm_ = optim::ClipGradNorm(params_, o_.grad_norm);
+    tb_->AddScalar("grad_norm", last_grad_norm_, global_step_);
+  }
+  optimizer_->Step();
+  optimizer_->ZeroGrad();
+  if (global_step_ % 100 == 0) {
+    const double ex_per_s = static_cast<double>(static_cast<int64_t>(n_examples_ / Seconds(start_)));
+    tb_->AddScalar("perf/ex_per_s", ex_per_s, global_step_);
+  }
+  Progress(false);
+}
+
+// train_nlvr2.py / train_vqa.py / train_ve.py's validate(): the model in
+// eval mode under no_grad over the split's TokenBucketSampler batches (drawn
+// from the run's generator, as UNITER's eval loader does).
+void Trainer::Validate(Split& split) {
+  TaskModelImpl& m = model_->module();
+  m.eval();
+  const auto st = Clock::now();
+  double loss_sum = 0, score = 0;
+  int64_t n_ex = 0;
+  std::string csv;
+  nlohmann::json answers = nlohmann::json::object();
+  {
+    torch::NoGradGuard no_grad;
+    data::LoaderOptions lo;
+    lo.arena = arena_.get();
+    lo.buffers = pool_;
+    data::PrefetchLoader loader(split.dataset, split.sampler->Batches(rng_), lo);
+    while (auto batch = loader.Next()) {
+      const at::Tensor scores = m.Scores(*batch);
+      const at::Tensor pred = scores.argmax(-1);
+      const auto* p = pred.data_ptr<int64_t>();
+      if (task_ == TaskKind::kNlvr2) {
+        loss_sum += at::cross_entropy_loss(scores, batch->targets, {}, at::Reduction::Sum).item<double>();
+        score += static_cast<double>(pred.eq(batch->targets).sum().item<int64_t>());
+        for (size_t i = 0; i < batch->qids.size(); ++i) csv += batch->qids[i] + (p[i] == 1 ? ",True\n" : ",False\n");
+      } else {
+        // compute_score_with_logits: the soft target at the argmax.
+        loss_sum += at::binary_cross_entropy_with_logits(scores, batch->targets, {}, {}, at::Reduction::Sum)
+                        .item<double>();
+        score += batch->targets.gather(1, pred.unsqueeze(1)).sum().item<double>();
+        for (size_t i = 0; i < batch->qids.size(); ++i) answers[batch->qids[i]] = AnswerName(p[i]);
+      }
+      n_ex += static_cast<int64_t>(batch->qids.size());
+    }
+  }
+  m.train();
+  const double secs = Seconds(st);
+  const double acc = n_ex ? score / n_ex : 0.0;
+  const double loss = n_ex ? loss_sum / n_ex : 0.0;
+  const std::string step = std::to_string(global_step_);
+  std::string path, tag = "valid/" + split.name + "_";
+  if (task_ == TaskKind::kNlvr2) {
+    path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.csv";
+    WriteText(path, csv);
+  } else if (task_ == TaskKind::kVe) {
+    path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.json";
+    WriteText(path, answers.dump());
+  } else {  // train_vqa.py: val only, untagged by split
+    path = o_.output_dir + "/results/results_" + step + "_rank0.json";
+    WriteText(path, answers.dump());
+    tag = "valid/";
+  }
+  tb_->AddScalar(tag + "loss", loss, global_step_);
+  tb_->AddScalar(tag + "acc", acc, global_step_);
+  tb_->AddScalar(tag + "ex_per_s", n_ex / std::max(secs, 1e-9), global_step_);
+  tb_->Flush();
+  if (split.name == "val") {
+    result_.val_acc = acc;
+    result_.val_loss = loss;
+    result_.val_results = path;
+  }
+  if (!run_.quiet) {
+    if (tty_) std::fputc('\n', stderr);
+    std::fprintf(stderr, "step %lld: %s_acc=%.6f %s_loss=%.6f (%lld examples, %.1f s)\n",
+                 static_cast<long long>(global_step_), split.name.c_str(), acc, split.name.c_str(), loss,
+                 static_cast<long long>(n_ex), secs);
+  }
+}
+
+// VE: data/ve.py's label names; VQA: ans2label's answers (their index without one).
+std::string Trainer::AnswerName(int64_t i) const {
+  if (task_ == TaskKind::kVe) {
+    static const char* kVe[] = {"contradiction", "entailment", "neutral"};
+    return kVe[i];
+  }
+  return i < static_cast<int64_t>(label2ans_.size()) ? label2ans_[i] : std::to_string(i);
+}
+
+void Trainer::Checkpoint() {
+  model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+}
+
+// Steps/s, examples/s, loss and ETA: a rewritten line on a terminal, else a
+// line every 10 s.
+void Trainer::Progress(bool final) {
+  if (run_.quiet) return;
+  const double since = Seconds(last_progress_);
+  if (!final && since < (tty_ ? 0.5 : 10.0)) return;
+  last_progress_ = Clock::now();
+  const double secs = std::max(Seconds(start_), 1e-9);
+  const double sps = global_step_ / secs;
+  const double eta = sps > 0 ? (o_.num_train_steps - global_step_) / sps : 0;
+  std::fprintf(stderr, "%sstep %lld/%lld  %.2f steps/s  %.1f ex/s  loss %.4f  grad_norm %.3f  ETA %.0f s%s",
+               tty_ ? "\r" : "", static_cast<long long>(global_step_), static_cast<long long>(o_.num_train_steps),
+               sps, n_examples_ / secs, loss_.val, last_grad_norm_, eta, tty_ && !final ? "" : "\n");
+}
+
+}  // namespace
+
+TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
+  return Trainer(task, options, run).Run();
+}
+
+}  // namespace uniter::trainer
