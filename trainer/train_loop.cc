@@ -15,14 +15,19 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
+#include <map>
 
 #include "common/error.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/internal/checkpoint.h"
 #include "trainer/internal/task_model.h"
+#include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/tensorboard.h"
@@ -115,7 +120,9 @@ class Trainer {
 
  private:
   void Prepare();
-  void CheckOutputDir() const;
+  void CheckOutputDir();
+  void Restore();
+  void SaveState();
   void CreateOutputDir();
   std::shared_ptr<const data::TaskDataset> OpenDataset(const std::vector<std::string>& txt,
                                                       const std::vector<std::string>& img, bool is_train) const;
@@ -146,6 +153,15 @@ class Trainer {
 
   int64_t global_step_ = 0;
   int64_t n_examples_ = 0;
+  // Where the run is, as the training state records it: the epoch being run
+  // (1-based), its micro-batches consumed, and Python's generator as it was
+  // before that epoch's batches were drawn.
+  int64_t epoch_ = 0;
+  int64_t batch_in_epoch_ = 0;
+  data::PyRandom::State epoch_rng_;
+  std::optional<SavedState> resume_;                 // the state being resumed
+  std::optional<data::PyRandom::State> resume_rng_;  // applied once the epoch's batches are redrawn
+  int64_t start_step_ = 0, start_examples_ = 0;      // for rates after a resume
   RunningMeter loss_;
   double last_grad_norm_ = 0;
   Clock::time_point start_;
@@ -173,19 +189,28 @@ std::shared_ptr<const data::TaskDataset> Trainer::OpenDataset(const std::vector<
   return std::make_shared<const data::TaskDataset>(std::move(pairs), dopt_);
 }
 
-void Trainer::CheckOutputDir() const {
+// Absent or empty: a new run. Holding our training state: resume it (with the
+// same options). Anything else is refused before anything is written.
+void Trainer::CheckOutputDir() {
   std::error_code ec;
   if (!fs::exists(o_.output_dir, ec)) return;
   if (!fs::is_directory(o_.output_dir, ec)) throw UsageError("output_dir " + o_.output_dir + " is not a folder");
-  if (!fs::is_empty(o_.output_dir, ec))
+  if (fs::is_empty(o_.output_dir, ec)) return;
+  resume_ = FindNewestState(o_.output_dir);
+  if (!resume_)
     throw UsageError("output_dir " + o_.output_dir +
                      " is not empty and holds no resumable training state (use a new or empty folder)");
+  CheckSameOptions(resume_->meta.value("options", nlohmann::json::object()), nlohmann::json::parse(o_.hps_json),
+                   o_.output_dir);
 }
 
 void Trainer::Prepare() {
   CheckOutputDir();
   config_ = UniterConfig::FromJsonFile(o_.model_config);
   model_json_ = ReadText(o_.model_config);
+  if (resume_ && resume_->meta.value("model_config", "") != model_json_)
+    throw UsageError("cannot resume " + o_.output_dir + ": option 'model_config' (" + o_.model_config +
+                     ") has other contents than in the saved run (use the same options, or a new output_dir)");
   dopt_.task = DataTask(task_, o_.model);
   dopt_.use_img_type = o_.use_img_type;
   if (task_ == TaskKind::kVqa && !o_.ans2label.empty()) label2ans_ = ReadLabel2Ans(o_.ans2label);
@@ -232,12 +257,89 @@ void Trainer::Prepare() {
 
   arena_ = std::make_unique<tbb::task_arena>(std::max(1, o_.n_workers));
   pool_ = data::MakeFeatBufferPool();
+  if (resume_) Restore();
+}
+
+// Puts back everything SaveState wrote: weights, AdamW's moments, both
+// generators, the loop's position and its logged running values.
+void Trainer::Restore() {
+  const std::string& where = resume_->tensors_path;
+  std::map<std::string, at::Tensor> model_state;
+  StateDict optim_state;
+  std::map<std::string, at::Tensor> rng;
+  for (auto& [key, t] : ReadStateDict(where)) {
+    if (key.rfind("model.", 0) == 0) model_state[key.substr(6)] = t;
+    else if (key.rfind("optim.", 0) == 0) optim_state.emplace_back(key.substr(6), t);
+    else if (key.rfind("rng.", 0) == 0) rng[key.substr(4)] = t;
+    else throw FormatError("key '" + key + "': not part of a training state", where);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    auto restore = [&](const std::string& key, at::Tensor dst) {
+      auto it = model_state.find(key);
+      if (it == model_state.end()) throw FormatError("key 'model." + key + "' is missing", where);
+      if (!it->second.sizes().equals(dst.sizes()) || it->second.scalar_type() != dst.scalar_type())
+        throw FormatError("key 'model." + key + "': shape or dtype differs from the model's", where);
+      dst.copy_(it->second);
+    };
+    for (const auto& p : model_->module().named_parameters()) restore(p.key(), p.value());
+    for (const auto& b : model_->module().named_buffers()) restore(b.key(), b.value());
+  }
+  optimizer_->LoadStateTensors(optim_state);
+  // A parameter stepped before has a (zeroed) grad that later steps keep
+  // stepping; an undefined one would be skipped.
+  std::set<std::string> stepped;
+  for (const auto& [name, t] : optim_state) stepped.insert(name.substr(0, name.rfind('.')));
+  for (const auto& g : optimizer_->groups())
+    for (size_t i = 0; i < g.names.size(); ++i)
+      if (stepped.count(g.names[i])) g.params[i].mutable_grad() = at::zeros_like(g.params[i]);
+  for (const char* k : {"python", "python_epoch", "torch"})
+    if (!rng.count(k)) throw FormatError(std::string("key 'rng.") + k + "' is missing", where);
+  epoch_rng_ = PyRandomStateFrom(rng["python_epoch"], where);
+  resume_rng_ = PyRandomStateFrom(rng["python"], where);
+  SetTorchRngState(rng["torch"]);
+  const nlohmann::json& loop = resume_->meta.at("loop");
+  global_step_ = loop.at("global_step").get<int64_t>();
+  epoch_ = loop.at("epoch").get<int64_t>();
+  batch_in_epoch_ = loop.at("batch_in_epoch").get<int64_t>();
+  n_examples_ = loop.at("n_examples").get<int64_t>();
+  loss_.val = loop.at("loss_ema").get<double>();
+  loss_.set = loop.at("loss_set").get<bool>();
+  last_grad_norm_ = loop.at("last_grad_norm").get<double>();
+  result_.val_acc = loop.at("val_acc").get<double>();
+  result_.val_loss = loop.at("val_loss").get<double>();
+  result_.val_results = loop.at("val_results").get<std::string>();
+  start_step_ = global_step_;
+  start_examples_ = n_examples_;
+}
+
+void Trainer::SaveState() {
+  StateDict tensors;
+  for (const auto& p : model_->module().named_parameters())
+    tensors.emplace_back("model." + p.key(), p.value().detach().contiguous());
+  for (const auto& b : model_->module().named_buffers())
+    tensors.emplace_back("model." + b.key(), b.value().detach().contiguous());
+  for (auto& [name, t] : optimizer_->StateTensors()) tensors.emplace_back("optim." + name, t.contiguous());
+  tensors.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
+  tensors.emplace_back("rng.python_epoch", PyRandomStateTensor(epoch_rng_));
+  tensors.emplace_back("rng.torch", TorchRngState());
+  nlohmann::json loop = {{"global_step", global_step_}, {"epoch", epoch_},
+                         {"batch_in_epoch", batch_in_epoch_}, {"n_examples", n_examples_},
+                         {"loss_ema", loss_.val}, {"loss_set", loss_.set},
+                         {"last_grad_norm", last_grad_norm_}, {"val_acc", result_.val_acc},
+                         {"val_loss", result_.val_loss}, {"val_results", result_.val_results}};
+  nlohmann::json meta = {{"loop", loop}, {"options", nlohmann::json::parse(o_.hps_json)},
+                         {"model_config", model_json_}};
+  WriteTrainState(o_.output_dir, global_step_, tensors, std::move(meta));
 }
 
 void Trainer::CreateOutputDir() {
   for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
-  WriteText(o_.output_dir + "/log/hps.json", o_.hps_json);
-  WriteText(o_.output_dir + "/log/model.json", model_json_);
+  if (!resume_) {
+    WriteText(o_.output_dir + "/log/hps.json", o_.hps_json);
+    WriteText(o_.output_dir + "/log/model.json", model_json_);
+  }
+  // A resumed run adds a second events file to log/ (TensorBoard reads the folder).
   tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
 }
 
@@ -250,7 +352,17 @@ TrainResult Trainer::Run() {
     std::fprintf(stderr, "train: %lld examples, %lld parameters, %lld steps\n",
                  static_cast<long long>(train_->size()), static_cast<long long>(model_->NumParameters()),
                  static_cast<long long>(o_.num_train_steps));
+  if (resume_ && !run_.quiet)
+    std::fprintf(stderr, "train: resuming at step %lld from %s\n", static_cast<long long>(global_step_),
+                 resume_->tensors_path.c_str());
   start_ = last_progress_ = Clock::now();
+  // A state saved at the last step is a finished run: its final validation
+  // and checkpoint are done (redoing them would redraw the val batches).
+  if (global_step_ >= o_.num_train_steps) {
+    tb_->Flush();
+    result_.global_step = global_step_;
+    return result_;
+  }
   optimizer_->ZeroGrad();
   while (!TrainEpoch()) {
   }
@@ -269,17 +381,35 @@ bool Trainer::TrainEpoch() {
   data::LoaderOptions lo;
   lo.arena = arena_.get();
   lo.buffers = pool_;
-  data::PrefetchLoader loader(train_, train_sampler_->Batches(rng_), lo);
-  if (loader.size() == 0) throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) +
-                                           " yields no full batch from the training data");
-  int64_t step = 0;
+  std::vector<std::vector<int64_t>> batches;
+  if (resume_rng_) {
+    // The interrupted epoch: its batch list drawn again, the generator as it
+    // was at the checkpoint, the batches already trained on skipped.
+    rng_.SetState(epoch_rng_);
+    batches = train_sampler_->Batches(rng_);
+    rng_.SetState(*resume_rng_);
+    resume_rng_.reset();
+    if (batch_in_epoch_ < 0 || batch_in_epoch_ > static_cast<int64_t>(batches.size()))
+      throw FormatError("batch_in_epoch " + std::to_string(batch_in_epoch_) + " is past the epoch's " +
+                            std::to_string(batches.size()) + " batches",
+                        resume_->tensors_path);
+    batches.erase(batches.begin(), batches.begin() + batch_in_epoch_);
+  } else {
+    epoch_rng_ = rng_.GetState();
+    batches = train_sampler_->Batches(rng_);
+    if (batches.empty()) throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) +
+                                          " yields no full batch from the training data");
+    ++epoch_;
+    batch_in_epoch_ = 0;
+  }
+  data::PrefetchLoader loader(train_, std::move(batches), lo);
   while (auto batch = loader.Next()) {
     n_examples_ += batch->targets.size(0);
     TaskModelImpl& m = model_->module();
     const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(*batch), *batch), *batch);
     loss.backward();
     loss_.Add(loss.item<double>());
-    if (++step % o_.gradient_accumulation_steps == 0) {
+    if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
       Update();
       if (global_step_ % o_.valid_steps == 0) {
         for (auto& s : evals_) Validate(s);
@@ -304,7 +434,8 @@ void Trainer::Update() {
   optimizer_->Step();
   optimizer_->ZeroGrad();
   if (global_step_ % 100 == 0) {
-    const double ex_per_s = static_cast<double>(static_cast<int64_t>(n_examples_ / Seconds(start_)));
+    const double ex_per_s =
+        static_cast<double>(static_cast<int64_t>((n_examples_ - start_examples_) / Seconds(start_)));
     tb_->AddScalar("perf/ex_per_s", ex_per_s, global_step_);
   }
   Progress(false);
@@ -388,8 +519,10 @@ std::string Trainer::AnswerName(int64_t i) const {
   return i < static_cast<int64_t>(label2ans_.size()) ? label2ans_[i] : std::to_string(i);
 }
 
+// UNITER's checkpoint, then the training state to resume from it.
 void Trainer::Checkpoint() {
   model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+  SaveState();
 }
 
 // Steps/s, examples/s, loss and ETA: a rewritten line on a terminal, else a
@@ -400,11 +533,11 @@ void Trainer::Progress(bool final) {
   if (!final && since < (tty_ ? 0.5 : 10.0)) return;
   last_progress_ = Clock::now();
   const double secs = std::max(Seconds(start_), 1e-9);
-  const double sps = global_step_ / secs;
+  const double sps = (global_step_ - start_step_) / secs;
   const double eta = sps > 0 ? (o_.num_train_steps - global_step_) / sps : 0;
   std::fprintf(stderr, "%sstep %lld/%lld  %.2f steps/s  %.1f ex/s  loss %.4f  grad_norm %.3f  ETA %.0f s%s",
                tty_ ? "\r" : "", static_cast<long long>(global_step_), static_cast<long long>(o_.num_train_steps),
-               sps, n_examples_ / secs, loss_.val, last_grad_norm_, eta, tty_ && !final ? "" : "\n");
+               sps, (n_examples_ - start_examples_) / secs, loss_.val, last_grad_norm_, eta, tty_ && !final ? "" : "\n");
 }
 
 }  // namespace

@@ -346,6 +346,90 @@ TEST_F(TrainNlvr2, SameSeedGivesTheSameCheckpoint) {
   EXPECT_LE(std::stod(py.out), 1e-5) << "largest weight difference, 1 vs 2 LibTorch threads";
 }
 
+// issue #10 §4: a run killed with SIGKILL after its step-20 state exists, then
+// rerun with the same command, ends bit-identical to an uninterrupted run
+// (checkpoints and results byte for byte; dropout on, so the torch generator
+// is resumed too; two micro-batches per step, so epochs end mid-step). A
+// changed option is refused naming the key, leaving the state as it was; a
+// finished run rerun changes nothing.
+TEST_F(TrainNlvr2, KilledRunResumesToTheUninterruptedResult) {
+  const std::string config = Quote(WriteConfig("resume", Config()));
+  const std::string common = " --num_train_steps 60 --valid_steps 20 --dropout 0.1 --gradient_accumulation_steps 2"
+                             " --threads 1";
+  auto train = [&](const std::string& out, const std::string& extra = " --quiet") {
+    return "train nlvr2 --config " + config + " --output_dir " + Quote(out) + common + extra;
+  };
+  const std::string a = *root_ + "/resume_a", b = *root_ + "/resume_b";
+  const auto ra = Uniter(train(a));
+  ASSERT_EQ(ra.exit_code, 0) << ra.out;
+
+  // Start B in the background, SIGKILL it once the step-20 state is complete.
+  const std::string marker = b + "/train_state/state_step_20.json";
+  const auto killed = ::uniter::testing::Run(
+      "exec 2>/dev/null; " + Quote(::uniter::testing::UniterBinary()) + " " + train(b) + " >/dev/null & pid=$!; " +
+      "while [ ! -e " + Quote(marker) + " ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done; " +
+      "kill -9 $pid; wait $pid; echo $?");
+  ASSERT_EQ(killed.out, "137\n") << "the run was not killed mid-way";
+  ASSERT_TRUE(fs::exists(marker));
+  ASSERT_FALSE(fs::exists(b + "/ckpt/model_step_60.pt")) << "the run finished before the kill";
+
+  // Resuming with another learning rate: one line naming the key, nothing changed.
+  auto listing = [](const std::string& dir) {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file()) files[e.path().string()] = ::uniter::testing::ReadFile(e.path().string());
+    return files;
+  };
+  const auto before = listing(b);
+  const auto changed = Uniter(train(b, " --quiet --learning_rate 1e-3"));
+  EXPECT_NE(changed.exit_code, 0);
+  EXPECT_NE(changed.out.find("'learning_rate'"), std::string::npos) << changed.out;
+  EXPECT_EQ(std::count(changed.out.begin(), changed.out.end(), '\n'), 1) << changed.out;
+  EXPECT_TRUE(listing(b) == before) << "a refused resume changed output_dir";
+
+  // The same command again (other loader threads are harmless): resumes and finishes.
+  const auto rb = Uniter(train(b, " --n_workers 2"));
+  ASSERT_EQ(rb.exit_code, 0) << rb.out;
+  EXPECT_NE(rb.out.find("resuming at step 20 from " + b + "/train_state/state_step_20.pt"), std::string::npos)
+      << rb.out;
+  auto summary = [](const std::string& out) {  // "60 steps, val_acc=... val_loss=..."
+    const size_t at = out.rfind(": 60 steps");
+    return at == std::string::npos ? out : out.substr(at, out.find(" (", at) - at);
+  };
+  EXPECT_EQ(summary(ra.out), summary(rb.out));
+  for (const char* step : {"20", "40", "60"}) {
+    const std::string ckpt = std::string("/ckpt/model_step_") + step + ".pt";
+    const std::string csv = std::string("/results/val_results_") + step + "_rank0.csv";
+    EXPECT_FALSE(::uniter::testing::ReadFile(a + ckpt).empty());
+    EXPECT_TRUE(::uniter::testing::ReadFile(a + ckpt) == ::uniter::testing::ReadFile(b + ckpt)) << ckpt;
+    EXPECT_EQ(::uniter::testing::ReadFile(a + csv), ::uniter::testing::ReadFile(b + csv)) << csv;
+  }
+  int events = 0;
+  for (const auto& e : fs::directory_iterator(b + "/log"))
+    events += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(events, 2) << "a resumed run adds one events file";
+
+  // A finished run, rerun: nothing to do, nothing changed.
+  const auto done_before = listing(a);
+  const auto again = Uniter(train(a));
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  auto done_after = listing(a);
+  EXPECT_EQ(done_after.size(), done_before.size() + 1);  // only a new (empty of scalars) events file
+  for (const auto& [path, bytes] : done_before) EXPECT_TRUE(done_after[path] == bytes) << path;
+
+  // The state file is a torch.load-able state dict whose model.* are the step-60 weights.
+  if (!::uniter::testing::PythonHas("torch")) GTEST_SKIP() << "reference Python lacks torch";
+  const auto py = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import sys, torch; s, m = (torch.load(p) for p in sys.argv[1:]); "
+            "assert all(torch.equal(s['model.' + k], v) for k, v in m.items()), 'weights differ'; "
+            "assert s['rng.python'].shape == (625,) and s['rng.torch'].dtype == torch.uint8; "
+            "print(sum(k.startswith('optim.') for k in s))") +
+      " " + Quote(b + "/train_state/state_step_60.pt") + " " + Quote(b + "/ckpt/model_step_60.pt"));
+  ASSERT_EQ(py.exit_code, 0) << py.out;
+  EXPECT_GT(std::stoi(py.out), 0) << "no optimizer state saved";
+}
+
 TEST_F(TrainNlvr2, UnknownKeyIsOneLineListingTheValidKeysAndWritesNothing) {
   const std::string out = *root_ + "/bad_key";
   auto c = Config();

@@ -12,6 +12,7 @@
 #include <torch/nn/module.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,5 +50,14 @@ LoadReport LoadCheckpoint(torch::nn::Module& model, const std::string& path, con
 // does; tensors are saved in the dtype the model holds. Written to a
 // temporary file and renamed, so `path` is never half-written.
 void SaveCheckpoint(const torch::nn::Module& model, const std::string& path);
+
+// The writer behind SaveCheckpoint for any state dict (tensors contiguous, on
+// the CPU, in a dtype torch has a storage for): a zip torch.load reads.
+// Written through WriteFileAtomic.
+void WriteStateDict(const StateDict& state, const std::string& path);
+
+// Writes `bytes` to path.tmp, fsyncs it, renames it over `path` and fsyncs the
+// folder: after a crash `path` is either absent/old or complete. IoError on failure.
+void WriteFileAtomic(const std::string& path, std::string_view bytes);
 
 }  // namespace uniter::trainer
