@@ -82,8 +82,10 @@ void SetupTrainCommand(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa or ve (UNITER's train_*.py)");
   sub->footer(
       "Options: UNITER's train-*.json keys, from --config, each overridable as --KEY VALUE (--key-name and\n"
-      "--key_name alike; betas as two values). output_dir must be absent or empty. Writes log/hps.json,\n"
-      "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt and results/val_results_N_rank0.csv.");
+      "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
+      "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt, results/val_results_N_rank0.csv and,\n"
+      "at every checkpoint, train_state/ (optimizer, RNGs, data position): the same command on that output_dir\n"
+      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).");
   sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");

@@ -3,7 +3,9 @@
 // model, AdamW, schedule, clipping, accumulation, validation, checkpoints,
 // TensorBoard scalars, results files) writing UNITER's output_dir layout:
 //   log/hps.json, log/model.json, log/events.out.tfevents.*,
-//   ckpt/model_step_{N}.pt, results/{val,test}_results_{N}_rank0.csv.
+//   ckpt/model_step_{N}.pt, results/{val,test}_results_{N}_rank0.csv,
+// plus train_state/state_step_{N}.{pt,json} (the newest only): what resuming
+// a killed run needs (trainer/internal/train_state.h documents the format).
 #pragma once
 
 #include <cstdint>
@@ -88,9 +90,13 @@ struct TrainResult {
 };
 
 // Runs the whole finetuning. Everything is checked (dbs, model config,
-// checkpoint, output_dir absent or empty) before output_dir is created, so a
-// bad input leaves nothing behind. Throws UsageError when output_dir is not
-// empty (resuming is not supported yet).
+// checkpoint, output_dir) before output_dir is written, so a bad input leaves
+// nothing behind. output_dir absent or empty: a new run. Holding a training
+// state (train_state/): the run resumes from the newest one (saved at every
+// checkpoint) and ends bit-identical to an uninterrupted run; its options must
+// be the same but for output_dir, n_workers, pin_mem and config (else
+// UsageError naming the key); a state at num_train_steps returns at once.
+// Any other non-empty output_dir: UsageError.
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer

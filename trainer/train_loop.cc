@@ -197,6 +197,10 @@ void Trainer::CheckOutputDir() {
   if (!fs::is_directory(o_.output_dir, ec)) throw UsageError("output_dir " + o_.output_dir + " is not a folder");
   if (fs::is_empty(o_.output_dir, ec)) return;
   resume_ = FindNewestState(o_.output_dir);
+  if (!resume_ && fs::exists(fs::path(o_.output_dir) / "log" / "hps.json", ec))
+    throw UsageError("output_dir " + o_.output_dir +
+                     " holds a run stopped before its first checkpoint (no training state to resume; use a new or "
+                     "empty folder)");
   if (!resume_)
     throw UsageError("output_dir " + o_.output_dir +
                      " is not empty and holds no resumable training state (use a new or empty folder)");
@@ -238,7 +242,8 @@ void Trainer::Prepare() {
   if (task_ == TaskKind::kVe) to.num_answers = 3;
   if (task_ == TaskKind::kVqa && !label2ans_.empty()) to.num_answers = static_cast<int64_t>(label2ans_.size());
   model_ = std::make_unique<Model>(config_, to, o_.seed);
-  if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
+  // A resumed run gets every weight from its state (the init file may be gone).
+  if (!o_.checkpoint.empty() && !resume_) model_->Load(o_.checkpoint);
   SetDropout(model_->module(), o_.dropout);
   model_->module().train();
 

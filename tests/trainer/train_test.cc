@@ -473,5 +473,20 @@ TEST_F(TrainNlvr2, NonEmptyOutputDirWithoutTrainingStateIsRefused) {
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
 }
 
+// A run stopped before its first checkpoint left UNITER's layout but no state:
+// refused in one line that says so, nothing touched.
+TEST_F(TrainNlvr2, RunWithoutTrainingStateIsNotResumed) {
+  const std::string out = *root_ + "/no_state";
+  fs::create_directories(out + "/log");
+  ::uniter::testing::WriteFile(out + "/log/hps.json", "{}");
+  const auto r = Uniter("train nlvr2 --config " + Quote(WriteConfig("no_state", Config())) + " --output_dir " +
+                        Quote(out) + " --quiet");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find(out + " holds a run stopped before its first checkpoint"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_EQ(::uniter::testing::ReadFile(out + "/log/hps.json"), "{}");
+  EXPECT_EQ(std::distance(fs::recursive_directory_iterator(out), fs::recursive_directory_iterator()), 2);
+}
+
 }  // namespace
 }  // namespace uniter::trainer
