@@ -428,6 +428,40 @@ TEST_F(TrainNlvr2, KilledRunResumesToTheUninterruptedResult) {
       " " + Quote(b + "/train_state/state_step_60.pt") + " " + Quote(b + "/ckpt/model_step_60.pt"));
   ASSERT_EQ(py.exit_code, 0) << py.out;
   EXPECT_GT(std::stoi(py.out), 0) << "no optimizer state saved";
+
+  // The resumed run's events file (read by PyPI tensorboard) logs steps 21..60
+  // with the uninterrupted run's values: the running loss was resumed too.
+  if (!::uniter::testing::PythonHas("tensorboard")) GTEST_SKIP() << "reference Python lacks tensorboard";
+  auto scalars = [](const std::string& dir) {
+    std::vector<std::map<std::pair<std::string, int64_t>, double>> files;
+    for (const auto& e : fs::directory_iterator(dir + "/log")) {
+      if (e.path().filename().string().rfind("events.out.tfevents.", 0) != 0) continue;
+      const auto tb = ::uniter::testing::Run(Quote(::uniter::testing::Python()) + " " +
+                                             Quote(std::string(UNITER_TRAINER_TEST_DIR) + "/read_events.py") + " " +
+                                             Quote(e.path().string()));
+      EXPECT_EQ(tb.exit_code, 0) << tb.out;
+      files.emplace_back();
+      const auto j = nlohmann::json::parse(tb.out);
+      for (const auto& v : j.at("scalars"))
+        files.back()[{v[0].get<std::string>(), v[1].get<int64_t>()}] = v[2].get<double>();
+    }
+    return files;
+  };
+  const auto full = scalars(a), parts = scalars(b);
+  ASSERT_EQ(full.size(), 2u);  // the run and the no-op rerun
+  ASSERT_EQ(parts.size(), 2u);
+  const auto& uninterrupted = full[0].size() > full[1].size() ? full[0] : full[1];
+  const auto& resumed = parts[0].count({"loss", 1}) ? parts[1] : parts[0];
+  int64_t first = 1000, last = 0, n = 0;
+  for (const auto& [key, value] : resumed) {
+    if (key.first.rfind("perf/", 0) == 0 || key.first.rfind("valid/val_ex", 0) == 0) continue;  // wall-clock rates
+    ASSERT_TRUE(uninterrupted.count(key)) << key.first << " " << key.second;
+    EXPECT_EQ(value, uninterrupted.at(key)) << key.first << " at step " << key.second;
+    if (key.first == "loss") first = std::min(first, key.second), last = std::max(last, key.second), ++n;
+  }
+  EXPECT_EQ(first, 21);
+  EXPECT_EQ(last, 60);
+  EXPECT_EQ(n, 40);
 }
 
 TEST_F(TrainNlvr2, UnknownKeyIsOneLineListingTheValidKeysAndWritesNothing) {
