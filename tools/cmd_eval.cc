@@ -1,4 +1,5 @@
-// `uniter eval nlvr2 results.csv test1.json`: a results file's task metrics,
+// `uniter eval nlvr2 results.csv test1.json`, `uniter eval ve results.json
+// txt_db|snli_ve_test.jsonl`: a results file's task metrics,
 // printed as UNITER's evaluation scripts print them (`name=value` lines).
 #ifdef UNITER_HAVE_TORCH
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 
 #include "tools/commands.h"
 #include "trainer/nlvr2_eval.h"
+#include "trainer/ve_eval.h"
 
 namespace uniter::tools {
 namespace {
@@ -31,6 +33,13 @@ void RunEvalNlvr2(const EvalNlvr2Options& o) {
   }
 }
 
+struct EvalVeOptions {
+  std::string results;
+  std::string labels;
+};
+
+void RunEvalVe(const EvalVeOptions& o) { std::fputs(trainer::FormatVeMetrics(trainer::EvalVe(o.results, o.labels)).c_str(), stdout); }
+
 }  // namespace
 
 void SetupEvalCommand(CLI::App& app) {
@@ -46,6 +55,13 @@ void SetupEvalCommand(CLI::App& app) {
   nlvr2->add_option("annotations", o->annotations, "NLVR2 JSON lines (dev.json, test1.json)")->required();
   nlvr2->add_flag("--json", o->json, "one JSON object with the counts instead of name=value lines");
   nlvr2->callback([o] { RunEvalNlvr2(*o); });
+
+  auto v = std::make_shared<EvalVeOptions>();
+  CLI::App* ve = eval->add_subcommand(
+      "ve", "accuracy of a VE results file ({pairID: label}) against a VE txt_db's targets or SNLI-VE annotations");
+  ve->add_option("results", v->results, "results json from `uniter train ve` or `uniter infer ve`")->required();
+  ve->add_option("labels", v->labels, "VE txt_db folder, or SNLI-VE JSON lines (pairID, gold_label)")->required();
+  ve->callback([v] { RunEvalVe(*v); });
 }
 
 }  // namespace uniter::tools
