@@ -439,8 +439,8 @@ TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
   c["val_txt_db"] = *root_ + "/vqa_dev";
   c["ans2label"] = *root_ + "/ans2label.json";
   c["lr_mul"] = 10.0;
-  c["num_train_steps"] = 200;
-  c["warmup_steps"] = 20;
+  c["num_train_steps"] = 300;
+  c["warmup_steps"] = 30;
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = Uniter("train vqa --config " + Quote(WriteConfig("train_vqa", c)) + " --output_dir " + Quote(out) +
                         " --threads 1 --quiet");
@@ -450,7 +450,7 @@ TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
 
   // results/results_{step}_rank0.json {qid: answer}; the VQA score is the
   // target score at the predicted answer, averaged (compute_score_with_logits).
-  const auto res = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/results/results_200_rank0.json"));
+  const auto res = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/results/results_300_rank0.json"));
   ASSERT_EQ(res.size(), vqa_dev_->size());
   double score = 0;
   for (const auto& [qid, target] : *vqa_dev_) {
@@ -471,13 +471,13 @@ TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
   // the same answers as validation; numpy's argmax over the logits agrees.
   const std::string inf = *root_ + "/vqa_infer";
   const auto ir = Uniter("infer vqa --txt_db " + Quote(*root_ + "/vqa_dev") + " --img_db " + Quote(*root_ + "/img") +
-                         " --checkpoint " + Quote(out + "/ckpt/model_step_200.pt") + " --model_config " +
+                         " --checkpoint " + Quote(out + "/ckpt/model_step_300.pt") + " --model_config " +
                          Quote(out + "/log/model.json") + " --config " + Quote(out + "/log/hps.json") +
                          " --output_dir " + Quote(inf) + " --save-logits " + Quote(inf + "/logits.npy") +
                          " --threads 1 --quiet");
   ASSERT_EQ(ir.exit_code, 0) << ir.out;
   const auto inferred =
-      nlohmann::json::parse(::uniter::testing::ReadFile(inf + "/results_test/results_200_all.json"));
+      nlohmann::json::parse(::uniter::testing::ReadFile(inf + "/results_test/results_300_all.json"));
   ASSERT_TRUE(inferred.is_array());
   ASSERT_EQ(inferred.size(), vqa_dev_->size());
   auto qid = vqa_dev_->begin();
