@@ -166,7 +166,14 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   auto dataset = std::make_shared<const data::TaskDataset>(std::vector<data::DbPair>{{txt, img}}, dopt);
 
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
-  model.Load(o.checkpoint);
+  try {
+    model.Load(o.checkpoint);
+  } catch (const FormatError& e) {
+    // The likely cause: the head's size follows ans2label, which came from nowhere.
+    if (task != TaskKind::kVqa || !o.ans2label.empty()) throw;
+    throw FormatError(e.message() + " (no ans2label given: pass the run's --ans2label or --config log/hps.json)",
+                      e.where());
+  }
   TaskModelImpl& m = model.module();
   m.eval();
 
