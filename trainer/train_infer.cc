@@ -11,6 +11,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "featdb/array.h"
 #include "featdb/npy.h"
@@ -21,21 +22,8 @@
 #include "trainer/train.h"
 
 namespace uniter::trainer {
-namespace {
 
 namespace fs = std::filesystem;
-
-void WriteFileAtomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << data;
-    if (!out.flush()) throw IoError("cannot write", tmp);
-  }
-  fs::rename(tmp, path);
-}
-
-}  // namespace
 
 void ApplyTrainConfig(const std::string& config_json, const std::string& where, InferOptions* o) {
   nlohmann::json j;
@@ -117,17 +105,17 @@ class ResultsWriter {
   std::string Write() const {
     if (task_ == TaskKind::kNlvr2) {
       const std::string path = o_.output_dir + "/results.csv";
-      WriteFileAtomically(path, csv_);
+      WriteFileAtomic(path, csv_);
       return path;
     }
     if (task_ == TaskKind::kVe) {
       const std::string path = o_.output_dir + "/results.json";
-      WriteFileAtomically(path, ve_.dump());
+      WriteFileAtomic(path, ve_.dump());
       return path;
     }
     fs::create_directories(o_.output_dir + "/results_test");
     const std::string path = o_.output_dir + "/results_test/results_" + CheckpointTag(o_.checkpoint) + "_all.json";
-    WriteFileAtomically(path, vqa_.dump());
+    WriteFileAtomic(path, vqa_.dump());
     return path;
   }
 
@@ -204,7 +192,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   r.examples = dataset->size();
   r.results = results.Write();
   if (!o.save_logits.empty())
-    WriteFileAtomically(o.save_logits, featdb::WriteNpy(featdb::Array::FromFloat32(
+    WriteFileAtomic(o.save_logits, featdb::WriteNpy(featdb::Array::FromFloat32(
                                            "logits", {r.examples, classes}, logits)));
   if (!run.quiet) std::fprintf(stderr, "infer: %lld examples -> %s\n", static_cast<long long>(r.examples), r.results.c_str());
   return r;
