@@ -511,7 +511,9 @@ TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
                             " --threads 1 --quiet");
     EXPECT_NE(bad.exit_code, 0);
     EXPECT_NE(bad.out.find(needle), std::string::npos) << bad.out;
-    if (db == "vqa_dev") EXPECT_NE(bad.out.find("--ans2label"), std::string::npos) << bad.out;  // the hint
+    if (db == "vqa_dev") {
+      EXPECT_NE(bad.out.find("--ans2label"), std::string::npos) << bad.out;  // the hint
+    }
     EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
   }
 }
