@@ -11,6 +11,7 @@
 #include <limits>
 #include <system_error>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/py_json.h"
 #include "common/utf8.h"
@@ -337,14 +338,8 @@ void ImgDbWriter::Close() {
       items.emplace_back(k, it->second);
     }
     const std::string path = dir_ + "/" + NbbJsonName(options_);
-    {
-      std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-      out << PyJsonIntMap(items);
-      if (!out.flush()) throw IoError("write failed (disk full?)", path + ".tmp");
-    }
+    WriteFileAtomic(path, PyJsonIntMap(items));
     std::error_code ec;
-    fs::rename(path + ".tmp", path, ec);
-    if (ec) throw IoError("cannot rename: " + ec.message(), path);
     fs::remove(nbb_log_path_, ec);
   }
 }

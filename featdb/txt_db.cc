@@ -7,6 +7,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "featdb/lmdb_env.h"
 
@@ -26,19 +27,7 @@ nlohmann::json ReadJsonFile(const std::string& path) {
   }
 }
 
-void WriteJsonFile(const std::string& path, const nlohmann::json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot write", tmp);
-    out << j.dump();
-    out.flush();
-    if (!out) throw IoError("write failed (disk full?)", tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw IoError("cannot rename " + tmp + ": " + ec.message(), path);
-}
+void WriteJsonFile(const std::string& path, const nlohmann::json& j) { WriteFileAtomic(path, j.dump()); }
 
 TxtDbWriter::TxtDbWriter(const std::string& dir, const TxtDbWriterOptions& options) : dir_(dir) {
   if (IsLmdbDir(dir)) {

@@ -1,4 +1,6 @@
-// `uniter eval nlvr2 results.csv test1.json`: a results file's task metrics,
+// `uniter eval nlvr2 results.csv test1.json`, `uniter eval ve results.json
+// txt_db|snli_ve_test.jsonl`, `uniter eval vqa results.json
+// v2_mscoco_val2014_annotations.json`: a results file's task metrics,
 // printed as UNITER's evaluation scripts print them (`name=value` lines).
 #ifdef UNITER_HAVE_TORCH
 #include <CLI/CLI.hpp>
@@ -7,8 +9,11 @@
 #include <memory>
 #include <string>
 
+#include "converters/vqa_answer.h"
 #include "tools/commands.h"
 #include "trainer/nlvr2_eval.h"
+#include "trainer/ve_eval.h"
+#include "trainer/vqa_eval.h"
 
 namespace uniter::tools {
 namespace {
@@ -31,6 +36,25 @@ void RunEvalNlvr2(const EvalNlvr2Options& o) {
   }
 }
 
+struct EvalVeOptions {
+  std::string results;
+  std::string labels;
+};
+
+void RunEvalVe(const EvalVeOptions& o) { std::fputs(trainer::FormatVeMetrics(trainer::EvalVe(o.results, o.labels)).c_str(), stdout); }
+
+struct EvalVqaOptions {
+  std::string results;
+  std::string annotations;
+};
+
+void RunEvalVqa(const EvalVqaOptions& o) {
+  trainer::VqaNormalizer norm;
+  norm.process_punctuation = converters::VqaProcessPunctuation;
+  norm.process_digit_article = converters::VqaProcessDigitArticle;
+  std::fputs(trainer::FormatVqaMetrics(trainer::EvalVqa(o.results, o.annotations, norm)).c_str(), stdout);
+}
+
 }  // namespace
 
 void SetupEvalCommand(CLI::App& app) {
@@ -46,6 +70,21 @@ void SetupEvalCommand(CLI::App& app) {
   nlvr2->add_option("annotations", o->annotations, "NLVR2 JSON lines (dev.json, test1.json)")->required();
   nlvr2->add_flag("--json", o->json, "one JSON object with the counts instead of name=value lines");
   nlvr2->callback([o] { RunEvalNlvr2(*o); });
+
+  auto v = std::make_shared<EvalVeOptions>();
+  CLI::App* ve = eval->add_subcommand(
+      "ve", "accuracy of a VE results file ({pairID: label}) against a VE txt_db's targets or SNLI-VE annotations");
+  ve->add_option("results", v->results, "results json from `uniter train ve` or `uniter infer ve`")->required();
+  ve->add_option("labels", v->labels, "VE txt_db folder, or SNLI-VE JSON lines (pairID, gold_label)")->required();
+  ve->callback([v] { RunEvalVe(*v); });
+
+  auto q = std::make_shared<EvalVqaOptions>();
+  CLI::App* vqa = eval->add_subcommand(
+      "vqa", "official VQA accuracy (vqaEval.py) of [{answer, question_id}] against VQA v2 annotations");
+  vqa->add_option("results", q->results, "results json from `uniter infer vqa` or UNITER's inf_vqa.py")->required();
+  vqa->add_option("annotations", q->annotations, "VQA v2 annotations (v2_mscoco_val2014_annotations.json)")
+      ->required();
+  vqa->callback([q] { RunEvalVqa(*q); });
 }
 
 }  // namespace uniter::tools

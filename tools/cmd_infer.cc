@@ -1,6 +1,7 @@
-// `uniter infer nlvr2 --txt_db DB --img_db DB --checkpoint FILE --model_config JSON
-//  [--config train.json] --output_dir O [--save-logits O/logits.npy]`: UNITER's
-// inf_nlvr2.py, writing its results.csv (and optionally the raw scores).
+// `uniter infer nlvr2|vqa|ve --txt_db DB --img_db DB --checkpoint FILE
+//  --model_config JSON [--config train.json] --output_dir O [--save-logits F]`:
+// UNITER's inf_nlvr2.py / inf_vqa.py (and VE alike), writing their results
+// files (and optionally the raw scores).
 #ifdef UNITER_HAVE_TORCH
 #include <CLI/CLI.hpp>
 
@@ -21,11 +22,12 @@ namespace {
 struct InferCliOptions {
   trainer::InferOptions infer;
   std::string config;
+  std::string ans2label;
   bool quiet = false;
   int threads = 0;
 };
 
-void RunInferNlvr2(InferCliOptions& o) {
+void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   if (!o.config.empty()) {
     std::ifstream in(o.config, std::ios::binary);
     if (!in) throw IoError("cannot open train config", o.config);
@@ -33,12 +35,35 @@ void RunInferNlvr2(InferCliOptions& o) {
     s << in.rdbuf();
     trainer::ApplyTrainConfig(s.str(), o.config, &o.infer);
   }
+  if (!o.ans2label.empty()) o.infer.ans2label = o.ans2label;  // the flag beats the config
   ConfigureTorchThreads(o.threads);
   trainer::RunOptions run;
   run.quiet = o.quiet;
   run.threads = o.threads;
-  const trainer::InferResult r = trainer::InferNlvr2(o.infer, run);
+  const trainer::InferResult r = trainer::Infer(task, o.infer, run);
   std::printf("%s: %lld examples\n", r.results.c_str(), static_cast<long long>(r.examples));
+}
+
+void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, const char* what, const char* classes) {
+  auto o = std::make_shared<InferCliOptions>();
+  CLI::App* sub = infer->add_subcommand(name, what);
+  auto& i = o->infer;
+  sub->add_option("--txt_db,--txt-db", i.txt_db, "txt_db folder")->required();
+  sub->add_option("--img_db,--img-db", i.img_db, "img_db folder")->required();
+  sub->add_option("--checkpoint", i.checkpoint, "model state dict (ckpt/model_step_N.pt)")->required();
+  sub->add_option("--model_config,--model-config", i.model_config, "UNITER model JSON (log/model.json)")->required();
+  sub->add_option("--output_dir,--output-dir", i.output_dir, "folder for the results file")->required();
+  sub->add_option("--config", o->config,
+                  "the run's train config or log/hps.json (model, use_img_type, img_db options, ans2label)");
+  if (task == trainer::TaskKind::kVqa)
+    sub->add_option("--ans2label", o->ans2label, "answer → index JSON (default: the config's, else 3129 indices)");
+  sub->add_option("--save-logits,--save_logits", i.save_logits,
+                  std::string("float32 [N, ") + classes + "] scores as .npy, the results file's order");
+  sub->add_option("--batch_size,--batch-size", i.batch_size, "examples per forward pass")->capture_default_str();
+  sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
+  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_flag("--quiet,-q", o->quiet, "no progress output");
+  sub->callback([o, task] { RunInfer(task, *o); });
 }
 
 }  // namespace
@@ -46,21 +71,13 @@ void RunInferNlvr2(InferCliOptions& o) {
 void SetupInferCommand(CLI::App& app) {
   CLI::App* infer = app.add_subcommand("infer", "a trained model's predictions (UNITER's inf_*.py)");
   infer->require_subcommand(1);
-  auto o = std::make_shared<InferCliOptions>();
-  CLI::App* sub = infer->add_subcommand("nlvr2", "results.csv (identifier,True|False) as inf_nlvr2.py writes it");
-  auto& i = o->infer;
-  sub->add_option("--txt_db,--txt-db", i.txt_db, "txt_db folder")->required();
-  sub->add_option("--img_db,--img-db", i.img_db, "img_db folder")->required();
-  sub->add_option("--checkpoint", i.checkpoint, "model state dict (ckpt/model_step_N.pt)")->required();
-  sub->add_option("--model_config,--model-config", i.model_config, "UNITER model JSON (log/model.json)")->required();
-  sub->add_option("--output_dir,--output-dir", i.output_dir, "folder for results.csv")->required();
-  sub->add_option("--config", o->config, "the run's train config or log/hps.json (model, use_img_type, img_db options)");
-  sub->add_option("--save-logits,--save_logits", i.save_logits, "float32 [N, 2] scores as .npy, results.csv's order");
-  sub->add_option("--batch_size,--batch-size", i.batch_size, "examples per forward pass")->capture_default_str();
-  sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
-  sub->add_flag("--quiet,-q", o->quiet, "no progress output");
-  sub->callback([o] { RunInferNlvr2(*o); });
+  AddSubcommand(infer, "nlvr2", trainer::TaskKind::kNlvr2,
+                "results.csv (identifier,True|False) as inf_nlvr2.py writes it", "2");
+  AddSubcommand(infer, "vqa", trainer::TaskKind::kVqa,
+                "results_test/results_{ckpt}_all.json ([{answer, question_id}]) as inf_vqa.py writes it",
+                "#answers");
+  AddSubcommand(infer, "ve", trainer::TaskKind::kVe, "results.json ({pairID: label}) as train_ve.py's results",
+                "3");
 }
 
 }  // namespace uniter::tools

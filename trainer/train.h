@@ -103,19 +103,21 @@ TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& 
 
 namespace uniter::trainer {
 
-// UNITER's inf_nlvr2.py: a trained model's predictions on one (txt_db, img_db).
+// UNITER's inf_nlvr2.py / inf_vqa.py (VE likewise): a trained model's
+// predictions on one (txt_db, img_db).
 struct InferOptions {
   std::string txt_db, img_db;
   std::string checkpoint;    // ckpt/model_step_N.pt
   std::string model_config;  // log/model.json
-  std::string output_dir;    // gets results.csv
-  std::string save_logits;   // "" = none; else float32 [N, 2] .npy, rows in results.csv order
+  std::string output_dir;    // gets the results file
+  std::string save_logits;   // "" = none; else float32 [N, C] .npy, rows in the results file's order
   // From the run's train config when given (hps.json / train-*.json keys).
   std::string model = "paired-attn";
   bool use_img_type = true;
   double conf_th = 0.2;
   int max_bb = 100, min_bb = 10, num_bb = 36;
   bool compressed_db = false;
+  std::string ans2label;  // VQA: answer names and count; "" = 3129 answers named by index
   int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size)
   int n_workers = 2;
 };
@@ -125,11 +127,15 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
 
 struct InferResult {
   int64_t examples = 0;
-  std::string results;  // output_dir/results.csv
+  std::string results;  // the results file
 };
 
-// Writes `identifier,True|False` lines in the txt_db's order (id2len.json).
-// output_dir may exist; results.csv (and the logits) are written atomically.
-InferResult InferNlvr2(const InferOptions& options, const RunOptions& run);
+// Writes the argmax per example in the txt_db's order (id2len.json) as
+// UNITER does: NLVR2 output_dir/results.csv (`identifier,True|False`); VQA
+// output_dir/results_test/results_{ckpt}_all.json (`[{"answer", "question_id"}]`,
+// ckpt = N of model_step_N.pt, else the checkpoint's file stem; ids must be
+// integers); VE output_dir/results.json ({pairID: label}, db order).
+// output_dir may exist; files are written atomically.
+InferResult Infer(TaskKind task, const InferOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer

@@ -1,5 +1,6 @@
-// inf_nlvr2.py: the model in eval mode under no_grad over the examples in the
-// db's order, `identifier,True|False` per example (class 1 = True).
+// inf_nlvr2.py / inf_vqa.py (and the same for VE): the model in eval mode
+// under no_grad over the examples in the db's order, the argmax per example
+// written as UNITER's results file.
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/utils.h>
@@ -10,30 +11,19 @@
 #include <numeric>
 #include <sstream>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "featdb/array.h"
 #include "featdb/npy.h"
+#include "trainer/answers.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/train.h"
 
 namespace uniter::trainer {
-namespace {
 
 namespace fs = std::filesystem;
-
-void WriteFileAtomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << data;
-    if (!out.flush()) throw IoError("cannot write", tmp);
-  }
-  fs::rename(tmp, path);
-}
-
-}  // namespace
 
 void ApplyTrainConfig(const std::string& config_json, const std::string& where, InferOptions* o) {
   nlohmann::json j;
@@ -57,9 +47,90 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
   read("min_bb", &o->min_bb);
   read("num_bb", &o->num_bb);
   read("compressed_db", &o->compressed_db);
+  read("ans2label", &o->ans2label);
 }
 
-InferResult InferNlvr2(const InferOptions& o, const RunOptions& run) {
+namespace {
+
+data::Task InferDataTask(TaskKind task, const std::string& model) {
+  switch (task) {
+    case TaskKind::kNlvr2: return model == "triplet" ? data::Task::kNlvr2Triplet : data::Task::kNlvr2Paired;
+    case TaskKind::kVqa: return data::Task::kVqa;
+    case TaskKind::kVe: return data::Task::kVe;
+  }
+  return data::Task::kVqa;
+}
+
+// inf_vqa.py names its output after the checkpoint step: model_step_N.pt → N,
+// any other file → its stem.
+std::string CheckpointTag(const std::string& checkpoint) {
+  const std::string stem = fs::path(checkpoint).stem().string();
+  const std::string prefix = "model_step_";
+  return stem.rfind(prefix, 0) == 0 && stem.size() > prefix.size() ? stem.substr(prefix.size()) : stem;
+}
+
+int64_t QuestionId(const std::string& qid, const std::string& txt_db) {
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(qid, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != qid.size())
+    throw FormatError("VQA example id is not an integer question_id", txt_db + "[" + qid + "]");
+  return v;
+}
+
+// The task's results file, rows in db order: NLVR2 results.csv
+// (identifier,True|False), VQA results_test/results_{ckpt}_all.json
+// ([{answer, question_id}]), VE results.json ({pairID: label}).
+class ResultsWriter {
+ public:
+  ResultsWriter(TaskKind task, const InferOptions& o, std::vector<std::string> label2ans)
+      : task_(task), o_(o), label2ans_(std::move(label2ans)) {}
+
+  void Add(const std::string& id, int64_t pred) {
+    if (task_ == TaskKind::kNlvr2) {
+      csv_ += id + (pred == 1 ? ",True\n" : ",False\n");
+    } else if (task_ == TaskKind::kVe) {
+      ve_[id] = VeLabels().at(pred);
+    } else {
+      const std::string answer = pred < static_cast<int64_t>(label2ans_.size()) ? label2ans_[pred] : std::to_string(pred);
+      vqa_.push_back({{"answer", answer}, {"question_id", QuestionId(id, o_.txt_db)}});
+    }
+  }
+
+  // Writes the file; returns its path.
+  std::string Write() const {
+    if (task_ == TaskKind::kNlvr2) {
+      const std::string path = o_.output_dir + "/results.csv";
+      WriteFileAtomic(path, csv_);
+      return path;
+    }
+    if (task_ == TaskKind::kVe) {
+      const std::string path = o_.output_dir + "/results.json";
+      WriteFileAtomic(path, ve_.dump());
+      return path;
+    }
+    fs::create_directories(o_.output_dir + "/results_test");
+    const std::string path = o_.output_dir + "/results_test/results_" + CheckpointTag(o_.checkpoint) + "_all.json";
+    WriteFileAtomic(path, vqa_.dump());
+    return path;
+  }
+
+ private:
+  TaskKind task_;
+  const InferOptions& o_;
+  std::vector<std::string> label2ans_;
+  std::string csv_;
+  nlohmann::ordered_json ve_ = nlohmann::ordered_json::object();
+  nlohmann::json vqa_ = nlohmann::json::array();
+};
+
+}  // namespace
+
+InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
   data::ImgDbOptions io;
   io.conf_th = o.conf_th;
@@ -67,18 +138,30 @@ InferResult InferNlvr2(const InferOptions& o, const RunOptions& run) {
   io.min_bb = o.min_bb;
   io.num_bb = o.num_bb;
   io.compressed_db = o.compressed_db;
+  std::vector<std::string> label2ans;
+  if (task == TaskKind::kVqa && !o.ans2label.empty()) label2ans = ReadLabel2Ans(o.ans2label);
+  TaskOptions to;
+  to.task = task;
+  to.nlvr2_model = o.model;
+  if (task == TaskKind::kVe) to.num_answers = 3;
+  if (!label2ans.empty()) to.num_answers = static_cast<int64_t>(label2ans.size());
   data::DatasetOptions dopt;
-  dopt.task = o.model == "triplet" ? data::Task::kNlvr2Triplet : data::Task::kNlvr2Paired;
+  dopt.task = InferDataTask(task, o.model);
   dopt.use_img_type = o.use_img_type;
+  if (task != TaskKind::kNlvr2) dopt.num_answers = to.num_answers;
   auto txt = std::make_shared<const data::TxtTokDb>(o.txt_db, -1);
   auto img = std::make_shared<const data::ImgFeatDb>(o.img_db, io);
   auto dataset = std::make_shared<const data::TaskDataset>(std::vector<data::DbPair>{{txt, img}}, dopt);
 
-  TaskOptions to;
-  to.task = TaskKind::kNlvr2;
-  to.nlvr2_model = o.model;
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
-  model.Load(o.checkpoint);
+  try {
+    model.Load(o.checkpoint);
+  } catch (const FormatError& e) {
+    // The likely cause: the head's size follows ans2label, which came from nowhere.
+    if (task != TaskKind::kVqa || !o.ans2label.empty()) throw;
+    throw FormatError(e.message() + " (no ans2label given: pass the run's --ans2label or --config log/hps.json)",
+                      e.where());
+  }
   TaskModelImpl& m = model.module();
   m.eval();
 
@@ -90,26 +173,27 @@ InferResult InferNlvr2(const InferOptions& o, const RunOptions& run) {
   data::LoaderOptions lo;
   lo.num_threads = std::max(1, o.n_workers);
   data::PrefetchLoader loader(dataset, std::move(batches), lo);
-  std::string csv;
+  ResultsWriter results(task, o, std::move(label2ans));
   std::vector<float> logits;
+  int64_t classes = task == TaskKind::kNlvr2 ? 2 : to.num_answers;
   {
     torch::NoGradGuard no_grad;
     while (auto batch = loader.Next()) {
       const at::Tensor scores = m.Scores(*batch).to(at::kFloat).contiguous();
+      classes = scores.size(1);
       const at::Tensor pred = scores.argmax(-1);
       const auto* p = pred.data_ptr<int64_t>();
-      for (size_t i = 0; i < batch->qids.size(); ++i) csv += batch->qids[i] + (p[i] == 1 ? ",True\n" : ",False\n");
+      for (size_t i = 0; i < batch->qids.size(); ++i) results.Add(batch->qids[i], p[i]);
       logits.insert(logits.end(), scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel());
     }
   }
   fs::create_directories(o.output_dir);
   InferResult r;
   r.examples = dataset->size();
-  r.results = o.output_dir + "/results.csv";
-  WriteFileAtomically(r.results, csv);
+  r.results = results.Write();
   if (!o.save_logits.empty())
-    WriteFileAtomically(o.save_logits,
-                        featdb::WriteNpy(featdb::Array::FromFloat32("logits", {r.examples, 2}, logits)));
+    WriteFileAtomic(o.save_logits, featdb::WriteNpy(featdb::Array::FromFloat32(
+                                           "logits", {r.examples, classes}, logits)));
   if (!run.quiet) std::fprintf(stderr, "infer: %lld examples -> %s\n", static_cast<long long>(r.examples), r.results.c_str());
   return r;
 }

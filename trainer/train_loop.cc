@@ -21,6 +21,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "trainer/answers.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
 #include "trainer/data/py_random.h"
@@ -84,27 +85,6 @@ struct RunningMeter {
     set = true;
   }
 };
-
-// ans2label.json ({answer: index}) inverted. FormatError when the indices are
-// not 0..n-1.
-std::vector<std::string> ReadLabel2Ans(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(ReadText(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(std::string("not JSON: ") + e.what(), path);
-  }
-  if (!j.is_object()) throw FormatError("ans2label must map answers to indices", path);
-  std::vector<std::string> out(j.size());
-  for (const auto& [answer, index] : j.items()) {
-    if (!index.is_number_integer() || index.get<int64_t>() < 0 || index.get<size_t>() >= out.size() ||
-        !out[index.get<size_t>()].empty())
-      throw FormatError("answer '" + answer + "': index is not a unique integer in [0, " +
-                            std::to_string(out.size()) + ")", path);
-    out[index.get<size_t>()] = answer;
-  }
-  return out;
-}
 
 struct Split {
   std::string name;
@@ -518,8 +498,7 @@ void Trainer::Validate(Split& split) {
 // VE: data/ve.py's label names; VQA: ans2label's answers (their index without one).
 std::string Trainer::AnswerName(int64_t i) const {
   if (task_ == TaskKind::kVe) {
-    static const char* kVe[] = {"contradiction", "entailment", "neutral"};
-    return kVe[i];
+    return VeLabels().at(i);
   }
   return i < static_cast<int64_t>(label2ans_.size()) ? label2ans_[i] : std::to_string(i);
 }

@@ -53,13 +53,4 @@ std::string JsonObjectWriter::Finish() {
   return s;
 }
 
-void WriteFileAtomic(const std::string& path, std::string_view text) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) ThrowErrno("cannot write", tmp);
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  if (std::fclose(f) != 0 || !ok) ThrowErrno("cannot write", tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) ThrowErrno("cannot rename to " + path, tmp);
-}
-
 }  // namespace uniter::converters

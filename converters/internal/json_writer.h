@@ -35,7 +35,4 @@ class JsonObjectWriter {
 // ensure_ascii; ill-formed UTF-8 as surrogateescape would read it).
 inline void AppendJsonString(std::string* out, std::string_view s) { AppendPyJsonString(out, s); }
 
-// Writes `path` atomically: `path.tmp`, then rename. Throws IoError.
-void WriteFileAtomic(const std::string& path, std::string_view text);
-
 }  // namespace uniter::converters

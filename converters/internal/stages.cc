@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/version.h"
 #include "converters/internal/readers.h"

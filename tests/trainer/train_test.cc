@@ -4,6 +4,9 @@
 // output_dir holds UNITER's layout (hps.json, model.json, checkpoints, results,
 // TensorBoard scalars read back by PyPI tensorboard), and `uniter eval nlvr2`
 // agrees with the logged accuracy. Bad input: one line, nothing written.
+// VE and VQA (soft targets, ans2label) learn too; `uniter infer nlvr2|vqa|ve`
+// reproduces validation's predictions and `uniter eval ve` a Python
+// restatement of the accuracy.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -107,6 +110,58 @@ std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std::string
   return labels;
 }
 
+// VQA-shaped txt_db (keys are integer question ids from `first_qid`), over
+// the answers of kVqaAnswers: "what colour" questions (word 12) are answered
+// by the image's colour, "is it <colour>" questions (word 13 + colour word
+// 10 + q) by yes/no; UNITER-style soft targets give the right answer 1.0 and
+// a plausible wrong one 0.3. Returns question_id → {answer index: score}.
+const std::vector<std::string> kVqaAnswers = {"red", "blue", "yes", "no", "two"};
+std::map<std::string, std::map<int, double>> WriteVqaTxtDb(const std::string& dir, int first_qid, int n,
+                                                           std::mt19937& gen) {
+  featdb::TxtDbWriter w(dir);
+  std::map<std::string, std::map<int, double>> targets;
+  nlohmann::json id2len = nlohmann::json::object(), txt2img = nlohmann::json::object();
+  std::uniform_int_distribution<int> filler(20, 99), len(3, 6), img(0, kImages - 1), color(0, kColors - 1);
+  for (int i = 0; i < n; ++i) {
+    const std::string qid = std::to_string(first_qid + i);
+    const int image = img(gen), c = image % kColors, q = color(gen);
+    std::vector<int32_t> ids(len(gen));
+    for (auto& t : ids) t = filler(gen);
+    std::map<int, double> target;
+    const size_t at = gen() % (ids.size() - 1);
+    if (gen() % 2) {  // what colour is it?
+      ids[at] = 12;
+      target = {{c, 1.0}, {1 - c, 0.3}};
+    } else {  // is it <q>?
+      ids[at] = 13;
+      ids[at + 1] = 10 + q;
+      target = q == c ? std::map<int, double>{{2, 1.0}, {3, 0.3}} : std::map<int, double>{{3, 1.0}, {4, 0.3}};
+    }
+    featdb::Value labels = featdb::Value::Array(), scores = featdb::Value::Array();
+    for (const auto& [l, sc] : target) {
+      labels.Append(featdb::Value(l));
+      scores.Append(featdb::Value(sc));
+    }
+    featdb::Value t = featdb::Value::Map();
+    t.Set("labels", labels);
+    t.Set("scores", scores);
+    featdb::Value ex = featdb::Value::Map();
+    ex.Set("input_ids", featdb::Value::IntList(ids));
+    ex.Set("img_fname", featdb::Value::Str("img" + std::to_string(image) + ".npz"));
+    ex.Set("target", t);
+    ex.Set("question_id", featdb::Value(first_qid + i));
+    w.Put(qid, ex);
+    id2len[qid] = ids.size();
+    txt2img[qid] = "img" + std::to_string(image) + ".npz";
+    targets[qid] = target;
+  }
+  w.WriteJson("id2len.json", id2len);
+  w.WriteJson("txt2img.json", txt2img);
+  w.WriteJson("meta.json", {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {10, 100}}});
+  w.Close();
+  return targets;
+}
+
 class TrainNlvr2 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -117,6 +172,11 @@ class TrainNlvr2 : public ::testing::Test {
     dev_ = new std::map<std::string, bool>(WriteTxtDb(*root_ + "/txt_dev", "dev", 160, gen));
     WriteTxtDb(*root_ + "/ve_train", "train", 1000, gen, /*ve=*/true);
     ve_dev_ = new std::map<std::string, bool>(WriteTxtDb(*root_ + "/ve_dev", "dev", 160, gen, /*ve=*/true));
+    WriteVqaTxtDb(*root_ + "/vqa_train", 100000, 1000, gen);
+    vqa_dev_ = new std::map<std::string, std::map<int, double>>(WriteVqaTxtDb(*root_ + "/vqa_dev", 200000, 160, gen));
+    nlohmann::json ans2label = nlohmann::json::object();
+    for (size_t i = 0; i < kVqaAnswers.size(); ++i) ans2label[kVqaAnswers[i]] = i;
+    ::uniter::testing::WriteFile(*root_ + "/ans2label.json", ans2label.dump());
     ::uniter::testing::WriteFile(*root_ + "/model.json", nlohmann::json{{"vocab_size", 128},
                                                                          {"hidden_size", 64},
                                                                          {"num_hidden_layers", 2},
@@ -138,6 +198,7 @@ class TrainNlvr2 : public ::testing::Test {
     delete root_;
     delete dev_;
     delete ve_dev_;
+    delete vqa_dev_;
     root_ = nullptr;
     dev_ = nullptr;
   }
@@ -176,7 +237,9 @@ class TrainNlvr2 : public ::testing::Test {
   static std::string* root_;
   static std::map<std::string, bool>* dev_;
   static std::map<std::string, bool>* ve_dev_;
+  static std::map<std::string, std::map<int, double>>* vqa_dev_;
 };
+std::map<std::string, std::map<int, double>>* TrainNlvr2::vqa_dev_ = nullptr;
 std::map<std::string, bool>* TrainNlvr2::ve_dev_ = nullptr;
 std::string* TrainNlvr2::root_ = nullptr;
 std::map<std::string, bool>* TrainNlvr2::dev_ = nullptr;
@@ -316,6 +379,143 @@ TEST_F(TrainNlvr2, VeLearnsTooAndWritesUnitersVeResults) {
   ASSERT_NE(logged, std::string::npos) << r.out;
   EXPECT_NEAR(std::stod(r.out.substr(logged + 8)), acc, 1e-6);  // score at argmax = 1 iff correct
   EXPECT_TRUE(fs::exists(out + "/ckpt/model_step_200.pt"));
+
+  // `uniter infer ve` reproduces validation's predictions ({pairID: label}, db order);
+  // numpy reads the [N, 3] logits, whose argmax names the same labels.
+  const std::string inf = *root_ + "/ve_infer";
+  const auto ir = Uniter("infer ve --txt_db " + Quote(*root_ + "/ve_dev") + " --img_db " + Quote(*root_ + "/img") +
+                         " --checkpoint " + Quote(out + "/ckpt/model_step_200.pt") + " --model_config " +
+                         Quote(out + "/log/model.json") + " --config " + Quote(out + "/log/hps.json") +
+                         " --output_dir " + Quote(inf) + " --save-logits " + Quote(inf + "/logits.npy") +
+                         " --threads 1 --quiet");
+  ASSERT_EQ(ir.exit_code, 0) << ir.out;
+  const std::string inferred_text = ::uniter::testing::ReadFile(inf + "/results.json");
+  const auto inferred = nlohmann::ordered_json::parse(inferred_text);
+  EXPECT_EQ(nlohmann::json::parse(inferred_text), res);
+  std::string expected = "float32 (" + std::to_string(ve_dev_->size()) + ", 3)";
+  for (const auto& [id, label] : inferred.items()) expected += " " + label.get<std::string>();
+  const auto np = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import numpy as np, sys; a = np.load(sys.argv[1]); names = ['contradiction', 'entailment', 'neutral']; "
+            "print(a.dtype, a.shape, ' '.join(names[i] for i in a.argmax(1)))") +
+      " " + Quote(inf + "/logits.npy"));
+  ASSERT_EQ(np.exit_code, 0) << np.out;
+  EXPECT_EQ(np.out, expected + "\n");
+
+  // `uniter eval ve` against SNLI-VE-style annotations (one gold label
+  // flipped to neutral so that a miss shows) and against the txt_db's
+  // targets, checked by a Python restatement of the accuracy.
+  std::string annotations;
+  for (const auto& [id, label] : *ve_dev_) {
+    const bool flip = id == ve_dev_->begin()->first;
+    annotations += nlohmann::json{{"pairID", id}, {"gold_label", flip ? "neutral" : label ? "entailment" : "contradiction"}}
+                       .dump() + "\n";
+  }
+  const std::string jsonl = *root_ + "/snli_ve_dev.jsonl";
+  ::uniter::testing::WriteFile(jsonl, annotations);
+  const auto ref = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import json, sys; res = json.load(open(sys.argv[1])); "
+            "gold = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]; "
+            "c = sum(res[g['pairID']] == g['gold_label'] for g in gold); "
+            "print('accuracy=%s\\nexamples=%d\\ncorrect=%d' % (c / len(gold), len(gold), c))") +
+      " " + Quote(inf + "/results.json") + " " + Quote(jsonl));
+  ASSERT_EQ(ref.exit_code, 0) << ref.out;
+  const auto ev = Uniter("eval ve " + Quote(inf + "/results.json") + " " + Quote(jsonl));
+  ASSERT_EQ(ev.exit_code, 0) << ev.out;
+  EXPECT_EQ(ev.out, ref.out);
+  const auto ev_db = Uniter("eval ve " + Quote(inf + "/results.json") + " " + Quote(*root_ + "/ve_dev"));
+  ASSERT_EQ(ev_db.exit_code, 0) << ev_db.out;
+  ASSERT_EQ(ev_db.out.rfind("accuracy=", 0), 0u) << ev_db.out;
+  EXPECT_NEAR(std::stod(ev_db.out.substr(9)), acc, 1e-12);  // the test's own labels, no flip
+  EXPECT_NE(ev_db.out.find("\nexamples=" + std::to_string(ve_dev_->size()) + "\n"), std::string::npos) << ev_db.out;
+  std::fprintf(stderr, "uniter eval ve: %s", ev.out.c_str());
+}
+
+TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
+  const std::string out = *root_ + "/vqa_run";
+  auto c = Config();
+  // train-vqa-base-4gpu.json's layout: lists of train dbs, lr_mul for the head.
+  for (const char* k : {"model", "use_img_type", "train_txt_db", "train_img_db"}) c.erase(k);
+  c["train_txt_dbs"] = {*root_ + "/vqa_train"};
+  c["train_img_dbs"] = {*root_ + "/img"};
+  c["val_txt_db"] = *root_ + "/vqa_dev";
+  c["ans2label"] = *root_ + "/ans2label.json";
+  c["lr_mul"] = 10.0;
+  c["num_train_steps"] = 300;
+  c["warmup_steps"] = 30;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = Uniter("train vqa --config " + Quote(WriteConfig("train_vqa", c)) + " --output_dir " + Quote(out) +
+                        " --threads 1 --quiet");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::fprintf(stderr, "uniter train vqa: %.1f s: %s", secs, r.out.c_str());
+
+  // results/results_{step}_rank0.json {qid: answer}; the VQA score is the
+  // target score at the predicted answer, averaged (compute_score_with_logits).
+  const auto res = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/results/results_300_rank0.json"));
+  ASSERT_EQ(res.size(), vqa_dev_->size());
+  double score = 0;
+  for (const auto& [qid, target] : *vqa_dev_) {
+    const std::string answer = res.at(qid).get<std::string>();
+    const auto it = std::find(kVqaAnswers.begin(), kVqaAnswers.end(), answer);
+    ASSERT_NE(it, kVqaAnswers.end()) << answer;
+    const auto hit = target.find(static_cast<int>(it - kVqaAnswers.begin()));
+    score += hit == target.end() ? 0.0 : hit->second;
+  }
+  score /= static_cast<double>(vqa_dev_->size());
+  std::fprintf(stderr, "VQA dev score %.4f in %.1f s (a constant answer scores <= 0.33)\n", score, secs);
+  EXPECT_GE(score, 0.9);
+  const size_t logged = r.out.find("val_acc=");
+  ASSERT_NE(logged, std::string::npos) << r.out;
+  EXPECT_NEAR(std::stod(r.out.substr(logged + 8)), score, 1e-6);
+
+  // `uniter infer vqa`: inf_vqa.py's [{answer, question_id}] in db order,
+  // the same answers as validation; numpy's argmax over the logits agrees.
+  const std::string inf = *root_ + "/vqa_infer";
+  const auto ir = Uniter("infer vqa --txt_db " + Quote(*root_ + "/vqa_dev") + " --img_db " + Quote(*root_ + "/img") +
+                         " --checkpoint " + Quote(out + "/ckpt/model_step_300.pt") + " --model_config " +
+                         Quote(out + "/log/model.json") + " --config " + Quote(out + "/log/hps.json") +
+                         " --output_dir " + Quote(inf) + " --save-logits " + Quote(inf + "/logits.npy") +
+                         " --threads 1 --quiet");
+  ASSERT_EQ(ir.exit_code, 0) << ir.out;
+  const auto inferred =
+      nlohmann::json::parse(::uniter::testing::ReadFile(inf + "/results_test/results_300_all.json"));
+  ASSERT_TRUE(inferred.is_array());
+  ASSERT_EQ(inferred.size(), vqa_dev_->size());
+  auto qid = vqa_dev_->begin();
+  std::string expected = "float32 (" + std::to_string(vqa_dev_->size()) + ", " + std::to_string(kVqaAnswers.size()) + ")";
+  for (const auto& row : inferred) {
+    ASSERT_TRUE(row.at("question_id").is_number_integer()) << row;
+    EXPECT_EQ(std::to_string(row.at("question_id").get<int64_t>()), qid->first);
+    EXPECT_EQ(row.at("answer"), res.at(qid->first)) << qid->first;
+    expected += " " + row.at("answer").get<std::string>();
+    ++qid;
+  }
+  const auto np = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import json, numpy as np, sys; a = np.load(sys.argv[1]); l2a = {v: k for k, v in json.load(open(sys.argv[2])).items()}; "
+            "print(a.dtype, a.shape, ' '.join(l2a[i] for i in a.argmax(1)))") +
+      " " + Quote(inf + "/logits.npy") + " " + Quote(*root_ + "/ans2label.json"));
+  ASSERT_EQ(np.exit_code, 0) << np.out;
+  EXPECT_EQ(np.out, expected + "\n");
+
+  // Without the run's ans2label the head has 3129 answers: one line naming
+  // the mismatched key; non-integer ids (a VE db) likewise.
+  for (const auto& [db, needle] : {std::pair<std::string, std::string>{"vqa_dev", "vqa_output.3.weight"},
+                                   std::pair<std::string, std::string>{"ve_dev", "question_id"}}) {
+    const std::string config = db == "ve_dev" ? " --config " + Quote(out + "/log/hps.json") : "";
+    const auto bad = Uniter("infer vqa --txt_db " + Quote(*root_ + "/" + db) + " --img_db " + Quote(*root_ + "/img") +
+                            " --checkpoint " + Quote(out + "/ckpt/model_step_300.pt") + " --model_config " +
+                            Quote(out + "/log/model.json") + config + " --output_dir " + Quote(*root_ + "/vqa_bad") +
+                            " --threads 1 --quiet");
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.out.find(needle), std::string::npos) << bad.out;
+    if (db == "vqa_dev") {
+      EXPECT_NE(bad.out.find("--ans2label"), std::string::npos) << bad.out;  // the hint
+    }
+    EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
+  }
 }
 
 // Same seed → the same weights and predictions: bit for bit whatever the

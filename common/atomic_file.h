@@ -1,0 +1,15 @@
+// Whole-file writes that a crash cannot tear: the bytes go to `<path>.tmp`,
+// are flushed to disk (fsync), and only then renamed over `path`, so a reader
+// (or a resumed run) sees the old file or the new one, never a prefix.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace uniter {
+
+// Replaces `path` with `data`. Throws IoError naming the file on any failure
+// ("disk full" included); `path` is then unchanged.
+void WriteFileAtomic(const std::string& path, std::string_view data);
+
+}  // namespace uniter
