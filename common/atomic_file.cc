@@ -34,6 +34,14 @@ void WriteFileAtomic(const std::string& path, std::string_view data) {
     ThrowErrno("cannot write", tmp);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) ThrowErrno("cannot rename " + tmp + " to", path);
+  // The rename itself is durable once the folder's entry is synced.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 }  // namespace uniter

@@ -1,6 +1,7 @@
 // Whole-file writes that a crash cannot tear: the bytes go to `<path>.tmp`,
-// are flushed to disk (fsync), and only then renamed over `path`, so a reader
-// (or a resumed run) sees the old file or the new one, never a prefix.
+// are flushed to disk (fsync), and only then renamed over `path` (the folder
+// synced after), so a reader or a resumed run sees the old file or the new
+// one, never a prefix.
 #pragma once
 
 #include <string>

@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -16,6 +14,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/pickle_reader.h"
 
@@ -410,41 +409,6 @@ LoadReport LoadCheckpoint(torch::nn::Module& model, const std::string& path, con
   LoadReport report = LoadStateDict(model, ReadStateDict(path), path, options);
   report.format = bytes_head == std::string("PK\x03\x04", 4) ? "zip" : "legacy";
   return report;
-}
-
-void WriteFileAtomic(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) ThrowErrno("cannot create", tmp);
-  for (size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      errno = err;
-      ThrowErrno("cannot write", tmp);
-    }
-    done += static_cast<size_t>(n);
-  }
-  // fsync before the rename: after a crash the name holds either the old file or all of the new one.
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    errno = err;
-    ThrowErrno("cannot sync", tmp);
-  }
-  if (::close(fd) != 0) ThrowErrno("cannot close", tmp);
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw IoError("cannot rename " + tmp + ": " + ec.message(), path);
-  // The rename itself is durable once the folder's entry is synced.
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 void WriteStateDict(const StateDict& state, const std::string& path) {

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <map>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "trainer/answers.h"
 #include "trainer/data/datasets.h"
@@ -41,16 +42,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-void WriteText(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    if (!out.flush()) throw IoError("cannot write", tmp);
-  }
-  fs::rename(tmp, path);
-}
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -321,8 +312,8 @@ void Trainer::SaveState() {
 void Trainer::CreateOutputDir() {
   for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
   if (!resume_) {
-    WriteText(o_.output_dir + "/log/hps.json", o_.hps_json);
-    WriteText(o_.output_dir + "/log/model.json", model_json_);
+    WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
+    WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
   }
   // A resumed run adds a second events file to log/ (TensorBoard reads the folder).
   tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
@@ -469,13 +460,13 @@ void Trainer::Validate(Split& split) {
   std::string path, tag = "valid/" + split.name + "_";
   if (task_ == TaskKind::kNlvr2) {
     path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.csv";
-    WriteText(path, csv);
+    WriteFileAtomic(path, csv);
   } else if (task_ == TaskKind::kVe) {
     path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.json";
-    WriteText(path, answers.dump());
+    WriteFileAtomic(path, answers.dump());
   } else {  // train_vqa.py: val only, untagged by split
     path = o_.output_dir + "/results/results_" + step + "_rank0.json";
-    WriteText(path, answers.dump());
+    WriteFileAtomic(path, answers.dump());
     tag = "valid/";
   }
   tb_->AddScalar(tag + "loss", loss, global_step_);

@@ -53,11 +53,8 @@ void SaveCheckpoint(const torch::nn::Module& model, const std::string& path);
 
 // The writer behind SaveCheckpoint for any state dict (tensors contiguous, on
 // the CPU, in a dtype torch has a storage for): a zip torch.load reads.
-// Written through WriteFileAtomic.
+// Written through uniter::WriteFileAtomic (common/atomic_file.h): after a
+// crash `path` is either absent/old or complete.
 void WriteStateDict(const StateDict& state, const std::string& path);
-
-// Writes `bytes` to path.tmp, fsyncs it, renames it over `path` and fsyncs the
-// folder: after a crash `path` is either absent/old or complete. IoError on failure.
-void WriteFileAtomic(const std::string& path, std::string_view bytes);
 
 }  // namespace uniter::trainer
