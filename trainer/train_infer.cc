@@ -52,15 +52,6 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
 
 namespace {
 
-data::Task InferDataTask(TaskKind task, const std::string& model) {
-  switch (task) {
-    case TaskKind::kNlvr2: return model == "triplet" ? data::Task::kNlvr2Triplet : data::Task::kNlvr2Paired;
-    case TaskKind::kVqa: return data::Task::kVqa;
-    case TaskKind::kVe: return data::Task::kVe;
-  }
-  return data::Task::kVqa;
-}
-
 // inf_vqa.py names its output after the checkpoint step: model_step_N.pt → N,
 // any other file → its stem.
 std::string CheckpointTag(const std::string& checkpoint) {
@@ -146,7 +137,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (task == TaskKind::kVe) to.num_answers = 3;
   if (!label2ans.empty()) to.num_answers = static_cast<int64_t>(label2ans.size());
   data::DatasetOptions dopt;
-  dopt.task = InferDataTask(task, o.model);
+  dopt.task = data::TaskForModel(task, o.model);
   dopt.use_img_type = o.use_img_type;
   if (task != TaskKind::kNlvr2) dopt.num_answers = to.num_answers;
   auto txt = std::make_shared<const data::TxtTokDb>(o.txt_db, -1);

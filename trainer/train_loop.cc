@@ -51,15 +51,6 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
-data::Task DataTask(TaskKind task, const std::string& model) {
-  switch (task) {
-    case TaskKind::kNlvr2: return model == "triplet" ? data::Task::kNlvr2Triplet : data::Task::kNlvr2Paired;
-    case TaskKind::kVqa: return data::Task::kVqa;
-    case TaskKind::kVe: return data::Task::kVe;
-  }
-  return data::Task::kVqa;
-}
-
 // UNITER's set_dropout: every nn.Dropout (MultiheadAttention's float is not one).
 void SetDropout(torch::nn::Module& model, double p) {
   for (const auto& m : model.modules()) {
@@ -186,7 +177,7 @@ void Trainer::Prepare() {
   if (resume_ && resume_->meta.value("model_config", "") != model_json_)
     throw UsageError("cannot resume " + o_.output_dir + ": option 'model_config' (" + o_.model_config +
                      ") has other contents than in the saved run (use the same options, or a new output_dir)");
-  dopt_.task = DataTask(task_, o_.model);
+  dopt_.task = data::TaskForModel(task_, o_.model);
   dopt_.use_img_type = o_.use_img_type;
   if (task_ == TaskKind::kVqa && !o_.ans2label.empty()) label2ans_ = ReadLabel2Ans(o_.ans2label);
   if (task_ == TaskKind::kVqa) dopt_.num_answers = label2ans_.empty() ? 3129 : static_cast<int64_t>(label2ans_.size());

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "tests/test_util.h"
+#include "tests/trainer/trainer_test_util.h"
 #include "trainer/config.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/task_model.h"
@@ -20,15 +21,8 @@ namespace {
 
 using ::uniter::testing::Quote;
 
-std::string TestDir() { return UNITER_TRAINER_TEST_DIR; }
-
-std::map<std::string, at::Tensor> LoadPlainDict(const std::string& path) {
-  const std::string bytes = ::uniter::testing::ReadFile(path);
-  const auto value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  std::map<std::string, at::Tensor> out;
-  for (const auto& kv : value.toGenericDict()) out[kv.key().toStringRef()] = kv.value().toTensor();
-  return out;
-}
+using ::uniter::trainer::testing::LoadPlainDict;
+using ::uniter::trainer::testing::TestDir;
 
 bool IsWeight(const std::string& k) { return k.rfind("batch.", 0) != 0 && k.rfind("out.", 0) != 0 && k.rfind("grad.", 0) != 0; }
 

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "tests/test_util.h"
+#include "tests/trainer/trainer_test_util.h"
 #include "trainer/config.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/uniter_model.h"
@@ -23,15 +24,8 @@ namespace {
 
 using ::uniter::testing::Quote;
 
-std::string TestDir() { return UNITER_TRAINER_TEST_DIR; }
-
-std::map<std::string, at::Tensor> LoadPlainDict(const std::string& path) {
-  const std::string bytes = ::uniter::testing::ReadFile(path);
-  const auto value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  std::map<std::string, at::Tensor> out;
-  for (const auto& kv : value.toGenericDict()) out[kv.key().toStringRef()] = kv.value().toTensor();
-  return out;
-}
+using ::uniter::trainer::testing::LoadPlainDict;
+using ::uniter::trainer::testing::TestDir;
 
 // Runs uniter_ref.py with `python`; returns its io.pt dict.
 std::map<std::string, at::Tensor> RunReference(const std::string& python, const std::string& args,

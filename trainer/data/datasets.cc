@@ -16,6 +16,16 @@
 #include "trainer/data/token_bucket_sampler.h"
 
 namespace uniter::trainer::data {
+
+Task TaskForModel(TaskKind task, const std::string& nlvr2_model) {
+  switch (task) {
+    case TaskKind::kNlvr2: return nlvr2_model == "triplet" ? Task::kNlvr2Triplet : Task::kNlvr2Paired;
+    case TaskKind::kVqa: return Task::kVqa;
+    case TaskKind::kVe: return Task::kVe;
+  }
+  throw UsageError("unknown task");
+}
+
 namespace fs = std::filesystem;
 namespace {
 

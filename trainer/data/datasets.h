@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "trainer/model.h"
+
 namespace uniter::featdb {
 class TxtDbReader;
 class ImgDbReader;
@@ -119,6 +121,10 @@ class ImgFeatDb {
 };
 
 enum class Task { kNlvr2Paired, kNlvr2Triplet, kVqa, kVe };
+
+// The dataset layout a task model reads: NLVR2's `triplet` head reads one row
+// per example, `paired` and `paired-attn` two (train_nlvr2.py's choice).
+Task TaskForModel(TaskKind task, const std::string& nlvr2_model);
 const char* TaskName(Task t);
 
 struct DatasetOptions {
