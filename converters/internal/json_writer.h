@@ -17,7 +17,7 @@ class JsonObjectWriter {
   void Add(std::string_view key, int64_t value);
   void Add(std::string_view key, std::string_view value);
   void Add(std::string_view key, const std::vector<std::string>& values);
-  // `json_key` and `json_value` are JSON text already (see AppendJsonString).
+  // `json_key` and `json_value` are JSON text already (see AppendPyJsonString, common/py_json.h).
   void AddJson(std::string_view json_key, std::string_view json_value);
   void AddJson(std::string_view json_key, int64_t value);
   size_t size() const { return count_; }
@@ -30,9 +30,5 @@ class JsonObjectWriter {
   std::string out_;
   size_t count_ = 0;
 };
-
-// Appends `s` as a JSON string, as json.dumps(s) writes it (common/py_json.h,
-// ensure_ascii; ill-formed UTF-8 as surrogateescape would read it).
-inline void AppendJsonString(std::string* out, std::string_view s) { AppendPyJsonString(out, s); }
 
 }  // namespace uniter::converters

@@ -6,6 +6,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/py_json.h"
 #include "common/version.h"
 #include "converters/internal/readers.h"
 #include "featdb/value.h"
@@ -62,12 +63,12 @@ void PrepareExample(Example& ex, bool writes_txt2img) {
   }
   ex.key_hash = std::hash<std::string_view>{}(ex.key);
   for (const auto& f : ex.img_fnames) ex.img_hashes.push_back(std::hash<std::string_view>{}(f));
-  AppendJsonString(&ex.json_key, ex.key);
+  AppendPyJsonString(&ex.json_key, ex.key);
   if (writes_txt2img && !ex.img_fnames.empty()) {
     if (ex.img_list) ex.json_img.push_back('[');
     for (size_t f = 0; f < ex.img_fnames.size(); ++f) {
       if (f) ex.json_img.append(", ");
-      AppendJsonString(&ex.json_img, ex.img_fnames[f]);
+      AppendPyJsonString(&ex.json_img, ex.img_fnames[f]);
       if (!ex.img_list) break;
     }
     if (ex.img_list) ex.json_img.push_back(']');
@@ -268,7 +269,7 @@ void TxtDbWriterStage::Finish() {
       std::string img_name, ids;
       for (const auto& img : st.imgs) {
         img_name.clear();
-        AppendJsonString(&img_name, img.name);
+        AppendPyJsonString(&img_name, img.name);
         ids.clear();
         ids.push_back('[');
         for (size_t k = 0; k < img.keys.size(); ++k) {
