@@ -123,12 +123,7 @@ class ResultsWriter {
 
 InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
-  data::ImgDbOptions io;
-  io.conf_th = o.conf_th;
-  io.max_bb = o.max_bb;
-  io.min_bb = o.min_bb;
-  io.num_bb = o.num_bb;
-  io.compressed_db = o.compressed_db;
+  const data::ImgDbOptions io = data::ImgDbOptionsOf(o);
   std::vector<std::string> label2ans;
   if (task == TaskKind::kVqa && !o.ans2label.empty()) label2ans = ReadLabel2Ans(o.ans2label);
   TaskOptions to;

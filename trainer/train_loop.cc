@@ -135,12 +135,7 @@ class Trainer {
 std::shared_ptr<const data::TaskDataset> Trainer::OpenDataset(const std::vector<std::string>& txt,
                                                              const std::vector<std::string>& img,
                                                              bool is_train) const {
-  data::ImgDbOptions io;
-  io.conf_th = o_.conf_th;
-  io.max_bb = o_.max_bb;
-  io.min_bb = o_.min_bb;
-  io.num_bb = o_.num_bb;
-  io.compressed_db = o_.compressed_db;
+  const data::ImgDbOptions io = data::ImgDbOptionsOf(o_);
   std::vector<data::DbPair> pairs;
   for (size_t i = 0; i < txt.size(); ++i) {
     // UNITER's create_dataloader: eval dbs keep every text (max_txt_len -1).

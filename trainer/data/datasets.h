@@ -79,6 +79,19 @@ struct ImgDbOptions {
   bool compressed_db = false;  // the `_compressed` (npz) db
 };
 
+// The img_db keys of a run's options (TrainOptions, InferOptions: both carry
+// UNITER's config names).
+template <class RunOptions>
+ImgDbOptions ImgDbOptionsOf(const RunOptions& o) {
+  ImgDbOptions io;
+  io.conf_th = o.conf_th;
+  io.max_bb = o.max_bb;
+  io.min_bb = o.min_bb;
+  io.num_bb = o.num_bb;
+  io.compressed_db = o.compressed_db;
+  return io;
+}
+
 // One image's first nbb rows, as DetectFeatTxtTokDataset._get_img_feat returns them.
 struct ImageFeat {
   int64_t nbb = 0;       // rows returned (may be fewer than the nbb json says)
