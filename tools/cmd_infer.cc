@@ -1,5 +1,6 @@
-// `uniter infer nlvr2|vqa|ve --txt_db DB --img_db DB --checkpoint FILE
-//  --model_config JSON [--config train.json] --output_dir O [--save-logits F]`:
+// `uniter infer nlvr2|vqa|ve --txt_db DB --img_db DB (--train_dir D --ckpt STEP
+//  | --checkpoint FILE --model_config JSON) [--config train.json]
+//  [--output_dir O] [--save-logits F]`:
 // UNITER's inf_nlvr2.py / inf_vqa.py (and VE alike), writing their results
 // files (and optionally the raw scores).
 #ifdef UNITER_HAVE_TORCH
@@ -23,11 +24,29 @@ struct InferCliOptions {
   trainer::InferOptions infer;
   std::string config;
   std::string ans2label;
+  std::string train_dir;
+  int64_t ckpt = -1;
   bool quiet = false;
   int threads = 0;
 };
 
+// Either a training output_dir and a step (inf_nlvr2.py) or the files themselves.
+void ResolveModel(trainer::TaskKind task, InferCliOptions& o) {
+  const bool by_dir = !o.train_dir.empty();
+  if (by_dir != (o.ckpt >= 0)) throw UsageError("--train_dir and --ckpt go together");
+  if (by_dir) {
+    if (!o.infer.checkpoint.empty() || !o.infer.model_config.empty())
+      throw UsageError("give either --train_dir/--ckpt or --checkpoint/--model_config, not both");
+    trainer::ApplyTrainDir(task, o.train_dir, o.ckpt, &o.infer);
+    if (o.infer.output_dir.empty()) o.infer.output_dir = o.train_dir;  // inf_vqa.py writes there
+  } else if (o.infer.checkpoint.empty() || o.infer.model_config.empty()) {
+    throw UsageError("name the model: --train_dir D --ckpt STEP, or --checkpoint FILE --model_config JSON");
+  }
+  if (o.infer.output_dir.empty()) throw UsageError("--output_dir is required (without --train_dir)");
+}
+
 void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
+  ResolveModel(task, o);
   if (!o.config.empty()) {
     std::ifstream in(o.config, std::ios::binary);
     if (!in) throw IoError("cannot open train config", o.config);
@@ -50,11 +69,16 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   auto& i = o->infer;
   sub->add_option("--txt_db,--txt-db", i.txt_db, "txt_db folder")->required();
   sub->add_option("--img_db,--img-db", i.img_db, "img_db folder")->required();
-  sub->add_option("--checkpoint", i.checkpoint, "model state dict (ckpt/model_step_N.pt)")->required();
-  sub->add_option("--model_config,--model-config", i.model_config, "UNITER model JSON (log/model.json)")->required();
-  sub->add_option("--output_dir,--output-dir", i.output_dir, "folder for the results file")->required();
+  sub->add_option("--train_dir,--train-dir", o->train_dir,
+                  "a `uniter train` output_dir: its log/model.json, log/hps.json (and VQA's ckpt/ans2label.json)");
+  sub->add_option("--ckpt", o->ckpt, "with --train_dir: the step N of ckpt/model_step_N.pt");
+  sub->add_option("--checkpoint", i.checkpoint, "model state dict (ckpt/model_step_N.pt), without --train_dir");
+  sub->add_option("--model_config,--model-config", i.model_config, "UNITER model JSON (log/model.json)");
+  sub->add_option("--output_dir,--output-dir", i.output_dir,
+                  "folder for the results file (default with --train_dir: the train_dir)");
   sub->add_option("--config", o->config,
-                  "the run's train config or log/hps.json (model, use_img_type, img_db options, ans2label)");
+                  "a train config or log/hps.json (model, use_img_type, img_db options, ans2label); "
+                  "beats --train_dir's hps.json");
   if (task == trainer::TaskKind::kVqa)
     sub->add_option("--ans2label", o->ans2label, "answer → index JSON (default: the config's, else 3129 indices)");
   sub->add_option("--save-logits,--save_logits", i.save_logits,

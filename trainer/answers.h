@@ -6,9 +6,15 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uniter::trainer {
+
+// ans2label.json as json.load reads it: (answer, index) in the file's order.
+// IoError when unreadable; FormatError (naming the file) unless an object
+// whose indices are 0..n-1, each once.
+std::vector<std::pair<std::string, int64_t>> ReadAns2Label(const std::string& ans2label_path);
 
 // ans2label.json inverted: element i is the answer with index i. IoError when
 // unreadable; FormatError (naming the file) unless the indices are 0..n-1.

@@ -125,6 +125,12 @@ struct InferOptions {
 // Reads the options above that a train config (`config_json`, from `where`) sets; others are ignored.
 void ApplyTrainConfig(const std::string& config_json, const std::string& where, InferOptions* options);
 
+// inf_nlvr2.py's `--train_dir D --ckpt STEP`: checkpoint D/ckpt/model_step_STEP.pt,
+// model_config D/log/model.json, the options of D/log/hps.json, and for VQA
+// the answers train_vqa.py saved (D/ckpt/ans2label.json, when present).
+// UsageError naming the file when the run lacks one (e.g. no such step).
+void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, InferOptions* options);
+
 struct InferResult {
   int64_t examples = 0;
   std::string results;  // the results file

@@ -50,6 +50,24 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
   read("ans2label", &o->ans2label);
 }
 
+void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, InferOptions* o) {
+  const fs::path dir(train_dir);
+  auto need = [&](const fs::path& p, const char* what) {
+    if (!fs::is_regular_file(p))
+      throw UsageError(std::string("--train_dir has no ") + what + " (" + p.string() + ")");
+    return p.string();
+  };
+  const std::string hps = need(dir / "log" / "hps.json", "log/hps.json: not a training output_dir");
+  o->model_config = need(dir / "log" / "model.json", "log/model.json");
+  o->checkpoint = need(dir / "ckpt" / ("model_step_" + std::to_string(ckpt) + ".pt"), "checkpoint for --ckpt");
+  std::ifstream in(hps, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  ApplyTrainConfig(text.str(), hps, o);
+  const fs::path answers = dir / "ckpt" / "ans2label.json";
+  if (task == TaskKind::kVqa && fs::is_regular_file(answers)) o->ans2label = answers.string();
+}
+
 namespace {
 
 // inf_vqa.py names its output after the checkpoint step: model_step_N.pt → N,

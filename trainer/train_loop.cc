@@ -22,6 +22,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/py_json.h"
 #include "trainer/answers.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
@@ -93,6 +94,7 @@ class Trainer {
   void Validate(Split& split);
   void Checkpoint();
   std::string AnswerName(int64_t i) const;
+  std::string Ans2LabelJson() const;
   void Progress(bool final);
 
   TaskKind task_;
@@ -300,6 +302,8 @@ void Trainer::CreateOutputDir() {
   if (!resume_) {
     WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
     WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+    // train_vqa.py saves the answers with the checkpoints; inf_vqa.py reads them there.
+    if (task_ == TaskKind::kVqa) WriteFileAtomic(o_.output_dir + "/ckpt/ans2label.json", Ans2LabelJson());
   }
   // A resumed run adds a second events file to log/ (TensorBoard reads the folder).
   tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
@@ -470,6 +474,15 @@ void Trainer::Validate(Split& split) {
                  static_cast<long long>(global_step_), split.name.c_str(), acc, split.name.c_str(), loss,
                  static_cast<long long>(n_ex), secs);
   }
+}
+
+// json.dump(ans2label) of the answers read (their file's order); without a
+// file, the answers named by index.
+std::string Trainer::Ans2LabelJson() const {
+  if (!o_.ans2label.empty()) return PyJsonIntMap(ReadAns2Label(o_.ans2label));
+  std::vector<std::pair<std::string, int64_t>> items;
+  for (int64_t i = 0; i < model_->options().num_answers; ++i) items.emplace_back(std::to_string(i), i);
+  return PyJsonIntMap(items);
 }
 
 // VE: data/ve.py's label names; VQA: ans2label's answers (their index without one).

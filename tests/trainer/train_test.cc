@@ -329,6 +329,25 @@ TEST_F(TrainNlvr2, LearnsTheWordImageRuleAndWritesUnitersOutputs) {
   for (std::string l; std::getline(csv_in, l);) expected += " " + l.substr(l.find(',') + 1);
   EXPECT_EQ(np.out, expected + "\n");
 
+  // inf_nlvr2.py's form, `--train_dir D --ckpt N`, finds the same files
+  // (model.json, hps.json for the head) and writes the same bytes.
+  const auto byd = Uniter("infer nlvr2 --txt_db " + Quote(*root_ + "/txt_dev") + " --img-db " + Quote(*root_ + "/img") +
+                          " --train_dir " + Quote(out) + " --ckpt 300 --output_dir " + Quote(inf + "_dir") +
+                          " --threads 1 --quiet");
+  ASSERT_EQ(byd.exit_code, 0) << byd.out;
+  EXPECT_EQ(::uniter::testing::ReadFile(inf + "_dir/results.csv"), inferred);
+  // A step the run never saved, or half of the pair: one line naming what is missing.
+  for (const std::string& args : {" --train_dir " + Quote(out) + " --ckpt 7 --output_dir " + Quote(inf + "_bad"),
+                                  " --train_dir " + Quote(out) + " --output_dir " + Quote(inf + "_bad")}) {
+    const auto bad = Uniter("infer nlvr2 --txt_db " + Quote(*root_ + "/txt_dev") + " --img-db " +
+                            Quote(*root_ + "/img") + args + " --threads 1 --quiet");
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.out.find(args.find("--ckpt") == std::string::npos ? "--ckpt" : "model_step_7.pt"),
+              std::string::npos) << bad.out;
+    EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
+    EXPECT_FALSE(fs::exists(inf + "_bad"));
+  }
+
   // TensorBoard scalars under UNITER's tags, read by PyPI tensorboard.
   if (!::uniter::testing::PythonHas("tensorboard")) GTEST_SKIP() << "reference Python lacks tensorboard";
   std::string events;
@@ -499,6 +518,20 @@ TEST_F(TrainNlvr2, VqaLearnsAndWritesUnitersVqaResults) {
       " " + Quote(inf + "/logits.npy") + " " + Quote(*root_ + "/ans2label.json"));
   ASSERT_EQ(np.exit_code, 0) << np.out;
   EXPECT_EQ(np.out, expected + "\n");
+
+  // train_vqa.py's ckpt/ans2label.json is json.dump of the answers it read;
+  // inf_vqa.py's form (the run's folder) finds them there without --config.
+  const auto dumped = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import json, sys; sys.stdout.write(json.dumps(json.load(open(sys.argv[1]))))") + " " +
+      Quote(*root_ + "/ans2label.json"));
+  ASSERT_EQ(dumped.exit_code, 0) << dumped.out;
+  EXPECT_EQ(::uniter::testing::ReadFile(out + "/ckpt/ans2label.json"), dumped.out);
+  const auto byd = Uniter("infer vqa --txt_db " + Quote(*root_ + "/vqa_dev") + " --img_db " + Quote(*root_ + "/img") +
+                          " --train_dir " + Quote(out) + " --ckpt 300 --threads 1 --quiet");
+  ASSERT_EQ(byd.exit_code, 0) << byd.out;
+  EXPECT_EQ(::uniter::testing::ReadFile(out + "/results_test/results_300_all.json"),
+            ::uniter::testing::ReadFile(inf + "/results_test/results_300_all.json"));
 
   // Without the run's ans2label the head has 3129 answers: one line naming
   // the mismatched key; non-integer ids (a VE db) likewise.
