@@ -91,4 +91,9 @@ void PyRandom::SetState(const State& s) {
   index_ = s.index;
 }
 
+double PyRandom::Random() {
+  const uint32_t a = NextUint32() >> 5, b = NextUint32() >> 6;
+  return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
 }  // namespace uniter::trainer::data

@@ -27,6 +27,8 @@ class PyRandom {
   uint32_t GetRandBits(int k);
   // random._randbelow(n), n ≥ 1: rejection sampling on n.bit_length() bits.
   uint64_t RandBelow(uint64_t n);
+  // random.random(): 53 bits from two outputs, (a >> 5, b >> 6), in [0, 1).
+  double Random();
 
   // random.shuffle(x): Fisher-Yates from the end, j = _randbelow(i + 1).
   template <typename T>
