@@ -18,6 +18,17 @@ PretrainTask ParsePretrainTask(const std::string& name) {
   throw UsageError("unknown pretraining task '" + name + "' (mlm, mrfr, mrc, mrc-kl, itm)");
 }
 
+const char* PretrainTaskName(PretrainTask task) {
+  switch (task) {
+    case PretrainTask::kMlm: return "mlm";
+    case PretrainTask::kMrfr: return "mrfr";
+    case PretrainTask::kMrc: return "mrc";
+    case PretrainTask::kMrcKl: return "mrc-kl";
+    case PretrainTask::kItm: return "itm";
+  }
+  return "?";
+}
+
 namespace {
 
 torch::nn::Functional GeluLayer() {

@@ -105,7 +105,7 @@ TEST_P(PretrainParity, LossesAndGradientsEqualUniterRestatement) {
   const PretrainTask kind = ParsePretrainTask(task);
   const PretrainBatch batch = ToPretrainBatch(io);
   const PretrainOutput out = model->Loss(kind, batch);
-  const at::Tensor train_loss = PretrainModelImpl::TrainLoss(kind, out, 0.2);
+  const at::Tensor train_loss = PretrainModelImpl::TrainLoss(kind, out, 0.1);
   train_loss.backward();
   ExpectClose(out.loss.detach(), io.at("out.loss"), 1e-5, "loss");
   ExpectClose(train_loss.detach().reshape({1}), io.at("out.train_loss"), 1e-5, "train loss");

@@ -179,15 +179,19 @@ void ImageFeat::CopyFeatures(float* out) const {
     std::memcpy(out, feat_bytes.data(), n * sizeof(float));
 }
 
-ImageFeat ImgFeatDb::Get(const std::string& fname) const {
+ImageFeat ImgFeatDb::Get(const std::string& fname, bool soft_labels) const {
   const int64_t nbb = Nbb(fname);
-  auto arrays = db_->Get(fname, {"features", "norm_bb"});
+  std::vector<std::string> wanted = {"features", "norm_bb"};
+  if (soft_labels) wanted.push_back("soft_labels");
+  auto arrays = db_->Get(fname, wanted);
   if (!arrays) throw FormatError("image '" + fname + "' is not in the img_db", db_path_);
   featdb::Array* f = nullptr;
   const featdb::Array* b = nullptr;
+  const featdb::Array* labels = nullptr;
   for (featdb::Array& a : *arrays) {
     if (a.name == "features") f = &a;
     if (a.name == "norm_bb") b = &a;
+    if (a.name == "soft_labels") labels = &a;
   }
   if (!f || !b || f->shape.size() != 2 || b->shape.size() != 2 || b->shape[1] != 6 || f->shape[0] != b->shape[0])
     throw FormatError("image '" + fname + "' needs 2-d features and norm_bb [N, 6] with equal N", db_path_);
@@ -210,6 +214,12 @@ ImageFeat ImgFeatDb::Get(const std::string& fname) const {
     float* p = out.pos.data() + r * 7;
     for (int c = 0; c < 6; ++c) p[c] = src[c];
     p[6] = src[4] * src[5];  // w·h in float32, as torch multiplies the float tensors
+  }
+  if (soft_labels) {
+    if (!labels || labels->shape.size() != 2 || labels->shape[0] != f->shape[0])
+      throw FormatError("image '" + fname + "' needs soft_labels [N, classes] beside its N features (MRC)", db_path_);
+    out.label_dim = labels->shape[1];
+    out.soft_labels = featdb::TruncateRows(*labels, out.nbb).ToFloat32();
   }
   return out;
 }

@@ -102,6 +102,10 @@ struct ImageFeat {
   bool feat_is_f16 = true;
   std::string feat_bytes;
   std::vector<float> pos;  // [nbb, 7]: norm_bb (6, widened) then w·h in float32
+  // MRC's detector soft labels [nbb, label_dim] float32 (get_dump's
+  // soft_labels[:nbb]); empty unless asked for.
+  std::vector<float> soft_labels;
+  int64_t label_dim = 0;
 
   // Writes the nbb × feat_dim float32 features to `out`.
   void CopyFeatures(float* out) const;
@@ -120,8 +124,9 @@ class ImgFeatDb {
   // The nbb json value (num_bb when conf_th is -1): the length the sampler counts.
   // FormatError naming db and image when unknown.
   int64_t Nbb(const std::string& fname) const;
-  // FormatError naming db and image when absent or corrupt.
-  ImageFeat Get(const std::string& fname) const;
+  // FormatError naming db and image when absent or corrupt (or, with
+  // `soft_labels`, lacking a 2-d soft_labels array of the features' rows).
+  ImageFeat Get(const std::string& fname, bool soft_labels = false) const;
   const std::string& dir() const { return dir_; }
   const std::string& db_path() const { return db_path_; }
 

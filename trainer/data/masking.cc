@@ -17,7 +17,7 @@ MaskedTokens RandomWord(std::vector<int64_t> tokens, int64_t vocab_begin, int64_
     if (prob < 0.15) {
       prob /= 0.15;
       const int64_t original = token;
-      if (prob < 0.79) {
+      if (prob < 0.8) {
         token = mask_id;
       } else if (prob < 0.9) {
         // random.choice(list(range(*vocab_range)))

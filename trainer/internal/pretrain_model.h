@@ -15,30 +15,11 @@
 #include <string>
 
 #include "trainer/config.h"
-#include "trainer/internal/batch.h"
+#include "trainer/internal/pretrain_batch.h"
 #include "trainer/internal/uniter_model.h"
+#include "trainer/pretrain_task.h"
 
 namespace uniter::trainer {
-
-// pretrain.py's task names: mlm, mrfr, mrc, mrc-kl (any name starting "mrc"
-// holding "kl"), itm.
-enum class PretrainTask { kMlm, kMrfr, kMrc, kMrcKl, kItm };
-// "mlm", "mrfr", "mrc", "mrckl"/"mrc-kl", "itm": UsageError otherwise.
-PretrainTask ParsePretrainTask(const std::string& name);
-
-// What UNITER's pretraining collates add to a Batch (data/{mlm,mrm,itm}.py),
-// under its key names.
-struct PretrainBatch {
-  Batch batch;              // input_ids … gather_index; ITM: targets [B] int64; MRM: img_masks
-  at::Tensor txt_labels;    // MLM [B, T] int64, −1 where not masked
-  at::Tensor img_mask_tgt;  // MRM [B, L] bool: the masked regions' slots in the joint sequence
-  at::Tensor feat_targets;  // MRFR [S, img_dim]: the masked regions' input features
-  at::Tensor label_targets; // MRC [S, 1601]: the masked regions' detector soft labels
-  // ITM's ot_inputs (itm_ot_collate); ot_scatter undefined = no OT.
-  at::Tensor ot_scatter;    // [B, L] int64
-  int64_t scatter_max = 0;  // ot_scatter.max()
-  at::Tensor txt_pad, img_pad;  // [B, max_tl], [B, max_nbb] bool, true = padding
-};
 
 // One task's forward (compute_loss=True): the per-unit losses, reduction none,
 // and for ITM with OT the OT distances of the positive and negative pairs.
