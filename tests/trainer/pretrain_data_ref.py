@@ -6,6 +6,7 @@ seeding trainer/data/pretrain_datasets.h documents: example i of epoch e draws
 from random.seed(example_seed(seed, e, i)), ITM's new_epoch from index -1.
 
   pretrain_data_ref.py batches CASE.json OUT   OUT.npz: b{k}_{key} per batch; OUT.json: lens
+  pretrain_data_ref.py mix SEED ACCUM STEPS NAME:RATIO...   MetaLoader's task per micro-batch, one per line
 """
 import json
 import random
@@ -170,8 +171,31 @@ def batches(case_path, out):
     json.dump({'lens': d.lens, 'ids': d.ids, 'imgs': d.imgs}, open(out + '.json', 'w'))
 
 
+class Endless:
+    """A loader that never touches `random` (the mixing draws alone are compared)."""
+    def __iter__(self):
+        return iter(range(10 ** 9))
+
+
+def mix(seed, accum, steps, specs):
+    """data/loader.py MetaLoader.__iter__, as UNITER has it (one process)."""
+    random.seed(seed)
+    pools = []
+    for spec in specs:
+        name, ratio = spec.rsplit(':', 1)
+        pools.extend([name] * int(ratio))
+    task, step = pools[0], 0
+    for _ in range(steps):
+        if step % accum == 0:
+            task = random.choice(pools)
+        step += 1
+        print(task)
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'batches':
         batches(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'mix':
+        mix(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
     else:
         sys.exit(f'unknown command {sys.argv[1]}')

@@ -11,11 +11,13 @@
 #include <memory>
 #include <string>
 
+#include "common/error.h"
 #include "featdb/npy.h"
 #include "tests/test_util.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/data/internal/pretrain_collate.h"
 #include "trainer/data/pretrain_datasets.h"
+#include "trainer/data/task_mixer.h"
 
 namespace uniter::trainer::data {
 namespace {
@@ -129,6 +131,32 @@ TEST_F(PretrainBatches, DrawsDependOnSeedEpochAndExampleOnly) {
     differ += a != ds.Get(i).txt_labels;
   }
   EXPECT_GE(differ, 10) << "epochs should redraw the masks";
+}
+
+// MetaLoader's choice: pretrain-indomain's pool (itm/mlm 2, mrfr/mrckl 1 per
+// db) drawn once per accumulation group, as UNITER's code draws it.
+TEST(TaskMixer, ChoosesWhatMetaLoaderChooses) {
+  const std::vector<std::pair<std::string, int>> tasks = {
+      {"itm_coco", 2}, {"mlm_coco", 2}, {"mrfr_coco", 1}, {"mrckl_coco", 1},
+      {"itm_vg", 2}, {"mlm_vg", 2}, {"mrfr_vg", 1}, {"mrckl_vg", 1}};
+  for (int accum : {1, 3}) {
+    std::string args = " mix 42 " + std::to_string(accum) + " 500";
+    for (const auto& [name, ratio] : tasks) args += " " + name + ":" + std::to_string(ratio);
+    const auto r = ::uniter::testing::Run(Quote(::uniter::testing::Python()) + " " +
+                                          Quote(TestDir() + "/pretrain_data_ref.py") + args);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    TaskMixer mixer(tasks, accum);
+    PyRandom rng(42);
+    std::string ours;
+    std::map<std::string, int> count;
+    for (int i = 0; i < 500; ++i) {
+      ours += mixer.Next(rng) + "\n";
+      if (i % accum == 0) ++count[mixer.current()];
+    }
+    EXPECT_EQ(ours, r.out) << "accum " << accum;
+    EXPECT_GT(count["itm_coco"], count["mrfr_coco"]) << "ratio 2 should be drawn about twice as often as 1";
+  }
+  EXPECT_THROW(TaskMixer({{"mlm", 0}}, 1), UsageError);
 }
 
 }  // namespace
