@@ -92,6 +92,33 @@ DistEnv ReadDistEnv() {
   return ReadDistEnv([](const char* name) -> const char* { return std::getenv(name); });
 }
 
+namespace {
+
+std::string RankWhere(const DistEnv& env, const std::string& where) {
+  return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+         (where.empty() ? "" : ": " + where);
+}
+
+}  // namespace
+
+void RethrowNamingRank(const DistEnv& env) {
+  try {
+    throw;
+  } catch (const UsageError& e) {
+    throw UsageError(e.message(), RankWhere(env, e.where()));
+  } catch (const FormatError& e) {
+    throw FormatError(e.message(), RankWhere(env, e.where()));
+  } catch (const IoError& e) {
+    throw IoError(e.message(), RankWhere(env, e.where()));
+  } catch (const Error& e) {
+    throw Error(e.message(), RankWhere(env, e.where()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(FirstLine(e.what()), RankWhere(env, ""));
+  }
+}
+
 bool DistHasGloo() {
 #ifdef UNITER_HAVE_C10D_GLOO
   return true;

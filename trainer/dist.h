@@ -38,6 +38,11 @@ struct DistEnv {
 DistEnv ReadDistEnv(const std::function<const char*(const char*)>& getenv);
 DistEnv ReadDistEnv();  // from the process environment
 
+// Inside a catch block: throws the exception being handled again with the
+// rank in its location ("rank 1 of 2: <where>"), the same uniter::Error
+// subclass; any other std::exception becomes an Error with its first line.
+[[noreturn]] void RethrowNamingRank(const DistEnv& env);
+
 // Whether this build can form a process group: Gloo (CPU tensors) and NCCL
 // (CUDA tensors, only in a CUDA LibTorch build with NCCL's headers).
 bool DistHasGloo();

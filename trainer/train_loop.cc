@@ -595,34 +595,13 @@ void Trainer::Progress(bool final) {
 
 }  // namespace
 
-namespace {
-
-std::string RankWhere(const DistEnv& env, const std::string& where) {
-  return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-         (where.empty() ? "" : ": " + where);
-}
-
-}  // namespace
-
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
   const DistEnv env = ReadDistEnv();
   if (env.world_size <= 1) return Trainer(task, options, run, env).Run();
-  // Several processes: every error names the rank it happened on.
   try {
     return Trainer(task, options, run, env).Run();
-  } catch (const UsageError& e) {
-    throw UsageError(e.message(), RankWhere(env, e.where()));
-  } catch (const FormatError& e) {
-    throw FormatError(e.message(), RankWhere(env, e.where()));
-  } catch (const IoError& e) {
-    throw IoError(e.message(), RankWhere(env, e.where()));
-  } catch (const Error& e) {
-    throw Error(e.message(), RankWhere(env, e.where()));
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    const std::string what = e.what();
-    throw Error(what.substr(0, what.find('\n')), RankWhere(env, ""));
+  } catch (...) {
+    RethrowNamingRank(env);  // "rank 1 of 2: ..." from every process
   }
 }
 
