@@ -30,6 +30,8 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libsimdjson-dev
   # extractor, trainer (CPU LibTorch; the CUDA one comes from a Python torch)
   libtorch-dev libopencv-dev
+  # gloo's headers for LibTorch's ProcessGroupGloo (multi-process training on the CPU)
+  libgloo-dev
   # an optimized BLAS: libtorch1.13 links libblas.so.3, which is netlib's reference
   # BLAS (20x slower matmuls) unless an optimized one provides the alternative
   libopenblas0-pthread

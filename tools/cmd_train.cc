@@ -25,6 +25,7 @@ struct TrainCliOptions {
   std::string config;
   bool quiet = false;
   int threads = 0;
+  int dist_timeout = 1800;
 };
 
 trainer::TaskKind ParseTask(const std::string& name) {
@@ -70,7 +71,9 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
   run.threads = o.threads;
+  run.dist_timeout_s = o.dist_timeout;
   const trainer::TrainResult r = trainer::Train(task, opts, run);
+  if (r.rank != 0) return;  // under torchrun/srun rank 0 speaks for the run
   std::printf("%s: %lld steps, val_acc=%.6f val_loss=%.6f (%s)\n", opts.output_dir.c_str(),
               static_cast<long long>(r.global_step), r.val_acc, r.val_loss, r.val_results.c_str());
 }
@@ -85,11 +88,15 @@ void SetupTrainCommand(CLI::App& app) {
       "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
       "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt, results/val_results_N_rank0.csv and,\n"
       "at every checkpoint, train_state/ (optimizer, RNGs, data position): the same command on that output_dir\n"
-      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).");
+      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).\n"
+      "Several processes: torchrun --nproc-per-node=N --no-python uniter train ... (or srun) shards the batches\n"
+      "over a c10d group (Gloo on the CPU); --grad_reduce mean (UNITER's, default) or sum; rank 0 writes.");
   sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--dist-timeout", o->dist_timeout,
+                  "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->allow_extras();
   sub->fallthrough(false);  // keep the --KEY VALUE extras here instead of passing them up
   sub->callback([o, sub] { RunTrain(*o, sub->remaining()); });

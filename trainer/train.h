@@ -54,6 +54,12 @@ struct TrainOptions {
   // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
   // "" = 3129 answers named by index.
   std::string ans2label;
+  // Not UNITER's: how the gradients of several processes (torchrun/srun, see
+  // trainer/dist.h) combine at each update. "mean" (default) is UNITER's
+  // hvd.allreduce_(average=True): its N-GPU configs mean what they meant.
+  // "sum" adds them as accumulation does: N processes then train exactly as
+  // one process with gradient_accumulation_steps × N. One process: no effect.
+  std::string grad_reduce = "mean";
 
   // The options as UNITER's save_training_meta dumps vars(args): every key
   // above (and `config`), json.dump(..., indent=4) style.
@@ -80,6 +86,7 @@ struct RunOptions {
   bool quiet = false;  // no progress on stderr
   int threads = 0;     // LibTorch intra-op threads (0: every core)
   std::string banner;  // printed (unless quiet) once the inputs checked out
+  int dist_timeout_s = 1800;  // multi-process runs: longest wait for another rank (c10d's default)
 };
 
 struct TrainResult {
@@ -87,6 +94,7 @@ struct TrainResult {
   double val_acc = 0;       // the last validation's accuracy
   double val_loss = 0;
   std::string val_results;  // its results file
+  int rank = 0;             // this process's rank in a multi-process run (only rank 0 writes)
 };
 
 // Runs the whole finetuning. Everything is checked (dbs, model config,
@@ -97,6 +105,13 @@ struct TrainResult {
 // be the same but for output_dir, n_workers, pin_mem and config (else
 // UsageError naming the key); a state at num_train_steps returns at once.
 // Any other non-empty output_dir: UsageError.
+// Under torchrun or srun (trainer/dist.h), every process runs Train: each
+// draws the same global batch sequence from the seed and takes its
+// micro-batches rank, rank + W, ...; gradients are all-reduced (grad_reduce)
+// at every update; validation is sharded the same way and gathered to rank 0,
+// which alone writes output_dir (other ranks are quiet). A resume needs the
+// same number of processes and output_dir visible to all of them. An error
+// on one rank ends every rank; each names its rank ("rank 1 of 2: ...").
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -28,6 +29,8 @@
 #include "trainer/data/internal/loader.h"
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/dist.h"
+#include "trainer/internal/dist_group.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
@@ -77,7 +80,10 @@ struct Split {
 
 class Trainer {
  public:
-  Trainer(TaskKind task, const TrainOptions& o, const RunOptions& run) : task_(task), o_(o), run_(run) {}
+  Trainer(TaskKind task, const TrainOptions& o, const RunOptions& run, const DistEnv& env)
+      : task_(task), o_(o), run_(run), env_(env), rank_(env.rank), world_(env.world_size) {
+    if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
+  }
 
   TrainResult Run();
 
@@ -85,7 +91,7 @@ class Trainer {
   void Prepare();
   void CheckOutputDir();
   void Restore();
-  void SaveState();
+  void SaveState(const std::vector<std::string>& rank_rngs);
   void CreateOutputDir();
   std::shared_ptr<const data::TaskDataset> OpenDataset(const std::vector<std::string>& txt,
                                                       const std::vector<std::string>& img, bool is_train) const;
@@ -96,10 +102,19 @@ class Trainer {
   std::string AnswerName(int64_t i) const;
   std::string Ans2LabelJson() const;
   void Progress(bool final);
+  // Multi-process runs (trainer/dist.h): all no-ops with one process.
+  void SyncModel();
+  void SyncGradients();
+  void MergeResults(std::vector<std::string>* csv_parts, nlohmann::json* answers);
+  void Scalar(const std::string& tag, double value, int64_t step);
 
   TaskKind task_;
   TrainOptions o_;
   RunOptions run_;
+  DistEnv env_;
+  int rank_ = 0, world_ = 1;
+  std::unique_ptr<DistGroup> dist_;
+  int64_t synced_examples_ = 0;  // n_examples_ as last summed over the ranks
   data::DatasetOptions dopt_;
   UniterConfig config_;
   std::string model_json_;
@@ -257,12 +272,18 @@ void Trainer::Restore() {
   for (const auto& g : optimizer_->groups())
     for (size_t i = 0; i < g.names.size(); ++i)
       if (stepped.count(g.names[i])) g.params[i].mutable_grad() = at::zeros_like(g.params[i]);
-  for (const char* k : {"python", "python_epoch", "torch"})
-    if (!rng.count(k)) throw FormatError(std::string("key 'rng.") + k + "' is missing", where);
+  const nlohmann::json& loop = resume_->meta.at("loop");
+  const int saved_world = loop.value("world_size", 1);
+  if (saved_world != world_)
+    throw UsageError("cannot resume " + o_.output_dir + ": it was trained by " + std::to_string(saved_world) +
+                     " process(es), this run has " + std::to_string(world_) + " (use the same number)");
+  // Each rank's dropout draws differ: rank r > 0 resumes its own generator.
+  const std::string torch_rng = rank_ == 0 ? "torch" : "torch_rank" + std::to_string(rank_);
+  for (const std::string& k : {std::string("python"), std::string("python_epoch"), torch_rng})
+    if (!rng.count(k)) throw FormatError("key 'rng." + k + "' is missing", where);
   epoch_rng_ = PyRandomStateFrom(rng["python_epoch"], where);
   resume_rng_ = PyRandomStateFrom(rng["python"], where);
-  SetTorchRngState(rng["torch"]);
-  const nlohmann::json& loop = resume_->meta.at("loop");
+  SetTorchRngState(rng[torch_rng]);
   global_step_ = loop.at("global_step").get<int64_t>();
   epoch_ = loop.at("epoch").get<int64_t>();
   batch_in_epoch_ = loop.at("batch_in_epoch").get<int64_t>();
@@ -274,10 +295,10 @@ void Trainer::Restore() {
   result_.val_loss = loop.at("val_loss").get<double>();
   result_.val_results = loop.at("val_results").get<std::string>();
   start_step_ = global_step_;
-  start_examples_ = n_examples_;
+  start_examples_ = synced_examples_ = n_examples_;
 }
 
-void Trainer::SaveState() {
+void Trainer::SaveState(const std::vector<std::string>& rank_rngs) {
   StateDict tensors;
   for (const auto& p : model_->module().named_parameters())
     tensors.emplace_back("model." + p.key(), p.value().detach().contiguous());
@@ -287,11 +308,17 @@ void Trainer::SaveState() {
   tensors.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
   tensors.emplace_back("rng.python_epoch", PyRandomStateTensor(epoch_rng_));
   tensors.emplace_back("rng.torch", TorchRngState());
+  for (size_t r = 1; r < rank_rngs.size(); ++r) {
+    at::Tensor t = at::empty({static_cast<int64_t>(rank_rngs[r].size())}, at::kByte);
+    std::memcpy(t.data_ptr(), rank_rngs[r].data(), rank_rngs[r].size());
+    tensors.emplace_back("rng.torch_rank" + std::to_string(r), t);
+  }
   nlohmann::json loop = {{"global_step", global_step_}, {"epoch", epoch_},
                          {"batch_in_epoch", batch_in_epoch_}, {"n_examples", n_examples_},
                          {"loss_ema", loss_.val}, {"loss_set", loss_.set},
                          {"last_grad_norm", last_grad_norm_}, {"val_acc", result_.val_acc},
-                         {"val_loss", result_.val_loss}, {"val_results", result_.val_results}};
+                         {"val_loss", result_.val_loss}, {"val_results", result_.val_results},
+                         {"world_size", world_}};
   nlohmann::json meta = {{"loop", loop}, {"options", nlohmann::json::parse(o_.hps_json)},
                          {"model_config", model_json_}};
   WriteTrainState(o_.output_dir, global_step_, tensors, std::move(meta));
@@ -310,8 +337,11 @@ void Trainer::CreateOutputDir() {
 }
 
 TrainResult Trainer::Run() {
+  dist_ = DistGroup::Create(env_, /*cuda=*/false, std::chrono::seconds(run_.dist_timeout_s));
+  result_.rank = rank_;
   Prepare();
-  CreateOutputDir();
+  SyncModel();
+  if (rank_ == 0) CreateOutputDir();
   tty_ = isatty(STDERR_FILENO);
   if (!run_.quiet && !run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
   if (!run_.quiet)
@@ -325,7 +355,8 @@ TrainResult Trainer::Run() {
   // A state saved at the last step is a finished run: its final validation
   // and checkpoint are done (redoing them would redraw the val batches).
   if (global_step_ >= o_.num_train_steps) {
-    tb_->Flush();
+    if (tb_) tb_->Flush();
+    if (dist_) dist_->Barrier();
     result_.global_step = global_step_;
     return result_;
   }
@@ -337,7 +368,8 @@ TrainResult Trainer::Run() {
     Checkpoint();
   }
   Progress(true);
-  tb_->Flush();
+  if (tb_) tb_->Flush();
+  if (dist_) dist_->Barrier();  // rank 0 hosts the store: the others leave first
   result_.global_step = global_step_;
   return result_;
 }
@@ -352,7 +384,7 @@ bool Trainer::TrainEpoch() {
     // The interrupted epoch: its batch list drawn again, the generator as it
     // was at the checkpoint, the batches already trained on skipped.
     rng_.SetState(epoch_rng_);
-    batches = train_sampler_->Batches(rng_);
+    batches = ShardBatches(train_sampler_->Batches(rng_), rank_, world_, /*even=*/true);
     rng_.SetState(*resume_rng_);
     resume_rng_.reset();
     if (batch_in_epoch_ < 0 || batch_in_epoch_ > static_cast<int64_t>(batches.size()))
@@ -362,9 +394,11 @@ bool Trainer::TrainEpoch() {
     batches.erase(batches.begin(), batches.begin() + batch_in_epoch_);
   } else {
     epoch_rng_ = rng_.GetState();
-    batches = train_sampler_->Batches(rng_);
-    if (batches.empty()) throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) +
-                                          " yields no full batch from the training data");
+    batches = ShardBatches(train_sampler_->Batches(rng_), rank_, world_, /*even=*/true);
+    if (batches.empty())
+      throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) + " yields no full batch " +
+                       (world_ > 1 ? "for each of the " + std::to_string(world_) + " processes " : "") +
+                       "from the training data");
     ++epoch_;
     batch_in_epoch_ = 0;
   }
@@ -376,6 +410,7 @@ bool Trainer::TrainEpoch() {
     loss.backward();
     loss_.Add(loss.item<double>());
     if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
+      SyncGradients();
       Update();
       if (global_step_ % o_.valid_steps == 0) {
         for (auto& s : evals_) Validate(s);
@@ -391,18 +426,18 @@ void Trainer::Update() {
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
   optimizer_->SetLr(lr);
-  tb_->AddScalar("lr", lr, global_step_);
-  tb_->AddScalar("loss", loss_.val, global_step_);
+  Scalar("lr", lr, global_step_);
+  Scalar("loss", loss_.val, global_step_);
   if (o_.grad_norm != -1) {
     last_grad_norm_ = optim::ClipGradNorm(params_, o_.grad_norm);
-    tb_->AddScalar("grad_norm", last_grad_norm_, global_step_);
+    Scalar("grad_norm", last_grad_norm_, global_step_);
   }
   optimizer_->Step();
   optimizer_->ZeroGrad();
   if (global_step_ % 100 == 0) {
     const double ex_per_s =
         static_cast<double>(static_cast<int64_t>((n_examples_ - start_examples_) / Seconds(start_)));
-    tb_->AddScalar("perf/ex_per_s", ex_per_s, global_step_);
+    Scalar("perf/ex_per_s", ex_per_s, global_step_);
   }
   Progress(false);
 }
@@ -416,14 +451,14 @@ void Trainer::Validate(Split& split) {
   const auto st = Clock::now();
   double loss_sum = 0, score = 0;
   int64_t n_ex = 0;
-  std::string csv;
+  std::vector<std::string> csv_parts;  // one per batch
   nlohmann::json answers = nlohmann::json::object();
   {
     torch::NoGradGuard no_grad;
     data::LoaderOptions lo;
     lo.arena = arena_.get();
     lo.buffers = pool_;
-    data::PrefetchLoader loader(split.dataset, split.sampler->Batches(rng_), lo);
+    data::PrefetchLoader loader(split.dataset, ShardBatches(split.sampler->Batches(rng_), rank_, world_, false), lo);
     while (auto batch = loader.Next()) {
       const at::Tensor scores = m.Scores(*batch);
       const at::Tensor pred = scores.argmax(-1);
@@ -431,6 +466,7 @@ void Trainer::Validate(Split& split) {
       if (task_ == TaskKind::kNlvr2) {
         loss_sum += at::cross_entropy_loss(scores, batch->targets, {}, at::Reduction::Sum).item<double>();
         score += static_cast<double>(pred.eq(batch->targets).sum().item<int64_t>());
+        std::string& csv = csv_parts.emplace_back();
         for (size_t i = 0; i < batch->qids.size(); ++i) csv += batch->qids[i] + (p[i] == 1 ? ",True\n" : ",False\n");
       } else {
         // compute_score_with_logits: the soft target at the argmax.
@@ -442,27 +478,33 @@ void Trainer::Validate(Split& split) {
       n_ex += static_cast<int64_t>(batch->qids.size());
     }
   }
+  if (dist_) {
+    const auto sums = dist_->AllReduceSum({loss_sum, score, static_cast<double>(n_ex)});
+    loss_sum = sums[0], score = sums[1], n_ex = static_cast<int64_t>(sums[2]);
+    MergeResults(&csv_parts, &answers);
+  }
   m.train();
   const double secs = Seconds(st);
   const double acc = n_ex ? score / n_ex : 0.0;
   const double loss = n_ex ? loss_sum / n_ex : 0.0;
   const std::string step = std::to_string(global_step_);
-  std::string path, tag = "valid/" + split.name + "_";
+  std::string path, tag = "valid/" + split.name + "_", text;
   if (task_ == TaskKind::kNlvr2) {
     path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.csv";
-    WriteFileAtomic(path, csv);
+    for (const auto& part : csv_parts) text += part;
   } else if (task_ == TaskKind::kVe) {
     path = o_.output_dir + "/results/" + split.name + "_results_" + step + "_rank0.json";
-    WriteFileAtomic(path, answers.dump());
+    text = answers.dump();
   } else {  // train_vqa.py: val only, untagged by split
     path = o_.output_dir + "/results/results_" + step + "_rank0.json";
-    WriteFileAtomic(path, answers.dump());
+    text = answers.dump();
     tag = "valid/";
   }
-  tb_->AddScalar(tag + "loss", loss, global_step_);
-  tb_->AddScalar(tag + "acc", acc, global_step_);
-  tb_->AddScalar(tag + "ex_per_s", n_ex / std::max(secs, 1e-9), global_step_);
-  tb_->Flush();
+  if (rank_ == 0) WriteFileAtomic(path, text);
+  Scalar(tag + "loss", loss, global_step_);
+  Scalar(tag + "acc", acc, global_step_);
+  Scalar(tag + "ex_per_s", n_ex / std::max(secs, 1e-9), global_step_);
+  if (tb_) tb_->Flush();
   if (split.name == "val") {
     result_.val_acc = acc;
     result_.val_loss = loss;
@@ -493,10 +535,60 @@ std::string Trainer::AnswerName(int64_t i) const {
   return i < static_cast<int64_t>(label2ans_.size()) ? label2ans_[i] : std::to_string(i);
 }
 
-// UNITER's checkpoint, then the training state to resume from it.
+// UNITER's checkpoint, then the training state to resume from it (with
+// every rank's torch generator).
 void Trainer::Checkpoint() {
+  std::vector<std::string> rank_rngs;
+  if (dist_) {
+    const at::Tensor t = TorchRngState().contiguous();
+    rank_rngs = dist_->GatherToRoot(std::string(static_cast<const char*>(t.data_ptr()), t.numel()));
+  }
+  if (rank_ != 0) return;
   model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
-  SaveState();
+  SaveState(rank_rngs);
+}
+
+// UNITER's broadcast_tensors(params, 0): every rank starts from rank 0's
+// weights (the one seed gives the same ones; this makes sure). The barrier:
+// every rank has checked output_dir before rank 0 creates it.
+void Trainer::SyncModel() {
+  if (!dist_) return;
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
+  for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
+  dist_->Broadcast(tensors);
+  dist_->Barrier();
+}
+
+// At each update: every rank's gradients summed or averaged (grad_reduce),
+// and the examples every rank consumed counted (UNITER's ex/s sums them).
+void Trainer::SyncGradients() {
+  if (!dist_) return;
+  dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+  const auto n = dist_->AllReduceSum({static_cast<double>(n_examples_ - synced_examples_)});
+  n_examples_ = synced_examples_ + static_cast<int64_t>(n[0]);
+  synced_examples_ = n_examples_;
+}
+
+// Rank 0 gets every rank's validation results in the order one process
+// writes them: global batch i was rank i % W's (i / W)-th.
+void Trainer::MergeResults(std::vector<std::string>* csv_parts, nlohmann::json* answers) {
+  const auto parts = dist_->GatherToRoot(nlohmann::json{{"csv", *csv_parts}, {"answers", *answers}}.dump());
+  if (rank_ != 0) return;
+  std::vector<std::vector<std::string>> csv(parts.size());
+  size_t total = 0;
+  for (size_t r = 0; r < parts.size(); ++r) {
+    const auto j = nlohmann::json::parse(parts[r]);
+    csv[r] = j.at("csv").get<std::vector<std::string>>();
+    total += csv[r].size();
+    if (r > 0) answers->update(j.at("answers"));
+  }
+  csv_parts->clear();
+  for (size_t i = 0; i < total; ++i) csv_parts->push_back(std::move(csv[i % world_][i / world_]));
+}
+
+void Trainer::Scalar(const std::string& tag, double value, int64_t step) {
+  if (tb_) tb_->AddScalar(tag, value, step);
 }
 
 // Steps/s, examples/s, loss and ETA: a rewritten line on a terminal, else a
@@ -517,7 +609,13 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
-  return Trainer(task, options, run).Run();
+  const DistEnv env = ReadDistEnv();
+  if (env.world_size <= 1) return Trainer(task, options, run, env).Run();
+  try {
+    return Trainer(task, options, run, env).Run();
+  } catch (...) {
+    RethrowNamingRank(env);  // "rank 1 of 2: ..." from every process
+  }
 }
 
 }  // namespace uniter::trainer

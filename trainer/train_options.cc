@@ -32,7 +32,7 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"weight_decay", Kind::kDouble}, {"grad_norm", Kind::kDouble},
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
-      {"ans2label", Kind::kStr},
+      {"ans2label", Kind::kStr}, {"grad_reduce", Kind::kStr},
   };
   return kinds;
 }
@@ -171,6 +171,7 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   num("n_workers", &t.n_workers);
   num("pin_mem", &t.pin_mem);
   str("ans2label", &t.ans2label);
+  str("grad_reduce", &t.grad_reduce);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -186,6 +187,7 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   need(t.gradient_accumulation_steps > 0, "gradient_accumulation_steps must be positive");
   need(t.valid_steps > 0 && t.num_train_steps > 0, "valid_steps and num_train_steps must be positive");
   need(t.dropout >= 0 && t.dropout < 1, "dropout must be in [0, 1)");
+  need(t.grad_reduce == "mean" || t.grad_reduce == "sum", "grad_reduce '" + t.grad_reduce + "' is not mean or sum");
   need(t.n_workers >= 0, "n_workers must not be negative");
   if (task == TaskKind::kNlvr2)
     need(t.model == "paired" || t.model == "triplet" || t.model == "paired-attn",
@@ -224,6 +226,7 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   hps["fp16"] = t.fp16;
   hps["n_workers"] = t.n_workers;
   hps["pin_mem"] = t.pin_mem;
+  hps["grad_reduce"] = t.grad_reduce;
   t.hps_json = hps.dump(4);
   return t;
 }

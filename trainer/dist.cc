@@ -1,0 +1,308 @@
+// torchrun/srun's env:// variables, batch sharding, and the c10d group
+// (TCPStore + ProcessGroupGloo / ProcessGroupNCCL) behind DistGroup.
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+
+#ifdef UNITER_HAVE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef UNITER_HAVE_C10D_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+
+#include "common/error.h"
+#include "trainer/dist.h"
+#include "trainer/internal/dist_group.h"
+
+namespace uniter::trainer {
+namespace {
+
+// LibTorch 2 moved the collectives from ProcessGroup to Backend, which both
+// ProcessGroupGloo and ProcessGroupNCCL derive from there.
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBase = c10d::Backend;
+constexpr bool kSpeaksAgentStore = true;
+#else
+using GroupBase = c10d::ProcessGroup;
+constexpr bool kSpeaksAgentStore = false;
+#endif
+
+int IntVar(const std::function<const char*(const char*)>& getenv, const char* name, int fallback) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n < 0 || n > (1 << 30))
+    throw UsageError(std::string("environment variable ") + name + "='" + v + "' is not a non-negative integer");
+  return static_cast<int>(n);
+}
+
+// The first line of a c10 error (its what() appends a C++ backtrace).
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+DistEnv ReadDistEnv(const std::function<const char*(const char*)>& getenv) {
+  DistEnv e;
+  const bool torchrun = getenv("WORLD_SIZE") != nullptr;
+  const bool slurm = !torchrun && getenv("SLURM_NTASKS") != nullptr && getenv("SLURM_PROCID") != nullptr;
+  if (!torchrun && !slurm) return e;
+  if (torchrun) {
+    e.world_size = IntVar(getenv, "WORLD_SIZE", 1);
+    e.rank = IntVar(getenv, "RANK", 0);
+    e.local_rank = IntVar(getenv, "LOCAL_RANK", 0);
+    e.launcher = getenv("TORCHELASTIC_RUN_ID") != nullptr ? "torchrun" : "env";
+  } else {
+    e.world_size = IntVar(getenv, "SLURM_NTASKS", 1);
+    e.rank = IntVar(getenv, "SLURM_PROCID", 0);
+    e.local_rank = IntVar(getenv, "SLURM_LOCALID", 0);
+    e.launcher = "slurm";
+  }
+  const char* world_var = torchrun ? "WORLD_SIZE" : "SLURM_NTASKS";
+  if (e.world_size < 1) throw UsageError(std::string("environment variable ") + world_var + " must be at least 1");
+  if (e.rank >= e.world_size)
+    throw UsageError("rank " + std::to_string(e.rank) + " is not below " + world_var + "=" +
+                     std::to_string(e.world_size));
+  if (e.world_size == 1) return e;
+  const char* addr = getenv("MASTER_ADDR");
+  e.master_addr = addr != nullptr && *addr != '\0' ? addr : "127.0.0.1";
+  e.master_port = IntVar(getenv, "MASTER_PORT", 0);
+  if (e.master_port <= 0 || e.master_port > 65535)
+    throw UsageError("WORLD_SIZE=" + std::to_string(e.world_size) +
+                     " needs MASTER_PORT (1..65535): the port of rank 0's c10d store");
+  const char* agent = getenv("TORCHELASTIC_USE_AGENT_STORE");
+  e.agent_store = agent != nullptr && std::string(agent) == "True";
+  e.store_port = e.agent_store && !kSpeaksAgentStore ? e.master_port + 1 : e.master_port;
+  e.store_port = IntVar(getenv, "UNITER_STORE_PORT", e.store_port);
+  if (e.store_port <= 0 || e.store_port > 65535) throw UsageError("UNITER_STORE_PORT must be in 1..65535");
+  return e;
+}
+
+DistEnv ReadDistEnv() {
+  return ReadDistEnv([](const char* name) -> const char* { return std::getenv(name); });
+}
+
+namespace {
+
+std::string RankWhere(const DistEnv& env, const std::string& where) {
+  return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+         (where.empty() ? "" : ": " + where);
+}
+
+}  // namespace
+
+void RethrowNamingRank(const DistEnv& env) {
+  try {
+    throw;
+  } catch (const UsageError& e) {
+    throw UsageError(e.message(), RankWhere(env, e.where()));
+  } catch (const FormatError& e) {
+    throw FormatError(e.message(), RankWhere(env, e.where()));
+  } catch (const IoError& e) {
+    throw IoError(e.message(), RankWhere(env, e.where()));
+  } catch (const Error& e) {
+    throw Error(e.message(), RankWhere(env, e.where()));
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(FirstLine(e.what()), RankWhere(env, ""));
+  }
+}
+
+bool DistHasGloo() {
+#ifdef UNITER_HAVE_C10D_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool DistHasNccl() {
+#ifdef UNITER_HAVE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::vector<std::vector<int64_t>> ShardBatches(std::vector<std::vector<int64_t>> batches, int rank, int world_size,
+                                               bool even) {
+  if (world_size <= 1) return batches;
+  const size_t n = even ? batches.size() / world_size * world_size : batches.size();
+  std::vector<std::vector<int64_t>> mine;
+  for (size_t i = rank; i < n; i += world_size) mine.push_back(std::move(batches[i]));
+  return mine;
+}
+
+struct DistGroup::Impl {
+  int rank = 0, world = 1;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<GroupBase> group;
+  int64_t gathers = 0;  // names each GatherToRoot's store keys
+
+  // Runs one c10d call; its errors become one line.
+  template <typename F>
+  auto Guard(const std::string& what, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const c10::Error& e) {
+      throw Error("c10d " + what + " failed: " + FirstLine(e.what_without_backtrace()));
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error("c10d " + what + " failed: " + FirstLine(e.what()));
+    }
+  }
+  void Run(const char* what, const c10::intrusive_ptr<c10d::Work>& work) {
+    Guard(what, [&] { return work->wait(); });
+  }
+};
+
+DistGroup::DistGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DistGroup::~DistGroup() = default;
+int DistGroup::rank() const { return impl_->rank; }
+int DistGroup::world_size() const { return impl_->world; }
+
+std::unique_ptr<DistGroup> DistGroup::Create(const DistEnv& env, bool cuda, std::chrono::seconds timeout) {
+  if (env.world_size <= 1) return nullptr;
+  if (cuda && !DistHasNccl())
+    throw UsageError("multi-process training on CUDA needs NCCL, which this build lacks (no c10d NCCL headers)");
+  if (!cuda && !DistHasGloo())
+    throw UsageError("multi-process training on the CPU needs Gloo, which this build lacks (its LibTorch ships no "
+                     "gloo headers; use the CPU build against Debian's libtorch-dev + libgloo-dev)");
+  auto impl = std::make_unique<Impl>();
+  impl->rank = env.rank;
+  impl->world = env.world_size;
+  const bool host = env.rank == 0 && !(env.agent_store && env.store_port == env.master_port);
+  impl->Guard("store", [&] {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.store_port);
+    so.isServer = host;
+    so.numWorkers = env.world_size;
+    so.waitWorkers = true;  // clients count themselves in; the host waits for all
+    so.timeout = timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    return 0;
+  });
+  impl->Guard("process group", [&] {
+#ifdef UNITER_HAVE_C10D_NCCL
+    if (cuda) {
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, opts);
+      return 0;
+    }
+#endif
+#ifdef UNITER_HAVE_C10D_GLOO
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    opts->devices.push_back(ifname != nullptr && *ifname != '\0'
+                                ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                                : c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->threads = 2;
+    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+#endif
+    return 0;
+  });
+  return std::unique_ptr<DistGroup>(new DistGroup(std::move(impl)));
+}
+
+void DistGroup::AllReduceGrads(const std::vector<at::Tensor>& params, bool mean, int64_t bucket_bytes) {
+  // Buckets in parameter order, one dtype and device each.
+  struct Bucket {
+    std::vector<at::Tensor> grads;
+    at::Tensor flat;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Bucket> buckets;
+  std::map<std::pair<int, std::string>, size_t> open;  // (dtype, device) → its filling bucket
+  std::vector<int64_t> bytes;
+  for (const auto& p : params) {
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    const auto key = std::make_pair(static_cast<int>(g.scalar_type()), g.device().str());
+    auto it = open.find(key);
+    if (it == open.end() || bytes[it->second] >= bucket_bytes) {
+      buckets.emplace_back();
+      bytes.push_back(0);
+      it = open.insert_or_assign(key, buckets.size() - 1).first;
+    }
+    buckets[it->second].grads.push_back(g);
+    bytes[it->second] += g.numel() * static_cast<int64_t>(g.element_size());
+  }
+  // Gloo and NCCL run the buckets in order on their own threads/streams; all
+  // are queued before the first wait.
+  for (auto& b : buckets) {
+    std::vector<at::Tensor> views;
+    for (const auto& g : b.grads) views.push_back(g.reshape({-1}));
+    b.flat = at::cat(views);
+    std::vector<at::Tensor> one = {b.flat};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    b.work = impl_->Guard("allreduce", [&] { return impl_->group->allreduce(one, opts); });
+  }
+  for (auto& b : buckets) {
+    impl_->Run("allreduce", b.work);
+    if (mean) b.flat.div_(impl_->world);
+    int64_t offset = 0;
+    for (auto& g : b.grads) {
+      g.copy_(b.flat.narrow(0, offset, g.numel()).view_as(g));
+      offset += g.numel();
+    }
+  }
+}
+
+std::vector<double> DistGroup::AllReduceSum(const std::vector<double>& values) {
+  if (values.empty()) return {};
+  at::Tensor t = at::tensor(values, at::kDouble);
+  std::vector<at::Tensor> one = {t};
+  impl_->Run("allreduce", impl_->Guard("allreduce", [&] { return impl_->group->allreduce(one); }));
+  const double* p = t.data_ptr<double>();
+  return std::vector<double>(p, p + values.size());
+}
+
+void DistGroup::Broadcast(const std::vector<at::Tensor>& tensors) {
+  for (const auto& t : tensors) {
+    std::vector<at::Tensor> one = {t};
+    impl_->Run("broadcast", impl_->Guard("broadcast", [&] { return impl_->group->broadcast(one); }));
+  }
+}
+
+// Through the store, not a collective: results files are a few MB at most and
+// of any length per rank.
+std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine) {
+  const std::string prefix = "uniter/gather/" + std::to_string(impl_->gathers++) + "/";
+  if (impl_->rank != 0) {
+    impl_->Guard("store set", [&] {
+      impl_->store->set(prefix + std::to_string(impl_->rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+      return 0;
+    });
+    return {};
+  }
+  std::vector<std::string> all = {mine};
+  for (int r = 1; r < impl_->world; ++r) {
+    const std::string key = prefix + std::to_string(r);
+    const auto bytes = impl_->Guard("store get of rank " + std::to_string(r) + "'s part",
+                                    [&] { return impl_->store->get(key); });
+    all.emplace_back(bytes.begin(), bytes.end());
+    impl_->Guard("store delete", [&] { return impl_->store->deleteKey(key); });
+  }
+  return all;
+}
+
+void DistGroup::Barrier() {
+  impl_->Run("barrier", impl_->Guard("barrier", [&] { return impl_->group->barrier(); }));
+}
+
+}  // namespace uniter::trainer

@@ -1,0 +1,52 @@
+// The c10d process group of a multi-process run: a TCPStore (hosted by rank 0
+// or torchrun's agent) and Gloo for CPU tensors or NCCL for CUDA ones. The
+// c10d headers stay in dist_group's .cc; callers see tensors and strings.
+// Every method is a collective: all ranks call it, in the same order.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainer/dist.h"
+
+namespace uniter::trainer {
+
+class DistGroup {
+ public:
+  // nullptr for world_size 1. Else joins the store and forms the group;
+  // `cuda` picks NCCL (device local_rank) over Gloo. `timeout` bounds every
+  // store wait and collective, so a rank that died or hangs ends the others
+  // with an error instead of a hang (a closed connection ends them at once).
+  // Throws UsageError when this build lacks the backend, Error when the
+  // rendezvous fails.
+  static std::unique_ptr<DistGroup> Create(const DistEnv& env, bool cuda, std::chrono::seconds timeout);
+  ~DistGroup();
+
+  int rank() const;
+  int world_size() const;
+
+  // Sums (mean: then divides by world_size) the gradients of `params` over
+  // the ranks, in place, a bucket of about `bucket_bytes` at a time (each
+  // bucket one flattened tensor per dtype and device). Parameters without a
+  // gradient are skipped: every rank must have the same ones.
+  void AllReduceGrads(const std::vector<at::Tensor>& params, bool mean, int64_t bucket_bytes = 4 << 20);
+  // Element-wise sums of `values` over the ranks (float64, so the order of the
+  // ranks barely matters).
+  std::vector<double> AllReduceSum(const std::vector<double>& values);
+  // Rank 0's values of `tensors`, in place on every rank.
+  void Broadcast(const std::vector<at::Tensor>& tensors);
+  // Rank 0 gets every rank's `mine` (index = rank); other ranks get {}.
+  std::vector<std::string> GatherToRoot(const std::string& mine);
+  void Barrier();
+
+ private:
+  struct Impl;
+  explicit DistGroup(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace uniter::trainer
