@@ -48,9 +48,18 @@ struct TrainOptions {
   double grad_norm = 2.0;  // -1: no clipping
   int64_t warmup_steps = 4000;
   uint64_t seed = 42;
-  bool fp16 = false;  // accepted; the CPU loop runs fp32
+  // apex O2 in UNITER; here fp16 autocast + dynamic loss scaling on CUDA. On
+  // the CPU it runs fp32 (one notice): every UNITER config sets it.
+  bool fp16 = false;
   int n_workers = 4;  // loader threads
-  bool pin_mem = false;
+  bool pin_mem = false;  // batches to the GPU through pinned memory, non_blocking
+  // Ours, not UNITER's (in hps.json only when given):
+  // auto | cpu | cuda | cuda:N; auto = CUDA when LibTorch has it and a GPU is
+  // present. "cuda" and auto take GPU LOCAL_RANK under torchrun.
+  std::string device = "auto";
+  // "" (fp16 decides: fp16 or fp32) | fp32 | fp16 | bf16 (autocast, no loss
+  // scaling; CPU or CUDA). Wins over fp16.
+  std::string amp_dtype;
   // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
   // "" = 3129 answers named by index.
   std::string ans2label;
