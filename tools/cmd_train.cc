@@ -85,7 +85,10 @@ void SetupTrainCommand(CLI::App& app) {
       "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
       "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt, results/val_results_N_rank0.csv and,\n"
       "at every checkpoint, train_state/ (optimizer, RNGs, data position): the same command on that output_dir\n"
-      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).");
+      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).\n"
+      "Ours: --device auto|cpu|cuda|cuda:N (auto: a GPU when LibTorch has CUDA and one is present; cuda takes\n"
+      "GPU LOCAL_RANK under torchrun); --amp_dtype fp32|fp16|bf16 (autocast; fp16 with dynamic loss scaling,\n"
+      "CUDA only). UNITER's fp16 means fp16 on CUDA and runs fp32 on the CPU.");
   sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");

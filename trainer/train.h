@@ -106,6 +106,14 @@ struct TrainResult {
 // be the same but for output_dir, n_workers, pin_mem and config (else
 // UsageError naming the key); a state at num_train_steps returns at once.
 // Any other non-empty output_dir: UsageError.
+// Device and precision (trainer/internal/amp.h): the model's fp32 weights
+// live on `device`; an fp16 run (CUDA) autocasts to fp16 with GradScaler's
+// dynamic loss scaling (2^16, x2 every 2000 finite steps, /2 and the step
+// skipped on inf/nan while the lr schedule advances, as UNITER's apex loop)
+// and saves fp16 checkpoints, as UNITER's apex O2 runs did (their model was
+// fp16); every other run (fp32, bf16, fp16 configs on the CPU) saves fp32.
+// The scaler's state is part of the training state. Resuming is bit-exact on
+// the CPU (bf16 included); on CUDA up to the kernels' own nondeterminism.
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer
