@@ -6,7 +6,11 @@
 # (scripts/device/preprocess.py: cv2 + numpy), writes full-size synthetic
 # weights and benchmarks the network on cuda:0 (bench/extractor_device_bench.cc):
 # images/s for batch 1/4/8 x fp32/fp16/bf16 x channels-last off/on, the stage
-# split, and the fp16/bf16 feature error against fp32.
+# split, and the fp16/bf16 feature error against fp32. Then the trainer's
+# device part: its model half (no databases) and tests/trainer/amp_gpu_test.cc
+# built against the same torch (trainer_gpu_test): fused attention vs the
+# explicit form on the CPU and on cuda:0, fp16 (dynamic loss scaling) and bf16
+# autocast train steps vs fp32 on cuda:0, an fp16 overflow skipping its step.
 #
 # Here, first (once per session):   scripts/device-check.sh --prepare
 #   fills .device/ (git-ignored; < 60 MiB): GoogleTest sources, Debian's
@@ -20,7 +24,8 @@
 #                                   scripts/device-check.sh --cpu
 #   the same build against the CUDA LibTorch of ~/.cache/uniter/venv-cuda
 #   (else Debian's CPU LibTorch), the benchmark on the CPU with narrow
-#   synthetic weights and few images. UNITER_DEVICE_PYTHON picks a Python
+#   synthetic weights and few images; trainer_gpu_test runs its CPU test (the
+#   fused attention of LibTorch >= 2) and skips the CUDA ones. UNITER_DEVICE_PYTHON picks a Python
 #   with cv2 (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +36,8 @@ SHARED="$(cd .. && pwd)/shared/data"
 if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$DEV" && mkdir -p "$DEV/gen/extractor" "$DEV/images" "$DEV/protobuf"
   cp -r /usr/src/googletest "$DEV/googletest"
+  # nlohmann/json (header-only) for the trainer's model half.
+  mkdir -p "$DEV/include" && cp -r /usr/include/nlohmann "$DEV/include/"
   # Debian's static protobuf and its headers, unpacked into a prefix (never /).
   tmp="$(mktemp -d)" && chmod 755 "$tmp"
   (cd "$tmp" && apt-get download libprotobuf-dev >/dev/null)
@@ -49,7 +56,7 @@ if [ "${1:-}" = "--prepare" ]; then
   protoc --proto_path="$ROOT/extractor" --cpp_out="$DEV/gen/extractor" "$ROOT/extractor/caffe.proto"
   cp "$SHARED/butd/test.prototxt" "$DEV/"
   cp "$SHARED"/butd/images/*.jpg "$SHARED"/coco-mini/val2017/*.jpg "$DEV/images/"
-  grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+  # .gitignore lists /.device/ (in a worktree .git is a file: no info/exclude to add to)
   size_kib="$(du -sk "$DEV" | cut -f1)"
   echo "prepared .device/ ($((size_kib / 1024)) MiB): carry it"
   if [ "$size_kib" -ge $((60 * 1024)) ]; then
@@ -129,6 +136,26 @@ if [ "$HAVE_NVCC" = ON ]; then
     status=1
   fi
 fi
+stamp trainer device tests
+# fp16/bf16 train steps and SDPA vs explicit on cuda:0 (skipped on the CPU run,
+# where the fused-attention CPU test still runs against LibTorch >= 2).
+if [ ! -x "$BUILD/trainer_gpu_test" ]; then
+  echo "device-check: trainer_gpu_test was not built (GoogleTest sources missing from .device?)"
+  status=1
+elif ! "$BUILD/trainer_gpu_test" 2>&1 | tee "$WORK/trainer_gpu_test.log"; then
+  echo "device-check: trainer GPU tests FAILED"
+  status=1
+elif [ "$CPU" = 0 ] && grep -q "no CUDA device" "$WORK/trainer_gpu_test.log"; then
+  echo "device-check: trainer GPU tests skipped on the GPU machine (no device or no CUDA LibTorch)"
+  status=1
+fi
+# --- HOOK (coordinator): the GPU train-step benchmark ------------------------
+# bench/trainer_step_bench (helper h3: ours vs the PyTorch restatement of
+# UNITER under torch.autocast, fp16/bf16, same GPU, same run; issue #10 §7)
+# goes here once merged: build it in scripts/device/CMakeLists.txt next to
+# trainer_gpu_test (it links device_trainer) and run it with --device cuda:0,
+# its table to ${OUT:-$WORK}/trainer_step_bench.md.
+# ------------------------------------------------------------------------------
 stamp preprocess
 rm -rf "$WORK/blobs"
 if [ "$CPU" = 1 ]; then

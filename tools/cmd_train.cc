@@ -90,7 +90,10 @@ void SetupTrainCommand(CLI::App& app) {
       "at every checkpoint, train_state/ (optimizer, RNGs, data position): the same command on that output_dir\n"
       "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).\n"
       "Several processes: torchrun --nproc-per-node=N --no-python uniter train ... (or srun) shards the batches\n"
-      "over a c10d group (Gloo on the CPU); --grad_reduce mean (UNITER's, default) or sum; rank 0 writes.");
+      "over a c10d group (Gloo on the CPU); --grad_reduce mean (UNITER's, default) or sum; rank 0 writes.\n"
+      "Ours: --device auto|cpu|cuda|cuda:N (auto: a GPU when LibTorch has CUDA and one is present; cuda takes\n"
+      "GPU LOCAL_RANK under torchrun); --amp_dtype fp32|fp16|bf16 (autocast; fp16 with dynamic loss scaling,\n"
+      "CUDA only). UNITER's fp16 means fp16 on CUDA and runs fp32 on the CPU.");
   sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");

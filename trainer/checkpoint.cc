@@ -430,10 +430,15 @@ void WriteStateDict(const StateDict& state, const std::string& path) {
   WriteFileAtomic(path, zip);
 }
 
-void SaveCheckpoint(const torch::nn::Module& model, const std::string& path) {
+void SaveCheckpoint(const torch::nn::Module& model, const std::string& path, at::ScalarType float_dtype) {
+  auto saved = [&](const at::Tensor& t) {
+    at::Tensor c = t.detach().to(at::kCPU);
+    if (c.is_floating_point()) c = c.to(float_dtype);
+    return c.contiguous();
+  };
   StateDict state;
-  for (const auto& p : model.named_parameters()) state.emplace_back(p.key(), p.value().detach().cpu().contiguous());
-  for (const auto& b : model.named_buffers()) state.emplace_back(b.key(), b.value().detach().cpu().contiguous());
+  for (const auto& p : model.named_parameters()) state.emplace_back(p.key(), saved(p.value()));
+  for (const auto& b : model.named_buffers()) state.emplace_back(b.key(), saved(b.value()));
   WriteStateDict(state, path);
 }
 

@@ -17,6 +17,9 @@ namespace uniter::trainer {
 
 enum class TaskKind { kNlvr2, kVqa, kVe };
 
+// The dtype of a saved checkpoint's floating tensors.
+enum class CheckpointDtype { kFloat32, kFloat16 };
+
 struct TaskOptions {
   TaskKind task = TaskKind::kNlvr2;
   // NLVR2 head as train_nlvr2.py's `model` option: "paired", "triplet" or
@@ -41,8 +44,9 @@ class Model {
   // 2-row type embedding is expanded to [t0, t1, t1]). Throws FormatError on a
   // malformed file or a shape mismatch, IoError if unreadable.
   LoadReport Load(const std::string& path);
-  // Writes ckpt/model_step_N.pt-style zip state dicts (UNITER's keys).
-  void Save(const std::string& path) const;
+  // Writes ckpt/model_step_N.pt-style zip state dicts (UNITER's keys), from
+  // CPU copies, floating tensors as `dtype` (fp16: what apex O2 runs saved).
+  void Save(const std::string& path, CheckpointDtype dtype = CheckpointDtype::kFloat32) const;
 
   // UNITER's state-dict keys, in registration order.
   std::vector<std::string> ParameterNames() const;

@@ -80,7 +80,9 @@ LoadReport Model::Load(const std::string& path) {
   return LoadCheckpoint(*module_, path, load);
 }
 
-void Model::Save(const std::string& path) const { SaveCheckpoint(*module_, path); }
+void Model::Save(const std::string& path, CheckpointDtype dtype) const {
+  SaveCheckpoint(*module_, path, dtype == CheckpointDtype::kFloat16 ? at::kHalf : at::kFloat);
+}
 
 std::vector<std::string> Model::ParameterNames() const {
   std::vector<std::string> out;

@@ -48,9 +48,18 @@ struct TrainOptions {
   double grad_norm = 2.0;  // -1: no clipping
   int64_t warmup_steps = 4000;
   uint64_t seed = 42;
-  bool fp16 = false;  // accepted; the CPU loop runs fp32
+  // apex O2 in UNITER; here fp16 autocast + dynamic loss scaling on CUDA. On
+  // the CPU it runs fp32 (one notice): every UNITER config sets it.
+  bool fp16 = false;
   int n_workers = 4;  // loader threads
-  bool pin_mem = false;
+  bool pin_mem = false;  // batches to the GPU through pinned memory, non_blocking
+  // Ours, not UNITER's (in hps.json only when given):
+  // auto | cpu | cuda | cuda:N; auto = CUDA when LibTorch has it and a GPU is
+  // present. "cuda" and auto take GPU LOCAL_RANK under torchrun.
+  std::string device = "auto";
+  // "" (fp16 decides: fp16 or fp32) | fp32 | fp16 | bf16 (autocast, no loss
+  // scaling; CPU or CUDA). Wins over fp16.
+  std::string amp_dtype;
   // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
   // "" = 3129 answers named by index.
   std::string ans2label;
@@ -112,6 +121,14 @@ struct TrainResult {
 // which alone writes output_dir (other ranks are quiet). A resume needs the
 // same number of processes and output_dir visible to all of them. An error
 // on one rank ends every rank; each names its rank ("rank 1 of 2: ...").
+// Device and precision (trainer/internal/amp.h): the model's fp32 weights
+// live on `device`; an fp16 run (CUDA) autocasts to fp16 with GradScaler's
+// dynamic loss scaling (2^16, x2 every 2000 finite steps, /2 and the step
+// skipped on inf/nan while the lr schedule advances, as UNITER's apex loop)
+// and saves fp16 checkpoints, as UNITER's apex O2 runs did (their model was
+// fp16); every other run (fp32, bf16, fp16 configs on the CPU) saves fp32.
+// The scaler's state is part of the training state. Resuming is bit-exact on
+// the CPU (bf16 included); on CUDA up to the kernels' own nondeterminism.
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run);
 
 }  // namespace uniter::trainer

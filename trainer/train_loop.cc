@@ -31,6 +31,7 @@
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/dist.h"
 #include "trainer/internal/dist_group.h"
+#include "trainer/internal/amp.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
@@ -129,6 +130,9 @@ class Trainer {
   std::unique_ptr<tbb::task_arena> arena_;
   std::shared_ptr<data::FeatBufferPool> pool_;
   std::unique_ptr<EventWriter> tb_;
+  c10::Device device_{c10::kCPU};
+  Precision precision_;
+  std::unique_ptr<LossScaler> scaler_;  // enabled for fp16 only
 
   int64_t global_step_ = 0;
   int64_t n_examples_ = 0;
@@ -208,6 +212,9 @@ void Trainer::Prepare() {
   }
 
   // set_random_seed: Python's random (the samplers) and torch (init, dropout).
+  device_ = ResolveDevice(o_.device);
+  precision_ = ResolvePrecision(o_.fp16, o_.amp_dtype, device_);
+  scaler_ = std::make_unique<LossScaler>(precision_.mode == AmpMode::kFp16);
   rng_.Seed(o_.seed);
   at::manual_seed(o_.seed);
   TaskOptions to;
@@ -220,6 +227,9 @@ void Trainer::Prepare() {
   if (!o_.checkpoint.empty() && !resume_) model_->Load(o_.checkpoint);
   SetDropout(model_->module(), o_.dropout);
   model_->module().train();
+  // fp32 weights on the device whatever the precision: autocast casts per op
+  // and AdamW updates the fp32 masters, as apex O2's master weights.
+  model_->module().to(device_);
 
   optim::ParamGroupOptions groups;
   groups.weight_decay = o_.weight_decay;
@@ -250,6 +260,7 @@ void Trainer::Restore() {
     if (key.rfind("model.", 0) == 0) model_state[key.substr(6)] = t;
     else if (key.rfind("optim.", 0) == 0) optim_state.emplace_back(key.substr(6), t);
     else if (key.rfind("rng.", 0) == 0) rng[key.substr(4)] = t;
+    else if (key.rfind("scaler.", 0) == 0) rng[key] = t;
     else throw FormatError("key '" + key + "': not part of a training state", where);
   }
   {
@@ -284,6 +295,8 @@ void Trainer::Restore() {
   epoch_rng_ = PyRandomStateFrom(rng["python_epoch"], where);
   resume_rng_ = PyRandomStateFrom(rng["python"], where);
   SetTorchRngState(rng[torch_rng]);
+  if (device_.is_cuda() && rng.count("cuda")) SetDeviceRngState(device_, rng["cuda"]);
+  if (scaler_->enabled()) scaler_->LoadState(rng["scaler.scale"], rng["scaler.growth_tracker"], where);
   global_step_ = loop.at("global_step").get<int64_t>();
   epoch_ = loop.at("epoch").get<int64_t>();
   batch_in_epoch_ = loop.at("batch_in_epoch").get<int64_t>();
@@ -301,10 +314,12 @@ void Trainer::Restore() {
 void Trainer::SaveState(const std::vector<std::string>& rank_rngs) {
   StateDict tensors;
   for (const auto& p : model_->module().named_parameters())
-    tensors.emplace_back("model." + p.key(), p.value().detach().contiguous());
+    tensors.emplace_back("model." + p.key(), p.value().detach().cpu().contiguous());
   for (const auto& b : model_->module().named_buffers())
-    tensors.emplace_back("model." + b.key(), b.value().detach().contiguous());
-  for (auto& [name, t] : optimizer_->StateTensors()) tensors.emplace_back("optim." + name, t.contiguous());
+    tensors.emplace_back("model." + b.key(), b.value().detach().cpu().contiguous());
+  for (auto& [name, t] : optimizer_->StateTensors()) tensors.emplace_back("optim." + name, t.cpu().contiguous());
+  if (scaler_->enabled())
+    for (auto& [name, t] : scaler_->StateTensors()) tensors.emplace_back(name, t);
   tensors.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
   tensors.emplace_back("rng.python_epoch", PyRandomStateTensor(epoch_rng_));
   tensors.emplace_back("rng.torch", TorchRngState());
@@ -313,6 +328,7 @@ void Trainer::SaveState(const std::vector<std::string>& rank_rngs) {
     std::memcpy(t.data_ptr(), rank_rngs[r].data(), rank_rngs[r].size());
     tensors.emplace_back("rng.torch_rank" + std::to_string(r), t);
   }
+  if (device_.is_cuda()) tensors.emplace_back("rng.cuda", DeviceRngState(device_));
   nlohmann::json loop = {{"global_step", global_step_}, {"epoch", epoch_},
                          {"batch_in_epoch", batch_in_epoch_}, {"n_examples", n_examples_},
                          {"loss_ema", loss_.val}, {"loss_set", loss_.set},
@@ -337,13 +353,18 @@ void Trainer::CreateOutputDir() {
 }
 
 TrainResult Trainer::Run() {
-  dist_ = DistGroup::Create(env_, /*cuda=*/false, std::chrono::seconds(run_.dist_timeout_s));
+  // NCCL when the run is on CUDA (a GPU per LOCAL_RANK), Gloo on the CPU.
+  const bool cuda = env_.world_size > 1 && ResolveDevice(o_.device).is_cuda();
+  dist_ = DistGroup::Create(env_, cuda, std::chrono::seconds(run_.dist_timeout_s));
   result_.rank = rank_;
   Prepare();
   SyncModel();
   if (rank_ == 0) CreateOutputDir();
   tty_ = isatty(STDERR_FILENO);
   if (!run_.quiet && !run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
+  if (!run_.quiet && !precision_.notice.empty()) std::fprintf(stderr, "%s\n", precision_.notice.c_str());
+  if (!run_.quiet && (device_.is_cuda() || precision_.mode != AmpMode::kFp32))
+    std::fprintf(stderr, "train: on %s, %s\n", device_.str().c_str(), AmpModeName(precision_.mode));
   if (!run_.quiet)
     std::fprintf(stderr, "train: %lld examples, %lld parameters, %lld steps\n",
                  static_cast<long long>(train_->size()), static_cast<long long>(model_->NumParameters()),
@@ -406,8 +427,13 @@ bool Trainer::TrainEpoch() {
   while (auto batch = loader.Next()) {
     n_examples_ += batch->targets.size(0);
     TaskModelImpl& m = model_->module();
-    const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(*batch), *batch), *batch);
-    loss.backward();
+    const Batch b = ToDevice(*batch, device_, o_.pin_mem);
+    at::Tensor loss;
+    {
+      AutocastGuard autocast(precision_.mode, device_);
+      loss = m.TrainLoss(m.Loss(m.Scores(b), b), b);
+    }
+    scaler_->Scale(loss).backward();
     loss_.Add(loss.item<double>());
     if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
       SyncGradients();
@@ -428,12 +454,21 @@ void Trainer::Update() {
   optimizer_->SetLr(lr);
   Scalar("lr", lr, global_step_);
   Scalar("loss", loss_.val, global_step_);
+  // apex: grads unscaled into the masters and checked; an overflow skips
+  // the step (the lr schedule has advanced all the same) and halves the scale.
+  const bool overflow = scaler_->enabled() && scaler_->UnscaleAndCheck(params_);
   if (o_.grad_norm != -1) {
     last_grad_norm_ = optim::ClipGradNorm(params_, o_.grad_norm);
     Scalar("grad_norm", last_grad_norm_, global_step_);
   }
-  optimizer_->Step();
+  if (!overflow) optimizer_->Step();
   optimizer_->ZeroGrad();
+  if (scaler_->enabled()) {
+    scaler_->Update(overflow);
+    if (overflow && !run_.quiet)
+      std::fprintf(stderr, "%sstep %lld: gradient overflow, step skipped, loss scale now %g\n", tty_ ? "\n" : "",
+                   static_cast<long long>(global_step_), static_cast<double>(scaler_->scale()));
+  }
   if (global_step_ % 100 == 0) {
     const double ex_per_s =
         static_cast<double>(static_cast<int64_t>((n_examples_ - start_examples_) / Seconds(start_)));
@@ -460,7 +495,12 @@ void Trainer::Validate(Split& split) {
     lo.buffers = pool_;
     data::PrefetchLoader loader(split.dataset, ShardBatches(split.sampler->Batches(rng_), rank_, world_, false), lo);
     while (auto batch = loader.Next()) {
-      const at::Tensor scores = m.Scores(*batch);
+      at::Tensor scores;
+      {
+        AutocastGuard autocast(precision_.mode, device_);
+        scores = m.Scores(ToDevice(*batch, device_, o_.pin_mem));
+      }
+      scores = scores.to(at::kCPU, at::kFloat);
       const at::Tensor pred = scores.argmax(-1);
       const auto* p = pred.data_ptr<int64_t>();
       if (task_ == TaskKind::kNlvr2) {
@@ -544,7 +584,10 @@ void Trainer::Checkpoint() {
     rank_rngs = dist_->GatherToRoot(std::string(static_cast<const char*>(t.data_ptr()), t.numel()));
   }
   if (rank_ != 0) return;
-  model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+  // UNITER under apex O2 saved its fp16 model: fp16 training saves fp16
+  // (the fp32 masters rounded, as O2's model copy), any other run fp32.
+  model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt",
+               precision_.mode == AmpMode::kFp16 ? CheckpointDtype::kFloat16 : CheckpointDtype::kFloat32);
   SaveState(rank_rngs);
 }
 

@@ -32,7 +32,7 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"weight_decay", Kind::kDouble}, {"grad_norm", Kind::kDouble},
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
-      {"ans2label", Kind::kStr}, {"grad_reduce", Kind::kStr},
+      {"ans2label", Kind::kStr}, {"grad_reduce", Kind::kStr}, {"device", Kind::kStr}, {"amp_dtype", Kind::kStr},
   };
   return kinds;
 }
@@ -172,6 +172,8 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   num("pin_mem", &t.pin_mem);
   str("ans2label", &t.ans2label);
   str("grad_reduce", &t.grad_reduce);
+  str("device", &t.device);
+  str("amp_dtype", &t.amp_dtype);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -189,6 +191,8 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   need(t.dropout >= 0 && t.dropout < 1, "dropout must be in [0, 1)");
   need(t.grad_reduce == "mean" || t.grad_reduce == "sum", "grad_reduce '" + t.grad_reduce + "' is not mean or sum");
   need(t.n_workers >= 0, "n_workers must not be negative");
+  need(t.amp_dtype.empty() || t.amp_dtype == "fp32" || t.amp_dtype == "fp16" || t.amp_dtype == "bf16",
+       "amp_dtype '" + t.amp_dtype + "' is not fp32, fp16 or bf16");
   if (task == TaskKind::kNlvr2)
     need(t.model == "paired" || t.model == "triplet" || t.model == "paired-attn",
          "model '" + t.model + "' is not paired, triplet or paired-attn");

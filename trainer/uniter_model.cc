@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <atomic>
 #include <cmath>
 
 #include "common/error.h"
@@ -38,14 +39,40 @@ void InitUniterWeights(torch::nn::Module& root, double std) {
   }
 }
 
+namespace {
+
+std::atomic<AttentionKernel> attention_kernel{AttentionKernel::kAuto};
+
+#if TORCH_VERSION_MAJOR >= 2
+// UNITER's attention as one fused op: the same additive mask (broadcast over
+// heads and query rows; in q's dtype, which the fused kernels need: -10000
+// stays -10000 in fp16, -9984 in bf16, both exp() to 0), the same 1/√d scale
+// (SDPA's default), dropout on the probabilities in training only.
+at::Tensor FusedAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       const at::Tensor& additive_mask, double dropout_p, bool training) {
+  return at::scaled_dot_product_attention(q, k, v, additive_mask.to(q.scalar_type()), training ? dropout_p : 0.0,
+                                          /*is_causal=*/false);
+}
+#endif
+
+}  // namespace
+
+bool HasFusedAttention() { return TORCH_VERSION_MAJOR >= 2; }
+
+void SetAttentionKernel(AttentionKernel kernel) {
+  if (kernel == AttentionKernel::kFused && !HasFusedAttention())
+    throw UsageError("fused attention needs LibTorch >= 2 (at::scaled_dot_product_attention)");
+  attention_kernel.store(kernel);
+}
+
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const at::Tensor& additive_mask, double dropout_p, bool training) {
 #if TORCH_VERSION_MAJOR >= 2
   // Fused kernels pay on the GPU; the CPU keeps UNITER's explicit order of
   // operations so results match the reference bit for bit where they can.
-  if (q.is_cuda()) {
-    return at::scaled_dot_product_attention(q, k, v, additive_mask, training ? dropout_p : 0.0, false);
-  }
+  const AttentionKernel kernel = attention_kernel.load();
+  if (kernel == AttentionKernel::kFused || (kernel == AttentionKernel::kAuto && q.is_cuda()))
+    return FusedAttend(q, k, v, additive_mask, dropout_p, training);
 #endif
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
   scores = scores + additive_mask;

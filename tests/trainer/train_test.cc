@@ -622,6 +622,51 @@ TEST_F(TrainNlvr2, KilledRunResumesToTheUninterruptedResult) {
   EXPECT_EQ(n, 40);
 }
 
+// bf16 CPU autocast (--amp_dtype bf16; the configs' fp16 alone runs fp32 on
+// the CPU) end to end: learns the word-image rule as the fp32 run does, and a
+// run killed after its step-100 state resumes to the uninterrupted result,
+// checkpoints and results byte for byte (fp32 checkpoints: not an fp16 run).
+TEST_F(TrainNlvr2, Bf16AutocastLearnsAndResumesBitExactly) {
+  const std::string config = Quote(WriteConfig("bf16", Config()));
+  auto train = [&](const std::string& out, const std::string& extra) {
+    return "train nlvr2 --config " + config + " --output_dir " + Quote(out) +
+           " --amp_dtype bf16 --valid_steps 100 --dropout 0.1 --threads 1" + extra;
+  };
+  const std::string a = *root_ + "/bf16_a", b = *root_ + "/bf16_b";
+  const auto ra = Uniter(train(a, ""));
+  ASSERT_EQ(ra.exit_code, 0) << ra.out;
+  EXPECT_NE(ra.out.find("train: on cpu, bf16"), std::string::npos) << ra.out;
+  size_t rows = 0;
+  const double acc =
+      AccuracyOf(::uniter::testing::ReadFile(a + "/results/val_results_300_rank0.csv"), *dev_, &rows);
+  EXPECT_EQ(rows, dev_->size());
+  EXPECT_GE(acc, 0.9) << "bf16 dev accuracy after 300 steps";
+  std::fprintf(stderr, "bf16 dev accuracy %.4f\n", acc);
+
+  const std::string marker = b + "/train_state/state_step_100.json";
+  const auto killed = ::uniter::testing::Run(
+      "exec 2>/dev/null; " + Quote(::uniter::testing::UniterBinary()) + " " + train(b, " --quiet") +
+      " >/dev/null & pid=$!; " + "while [ ! -e " + Quote(marker) +
+      " ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done; kill -9 $pid; wait $pid; echo $?");
+  ASSERT_EQ(killed.out, "137\n") << "the run was not killed mid-way";
+  ASSERT_FALSE(fs::exists(b + "/ckpt/model_step_300.pt")) << "the run finished before the kill";
+  const auto rb = Uniter(train(b, " --quiet"));
+  ASSERT_EQ(rb.exit_code, 0) << rb.out;
+  for (const char* step : {"100", "200", "300"}) {
+    const std::string ckpt = std::string("/ckpt/model_step_") + step + ".pt";
+    const std::string csv = std::string("/results/val_results_") + step + "_rank0.csv";
+    EXPECT_TRUE(::uniter::testing::ReadFile(a + ckpt) == ::uniter::testing::ReadFile(b + ckpt)) << ckpt;
+    EXPECT_EQ(::uniter::testing::ReadFile(a + csv), ::uniter::testing::ReadFile(b + csv)) << csv;
+  }
+  if (!::uniter::testing::PythonHas("torch")) GTEST_SKIP() << "reference Python lacks torch";
+  const auto py = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import sys, torch; m = torch.load(sys.argv[1]); print(sorted({str(v.dtype) for v in m.values()}))") +
+      " " + Quote(a + "/ckpt/model_step_300.pt"));
+  ASSERT_EQ(py.exit_code, 0) << py.out;
+  EXPECT_EQ(py.out, "['torch.float32']\n");
+}
+
 TEST_F(TrainNlvr2, UnknownKeyIsOneLineListingTheValidKeysAndWritesNothing) {
   const std::string out = *root_ + "/bad_key";
   auto c = Config();

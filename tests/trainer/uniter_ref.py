@@ -8,9 +8,12 @@ Usage: uniter_ref.py heads OUT_DIR TASK [VARIANT]   TASK = nlvr2 | vqa | ve
 Writes OUT_DIR/model.json, OUT_DIR/io.pt: a plain dict of the model's state
 dict (UNITER keys), the batch ("batch.<key>") and the expected outputs
 ("out.scores", "out.loss", "out.train_loss").
+UNITER_REF_AUTOCAST=bf16 runs the forward pass (scores and losses) under
+torch.autocast("cpu", dtype=torch.bfloat16).
 """
 import json
 import math
+import os
 import sys
 
 import torch
@@ -386,9 +389,12 @@ def heads(out_dir, task, variant):
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.05)
     model.eval()  # no dropout: the backward pass is compared, not the random masks
-    scores = model.scores(batch)
-    loss = model.loss(scores, batch)
-    train_loss = model.train_loss(loss, batch)
+    # UNITER_REF_AUTOCAST=bf16: the forward under torch.autocast("cpu", bfloat16).
+    amp = os.environ.get('UNITER_REF_AUTOCAST', '') == 'bf16'
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+        scores = model.scores(batch)
+        loss = model.loss(scores, batch)
+        train_loss = model.train_loss(loss, batch)
     train_loss.backward()
     scores, loss, train_loss = scores.detach(), loss.detach(), train_loss.detach()
     io = {k: v.clone() for k, v in model.state_dict().items()}

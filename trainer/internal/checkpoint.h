@@ -47,9 +47,11 @@ LoadReport LoadCheckpoint(torch::nn::Module& model, const std::string& path, con
 
 // Writes model.state_dict() (parameters and buffers, UNITER's keys) as a
 // zip-format file that Python's torch.load reads, as UNITER's ModelSaver
-// does; tensors are saved in the dtype the model holds. Written to a
+// does, from CPU copies; floating tensors as `float_dtype` (kHalf for an fp16
+// run: UNITER's apex O2 model was fp16), others as they are. Written to a
 // temporary file and renamed, so `path` is never half-written.
-void SaveCheckpoint(const torch::nn::Module& model, const std::string& path);
+void SaveCheckpoint(const torch::nn::Module& model, const std::string& path,
+                    at::ScalarType float_dtype = at::kFloat);
 
 // The writer behind SaveCheckpoint for any state dict (tensors contiguous, on
 // the CPU, in a dtype torch has a storage for): a zip torch.load reads.

@@ -7,7 +7,10 @@
 //                      (int64 [625]: MT19937's 624 words + position, now),
 //                      "rng.python_epoch" (the same when the current epoch's
 //                      batches were drawn), "rng.torch" (uint8: the default
-//                      CPU generator's state, which dropout draws from).
+//                      CPU generator's state, which dropout draws from),
+//                      "rng.cuda" (the training GPU's generator, CUDA runs),
+//                      "scaler.scale" (float32) and "scaler.growth_tracker"
+//                      (int64): the fp16 loss scaler (fp16 runs only).
 //   state_step_N.json  {"format": "uniter-train-state", "version": 1, "step": N,
 //                      "tensors": "state_step_N.pt", "loop": {global_step,
 //                      epoch, batch_in_epoch, n_examples, loss_ema, loss_set,

@@ -34,6 +34,14 @@ void InitUniterWeights(torch::nn::Module& root, double std);
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const at::Tensor& additive_mask, double dropout_p, bool training);
 
+// Which form Attend uses, process-wide: kAuto = fused on CUDA (where LibTorch
+// has it), explicit on the CPU; the others force one (tests compare them).
+// kFused where LibTorch lacks it (< 2) throws UsageError.
+enum class AttentionKernel { kAuto, kExplicit, kFused };
+void SetAttentionKernel(AttentionKernel kernel);
+// True when this LibTorch has at::scaled_dot_product_attention (≥ 2).
+bool HasFusedAttention();
+
 class TextEmbeddingsImpl : public torch::nn::Module {
  public:
   explicit TextEmbeddingsImpl(const UniterConfig& config);
