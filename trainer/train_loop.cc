@@ -28,6 +28,7 @@
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/itm_run.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
@@ -504,6 +505,7 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
+  if (task == TaskKind::kItm) return TrainItm(options, run);  // train_itm.cc
   return Trainer(task, options, run).Run();
 }
 
