@@ -134,7 +134,7 @@ std::vector<std::string> Strings(const PyValue& v, const std::string& what, cons
 // The storage _load_from_bytes rebuilds: a legacy torch.save of one Half or
 // Float storage. Returns its values widened to float.
 std::vector<float> LegacyStorage(const std::string& bytes, const std::string& where) {
-  constexpr size_t kHead = 3 + sizeof kLegacyMagicNumber + 1;  // \x80\x02 \x8a\x0a <magic> .
+  constexpr size_t kHead = 4 + sizeof kLegacyMagicNumber + 1;  // \x80\x02 \x8a\x0a <magic> .
   if (bytes.size() < kHead || std::memcmp(bytes.data() + 4, kLegacyMagicNumber, sizeof kLegacyMagicNumber) != 0)
     throw FormatError("the score tensor's storage is not a legacy torch.save", where);
   PickleLimits plain, pid;
