@@ -12,6 +12,7 @@
 #include "converters/vqa_answer.h"
 #include "tools/commands.h"
 #include "trainer/nlvr2_eval.h"
+#include "trainer/train.h"
 #include "trainer/ve_eval.h"
 #include "trainer/vqa_eval.h"
 
@@ -55,6 +56,12 @@ void RunEvalVqa(const EvalVqaOptions& o) {
   std::fputs(trainer::FormatVqaMetrics(trainer::EvalVqa(o.results, o.annotations, norm)).c_str(), stdout);
 }
 
+struct EvalItmOptions {
+  std::string results;
+  std::string txt_db;
+  bool fix = false;
+};
+
 }  // namespace
 
 void SetupEvalCommand(CLI::App& app) {
@@ -85,6 +92,15 @@ void SetupEvalCommand(CLI::App& app) {
   vqa->add_option("annotations", q->annotations, "VQA v2 annotations (v2_mscoco_val2014_annotations.json)")
       ->required();
   vqa->callback([q] { RunEvalVqa(*q); });
+
+  auto it = std::make_shared<EvalItmOptions>();
+  CLI::App* itm = eval->add_subcommand(
+      "itm", "R@1/5/10 (text and image retrieval) of a results.bin as utils/itm_eval.py computes them");
+  itm->add_option("results", it->results, "results.bin from `uniter infer itm` or UNITER's inf_itm.py")->required();
+  itm->add_option("txt_db", it->txt_db, "the split's txt_db (txt2img.json, img2txts.json)")->required();
+  itm->add_flag("--fix-uniter-quirks,--fix_uniter_quirks", it->fix,
+                "image-retrieval R@K counts only the gt's place (UNITER also counts a matched row index < K)");
+  itm->callback([it] { std::fputs(trainer::EvalItmResults(it->results, it->txt_db, it->fix).c_str(), stdout); });
 }
 
 }  // namespace uniter::tools

@@ -60,6 +60,10 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   run.quiet = o.quiet;
   run.threads = o.threads;
   const trainer::InferResult r = trainer::Infer(task, o.infer, run);
+  if (task == trainer::TaskKind::kItm) {
+    std::fputs(r.metrics.c_str(), stdout);
+    return;
+  }
   std::printf("%s: %lld examples\n", r.results.c_str(), static_cast<long long>(r.examples));
 }
 
@@ -82,8 +86,20 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   if (task == trainer::TaskKind::kVqa)
     sub->add_option("--ans2label", o->ans2label, "answer → index JSON (default: the config's, else 3129 indices)");
   sub->add_option("--save-logits,--save_logits", i.save_logits,
-                  std::string("float32 [N, ") + classes + "] scores as .npy, the results file's order");
-  sub->add_option("--batch_size,--batch-size", i.batch_size, "examples per forward pass")->capture_default_str();
+                  task == trainer::TaskKind::kItm
+                      ? std::string("float32 [texts, images] raw scores as .npy, results.bin's txt_ids × img_ids")
+                      : std::string("float32 [N, ") + classes + "] scores as .npy, the results file's order");
+  if (task == trainer::TaskKind::kItm) {
+    i.batch_size = 400;  // inf_itm.py's --batch_size
+    sub->add_option("--batch_size,--batch-size,--inf_minibatch_size", i.batch_size,
+                    "images per mini-batch (the text repeated over them); the split needs at least this many images")
+        ->capture_default_str();
+    sub->add_flag("--fix-uniter-quirks,--fix_uniter_quirks", i.fix_uniter_quirks,
+                  "keep a checkpoint's own rank_output (inf_itm.py always re-makes it from itm_output), and count "
+                  "image-retrieval R@K by the gt's place only (UNITER also counts a matched row index < K)");
+  } else {
+    sub->add_option("--batch_size,--batch-size", i.batch_size, "examples per forward pass")->capture_default_str();
+  }
   sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
@@ -102,6 +118,11 @@ void SetupInferCommand(CLI::App& app) {
                 "#answers");
   AddSubcommand(infer, "ve", trainer::TaskKind::kVe, "results.json ({pairID: label}) as train_ve.py's results",
                 "3");
+  AddSubcommand(infer, "itm", trainer::TaskKind::kItm,
+                "every text x image pair of the split scored (inf_itm.py): scores.json, results.bin "
+                "(pickle of (fp16 scores, txt_ids, img_ids)) and R@1/5/10 as name=value lines; zero-shot from a "
+                "pretrained checkpoint works as is",
+                "texts, images");
 }
 
 }  // namespace uniter::tools

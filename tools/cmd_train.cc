@@ -32,7 +32,8 @@ trainer::TaskKind ParseTask(const std::string& name) {
   if (name == "nlvr2") return trainer::TaskKind::kNlvr2;
   if (name == "vqa") return trainer::TaskKind::kVqa;
   if (name == "ve") return trainer::TaskKind::kVe;
-  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa or ve)");
+  if (name == "itm") return trainer::TaskKind::kItm;
+  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa, ve or itm)");
 }
 
 // The `--key value...` tokens CLI11 left over, in order.
@@ -74,6 +75,11 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.dist_timeout_s = o.dist_timeout;
   const trainer::TrainResult r = trainer::Train(task, opts, run);
   if (r.rank != 0) return;  // under torchrun/srun rank 0 speaks for the run
+  if (task == trainer::TaskKind::kItm) {  // train_itm.py's final val/test evaluation
+    std::printf("%s: %lld steps\n%s", opts.output_dir.c_str(), static_cast<long long>(r.global_step),
+                r.metrics.c_str());
+    return;
+  }
   std::printf("%s: %lld steps, val_acc=%.6f val_loss=%.6f (%s)\n", opts.output_dir.c_str(),
               static_cast<long long>(r.global_step), r.val_acc, r.val_loss, r.val_results.c_str());
 }
@@ -82,7 +88,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
 
 void SetupTrainCommand(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa or ve (UNITER's train_*.py)");
+  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa, ve or itm (UNITER's train_*.py)");
   sub->footer(
       "Options: UNITER's train-*.json keys, from --config, each overridable as --KEY VALUE (--key-name and\n"
       "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
@@ -93,8 +99,13 @@ void SetupTrainCommand(CLI::App& app) {
       "over a c10d group (Gloo on the CPU); --grad_reduce mean (UNITER's, default) or sum; rank 0 writes.\n"
       "Ours: --device auto|cpu|cuda|cuda:N (auto: a GPU when LibTorch has CUDA and one is present; cuda takes\n"
       "GPU LOCAL_RANK under torchrun); --amp_dtype fp32|fp16|bf16 (autocast; fp16 with dynamic loss scaling,\n"
-      "CUDA only). UNITER's fp16 means fp16 on CUDA and runs fp32 on the CPU.");
-  sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
+      "CUDA only). UNITER's fp16 means fp16 on CUDA and runs fp32 on the CPU.\n"
+      "itm: train_itm.py (train_batch_size texts, negative_size negatives each, ranking loss with margin); with\n"
+      "hard_neg_size > 0 train_itm_hard_negatives.py (one process; no resume). Prints the final val_/test_ R@K\n"
+      "lines. --fix-uniter-quirks: image-retrieval R@K counts only the gt's place (UNITER also counts a matched\n"
+      "row index < K), and hard negatives from an image index image slots by each row's own text length\n"
+      "(UNITER uses the last sampled text's length).");
+  sub->add_option("task", o->task, "nlvr2, vqa, ve or itm")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");

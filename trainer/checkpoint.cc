@@ -1,4 +1,5 @@
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/pickle_writer.h"
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
@@ -267,38 +268,6 @@ std::string Shape(const at::Tensor& t) {
 // OrderedDict of _rebuild_tensor_v2(storage pid, 0, size, stride, False,
 // OrderedDict()), storage i in record data/i. Only names Python's
 // weights_only loader allows, so torch.load(path) reads it in torch 1.x and 2.x.
-class PickleWriter {
- public:
-  void Proto() { out_ += "\x80\x02"; }
-  void Global(const char* module, const char* name) { out_ += std::string("c") + module + "\n" + name + "\n"; }
-  void Op(char op) { out_ += op; }
-  void Str(const std::string& s) {
-    out_ += 'X';
-    Le(s.size(), 4);
-    out_ += s;
-  }
-  void Int(int64_t v) {
-    if (v >= 0 && v < (int64_t{1} << 31)) {
-      out_ += 'J';
-      Le(static_cast<uint64_t>(v), 4);
-    } else {
-      out_ += "\x8a\x08";
-      Le(static_cast<uint64_t>(v), 8);
-    }
-  }
-  void IntTuple(at::IntArrayRef v) {
-    Op('(');
-    for (int64_t x : v) Int(x);
-    Op('t');
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  void Le(uint64_t v, int n) {
-    for (int k = 0; k < n; ++k) out_ += static_cast<char>((v >> (8 * k)) & 0xFF);
-  }
-  std::string out_;
-};
 
 const char* StorageName(at::ScalarType t) {
   for (const auto& [name, type] : StorageTypes())

@@ -15,7 +15,7 @@
 
 namespace uniter::trainer {
 
-enum class TaskKind { kNlvr2, kVqa, kVe };
+enum class TaskKind { kNlvr2, kVqa, kVe, kItm };
 
 // The dtype of a saved checkpoint's floating tensors.
 enum class CheckpointDtype { kFloat32, kFloat16 };
@@ -27,6 +27,8 @@ struct TaskOptions {
   std::string nlvr2_model = "paired-attn";
   // VQA answer vocabulary size (len(ans2label)). Default: 3129. VE uses 3.
   int64_t num_answers = 3129;
+  // ITM ranking loss margin (train_itm.py's `margin`). Default: 0.2.
+  double margin = 0.2;
 };
 
 class TaskModelImpl;

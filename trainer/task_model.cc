@@ -58,6 +58,8 @@ TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options) 
       return TaskModel(MakeVqaModel(config, options.num_answers));
     case TaskKind::kVe:
       return TaskModel(MakeVqaModel(config, 3));
+    case TaskKind::kItm:
+      return TaskModel(MakeItmModel(config, options.margin));
   }
   throw UsageError("unknown task");
 }

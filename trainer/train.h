@@ -35,7 +35,7 @@ struct TrainOptions {
   int min_bb = 10;
   int num_bb = 36;
   int64_t train_batch_size = 4096;  // tokens per batch, padding included
-  int64_t val_batch_size = 4096;
+  int64_t val_batch_size = 4096;  // ITM: train_batch_size counts examples
   int gradient_accumulation_steps = 1;
   double learning_rate = 3e-5;
   double lr_mul = 1.0;  // VQA head groups
@@ -69,6 +69,16 @@ struct TrainOptions {
   // "sum" adds them as accumulation does: N processes then train exactly as
   // one process with gradient_accumulation_steps × N. One process: no effect.
   std::string grad_reduce = "mean";
+  // ITM (train_itm.py / train_itm_hard_negatives.py): negatives per text,
+  // hard negatives kept (> 0 selects hard-negative training), images per
+  // inference mini-batch, the ranking margin, full evaluation at validation.
+  int64_t negative_size = 1;
+  int64_t hard_neg_size = 0;
+  int64_t inf_minibatch_size = 400;
+  double margin = 0.2;
+  bool full_val = false;
+  // ITM: correct UNITER's bugs instead of reproducing them (see README).
+  bool fix_uniter_quirks = false;
 
   // The options as UNITER's save_training_meta dumps vars(args): every key
   // above (and `config`), json.dump(..., indent=4) style.
@@ -100,6 +110,7 @@ struct RunOptions {
 
 struct TrainResult {
   int64_t global_step = 0;
+  std::string metrics;      // ITM: the final evaluation's `name=value` lines
   double val_acc = 0;       // the last validation's accuracy
   double val_loss = 0;
   std::string val_results;  // its results file
@@ -150,7 +161,8 @@ struct InferOptions {
   int max_bb = 100, min_bb = 10, num_bb = 36;
   bool compressed_db = false;
   std::string ans2label;  // VQA: answer names and count; "" = 3129 answers named by index
-  int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size)
+  int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size); ITM: images per mini-batch
+  bool fix_uniter_quirks = false;  // ITM: keep a finetuned rank_output; R@K without the row-index count
   int n_workers = 2;
 };
 
@@ -166,6 +178,7 @@ void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, In
 struct InferResult {
   int64_t examples = 0;
   std::string results;  // the results file
+  std::string metrics;  // ITM: `name=value` lines of scores.json
 };
 
 // Writes the argmax per example in the txt_db's order (id2len.json) as
@@ -174,6 +187,13 @@ struct InferResult {
 // ckpt = N of model_step_N.pt, else the checkpoint's file stem; ids must be
 // integers); VE output_dir/results.json ({pairID: label}, db order).
 // output_dir may exist; files are written atomically.
+// ITM (inf_itm.py): every text × image pair scored, output_dir/scores.json
+// and output_dir/results.bin (see trainer/itm_eval.h), the scores fp32
+// [texts, images] in save_logits; `results` names scores.json.
 InferResult Infer(TaskKind task, const InferOptions& options, const RunOptions& run);
+
+// `uniter eval itm`: the metrics of a results.bin (ours or inf_itm.py's)
+// against the txt_db's txt2img.json / img2txts.json, as `name=value` lines.
+std::string EvalItmResults(const std::string& results_bin, const std::string& txt_db, bool fix_uniter_quirks);
 
 }  // namespace uniter::trainer

@@ -18,6 +18,7 @@
 #include "trainer/answers.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
+#include "trainer/internal/itm_run.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/train.h"
 
@@ -140,6 +141,7 @@ class ResultsWriter {
 }  // namespace
 
 InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
+  if (task == TaskKind::kItm) return InferItm(o, run);
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o);
   std::vector<std::string> label2ans;

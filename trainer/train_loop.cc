@@ -33,6 +33,7 @@
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/amp.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/itm_run.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
@@ -652,6 +653,7 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
+  if (task == TaskKind::kItm) return TrainItm(options, run);  // train_itm.cc (one process)
   const DistEnv env = ReadDistEnv();
   if (env.world_size <= 1) return Trainer(task, options, run, env).Run();
   try {

@@ -33,6 +33,10 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
       {"ans2label", Kind::kStr}, {"grad_reduce", Kind::kStr}, {"device", Kind::kStr}, {"amp_dtype", Kind::kStr},
+      // ITM
+      {"negative_size", Kind::kInt}, {"hard_neg_size", Kind::kInt},
+      {"inf_minibatch_size", Kind::kInt}, {"margin", Kind::kDouble},
+      {"full_val", Kind::kBool}, {"fix_uniter_quirks", Kind::kBool},
   };
   return kinds;
 }
@@ -174,6 +178,12 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   str("grad_reduce", &t.grad_reduce);
   str("device", &t.device);
   str("amp_dtype", &t.amp_dtype);
+  num("negative_size", &t.negative_size);
+  num("hard_neg_size", &t.hard_neg_size);
+  num("inf_minibatch_size", &t.inf_minibatch_size);
+  num("margin", &t.margin);
+  num("full_val", &t.full_val);
+  num("fix_uniter_quirks", &t.fix_uniter_quirks);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -193,6 +203,12 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   need(t.n_workers >= 0, "n_workers must not be negative");
   need(t.amp_dtype.empty() || t.amp_dtype == "fp32" || t.amp_dtype == "fp16" || t.amp_dtype == "bf16",
        "amp_dtype '" + t.amp_dtype + "' is not fp32, fp16 or bf16");
+  if (task == TaskKind::kItm) {
+    need(!t.test_txt_db.empty(), "test_txt_db and test_img_db are required (train_itm.py evaluates on them)");
+    need(t.negative_size > 0, "negative_size must be positive");
+    need(t.hard_neg_size >= 0 && t.hard_neg_size <= t.negative_size, "hard_neg_size must be in [0, negative_size]");
+    need(t.inf_minibatch_size >= 10, "inf_minibatch_size must be at least 10 (validation takes the top 10)");
+  }
   if (task == TaskKind::kNlvr2)
     need(t.model == "paired" || t.model == "triplet" || t.model == "paired-attn",
          "model '" + t.model + "' is not paired, triplet or paired-attn");
@@ -231,6 +247,14 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   hps["n_workers"] = t.n_workers;
   hps["pin_mem"] = t.pin_mem;
   hps["grad_reduce"] = t.grad_reduce;
+  if (task == TaskKind::kItm) {
+    hps["negative_size"] = t.negative_size;
+    if (t.hard_neg_size > 0) hps["hard_neg_size"] = t.hard_neg_size;
+    hps["inf_minibatch_size"] = t.inf_minibatch_size;
+    hps["margin"] = t.margin;
+    hps["full_val"] = t.full_val;
+    hps["fix_uniter_quirks"] = t.fix_uniter_quirks;
+  }
   t.hps_json = hps.dump(4);
   return t;
 }

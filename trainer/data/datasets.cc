@@ -22,6 +22,7 @@ Task TaskForModel(TaskKind task, const std::string& nlvr2_model) {
     case TaskKind::kNlvr2: return nlvr2_model == "triplet" ? Task::kNlvr2Triplet : Task::kNlvr2Paired;
     case TaskKind::kVqa: return Task::kVqa;
     case TaskKind::kVe: return Task::kVe;
+    case TaskKind::kItm: return Task::kVqa;  // one image per row, no type ids, no targets
   }
   throw UsageError("unknown task");
 }

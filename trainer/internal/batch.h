@@ -25,6 +25,7 @@ struct Batch {
   at::Tensor gather_index;   // [B, L] int64, UNITER's get_gather_index
   // Task targets: NLVR2/VE/VCR class ids [B'] int64; VQA/VE soft scores [B, C] float32.
   at::Tensor targets;
+  int64_t sample_size = 0;   // ITM: rows per example (gt first, then negatives)
   int64_t num_examples = 0;  // examples (not rows) in the batch
   int64_t num_tokens = 0;    // sum of tl_i + nbb_i over rows (throughput logs)
 };

@@ -66,4 +66,11 @@ std::shared_ptr<TaskModelImpl> MakeNlvr2Model(const UniterConfig& config, const 
 // model/vqa.py (VQA and, with 3 answers, VE).
 std::shared_ptr<TaskModelImpl> MakeVqaModel(const UniterConfig& config, int64_t num_answers);
 
+// model/itm.py's UniterForImageTextRetrieval (trainer/itm.cc).
+std::shared_ptr<TaskModelImpl> MakeItmModel(const UniterConfig& config, double margin);
+
+// init_output on an ITM model: rank_output := itm_output row 1, as a view
+// sharing its storage (UNITER assigns `.data` slices). No-op for other tasks.
+void InitItmRankOutput(TaskModelImpl& model);
+
 }  // namespace uniter::trainer

@@ -1,0 +1,313 @@
+// `uniter train|infer|eval itm` end to end on generated retrieval data: each
+// image carries its own feature block and each of its captions names it with
+// one word, so a tiny UNITER learns to rank (R@1 far above the 1/16 chance,
+// checked here on the test split). infer writes UNITER's scores.json and a
+// results.bin that Python's pickle.load reads, whose recall a Python
+// restatement of itm_eval reproduces; --save-logits rounds to results.bin's
+// fp16 scores; eval itm reads results.bin back. inf_itm's rank_output
+// re-initialisation (default) vs --fix-uniter-quirks; zero-shot from a
+// checkpoint without rank_output; hard-negative training runs; a txt_db
+// without img2txts.json is refused in one line.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "featdb/img_db.h"
+#include "featdb/npy.h"
+#include "featdb/txt_db.h"
+#include "tests/test_util.h"
+
+namespace uniter::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using ::uniter::testing::Quote;
+
+constexpr int kImages = 16;
+constexpr int kBoxes = 10;
+constexpr int kFeatDim = 2048;
+
+std::string Img(int i) { return "itm_" + std::to_string(i) + ".npz"; }
+
+// Image i: a block of ones at dims [64 i, 64 i + 64) in every box, plus noise.
+void WriteImgDb(const std::string& dir, std::mt19937& gen) {
+  featdb::ImgDbWriter w(dir, featdb::ImgDbOptions{});
+  std::normal_distribution<float> noise(0.f, 0.05f);
+  std::uniform_real_distribution<float> unit(0.f, 1.f);
+  for (int i = 0; i < kImages; ++i) {
+    std::vector<float> feat(kBoxes * kFeatDim), bb(kBoxes * 6), conf(kBoxes, 0.9f);
+    for (auto& f : feat) f = noise(gen);
+    for (int b = 0; b < kBoxes; ++b) {
+      for (int d = 0; d < 64; ++d) feat[b * kFeatDim + i * 64 + d] += 1.f;
+      const float x = unit(gen) * 0.5f, y = unit(gen) * 0.5f, ww = 0.2f + unit(gen) * 0.3f, hh = 0.2f + unit(gen) * 0.3f;
+      float* r = &bb[b * 6];
+      r[0] = x, r[1] = y, r[2] = x + ww, r[3] = y + hh, r[4] = ww, r[5] = hh;
+    }
+    w.Put(Img(i), {featdb::Array::FromFloat32("features", {kBoxes, kFeatDim}, feat),
+                   featdb::Array::FromFloat32("norm_bb", {kBoxes, 6}, bb),
+                   featdb::Array::FromFloat32("conf", {kBoxes}, conf)});
+  }
+  w.Close();
+}
+
+// An ITM txt_db as UNITER's prepro writes it: `per_image` captions of each
+// image (filler words around word 10 + image), id2len, txt2img (id → image),
+// img2txts (image → ids; left out when `with_img2txts` is false), meta.
+void WriteTxtDb(const std::string& dir, const std::string& split, int per_image, std::mt19937& gen,
+                bool with_img2txts = true) {
+  featdb::TxtDbWriter w(dir);
+  nlohmann::ordered_json id2len = nlohmann::ordered_json::object(), txt2img = nlohmann::ordered_json::object(),
+                         img2txts = nlohmann::ordered_json::object();
+  std::uniform_int_distribution<int> filler(40, 99), len(2, 5);
+  for (int k = 0; k < per_image; ++k) {
+    for (int i = 0; i < kImages; ++i) {
+      const std::string id = split + std::to_string(k * kImages + i);
+      std::vector<int32_t> ids(len(gen));
+      for (auto& t : ids) t = filler(gen);
+      ids[gen() % ids.size()] = 10 + i;
+      featdb::Value ex = featdb::Value::Map();
+      ex.Set("input_ids", featdb::Value::IntList(ids));
+      ex.Set("img_fname", featdb::Value::Str(Img(i)));
+      w.Put(id, ex);
+      id2len[id] = ids.size();
+      txt2img[id] = Img(i);
+      img2txts[Img(i)].push_back(id);
+    }
+  }
+  w.WriteJson("id2len.json", id2len);
+  w.WriteJson("txt2img.json", txt2img);
+  if (with_img2txts) w.WriteJson("img2txts.json", img2txts);
+  w.WriteJson("meta.json", {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {10, 100}}, {"bert", "test"}});
+  w.Close();
+}
+
+class ItmCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(::uniter::testing::TempDir("itm_cli"));
+    std::mt19937 gen(7);
+    WriteImgDb(*root_ + "/img", gen);
+    WriteTxtDb(*root_ + "/txt_train", "tr", 4, gen, false);  // ItmRankDataset needs no img2txts
+    WriteTxtDb(*root_ + "/txt_val", "va", 1, gen);
+    WriteTxtDb(*root_ + "/txt_test", "te", 2, gen);
+    WriteTxtDb(*root_ + "/txt_noimg", "no", 1, gen, false);
+    ::uniter::testing::WriteFile(*root_ + "/model.json",
+                                 nlohmann::json{{"vocab_size", 128}, {"hidden_size", 64}, {"num_hidden_layers", 2},
+                                                {"num_attention_heads", 4}, {"intermediate_size", 128},
+                                                {"hidden_act", "gelu"}, {"hidden_dropout_prob", 0.1},
+                                                {"attention_probs_dropout_prob", 0.1},
+                                                {"max_position_embeddings", 64}, {"type_vocab_size", 2},
+                                                {"initializer_range", 0.02}}
+                                     .dump(2));
+  }
+  static void TearDownTestSuite() {
+    delete root_;
+    root_ = nullptr;
+  }
+
+  // train-itm-flickr-base-8gpu.json's keys, scaled down.
+  static nlohmann::json Config() {
+    return {{"compressed_db", false}, {"checkpoint", ""}, {"output_dir", *root_ + "/unused"},
+            {"max_txt_len", 60}, {"conf_th", 0.2}, {"max_bb", 100}, {"min_bb", 10}, {"num_bb", 36},
+            {"train_batch_size", 16}, {"negative_size", 1}, {"inf_minibatch_size", 16}, {"margin", 0.2},
+            {"gradient_accumulation_steps", 1}, {"learning_rate", 1e-3}, {"valid_steps", 500},
+            {"num_train_steps", 1000}, {"optim", "adamw"}, {"betas", {0.9, 0.98}}, {"dropout", 0.0},
+            {"weight_decay", 0.01}, {"grad_norm", 2.0}, {"warmup_steps", 100}, {"seed", 42},
+            {"full_val", false}, {"fp16", true}, {"n_workers", 1}, {"pin_mem", true},
+            {"train_txt_dbs", {*root_ + "/txt_train"}}, {"train_img_dbs", {*root_ + "/img"}},
+            {"val_txt_db", *root_ + "/txt_val"}, {"val_img_db", *root_ + "/img"},
+            {"test_txt_db", *root_ + "/txt_test"}, {"test_img_db", *root_ + "/img"},
+            {"model_config", *root_ + "/model.json"}};
+  }
+  static std::string WriteConfig(const std::string& name, const nlohmann::json& j) {
+    const std::string path = *root_ + "/" + name + ".json";
+    ::uniter::testing::WriteFile(path, j.dump(4));
+    return path;
+  }
+  static ::uniter::testing::CommandResult Uniter(const std::string& args) {
+    return ::uniter::testing::Run(Quote(::uniter::testing::UniterBinary()) + " " + args + " 2>&1");
+  }
+  static ::uniter::testing::CommandResult Py(const std::string& code) {
+    return ::uniter::testing::Run(Quote(::uniter::testing::Python()) + " -c " + Quote(code) + " 2>&1");
+  }
+  // `name=value` lines of a command's output.
+  static std::map<std::string, double> Metrics(const std::string& out) {
+    std::map<std::string, double> m;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) {
+      const size_t eq = line.find('=');
+      if (eq != std::string::npos && line.find(' ') == std::string::npos) m[line.substr(0, eq)] = std::stod(line.substr(eq + 1));
+    }
+    return m;
+  }
+  // Trains once per process for `steps` (1000: the learning run; the output
+  // tests need only a checkpoint), returns its output_dir and keeps its output.
+  static const std::string& Trained(int steps, std::string* printed = nullptr) {
+    static std::map<int, std::pair<std::string, std::string>> runs;
+    auto& run = runs[steps];
+    if (run.first.empty()) {
+      run.first = *root_ + "/run" + std::to_string(steps);
+      nlohmann::json c = Config();
+      c["num_train_steps"] = steps;
+      c["valid_steps"] = std::min(steps, 500);
+      const auto r = Uniter("train itm --config " + Quote(WriteConfig("train" + std::to_string(steps), c)) +
+                            " --output_dir " + Quote(run.first) + " -q --threads 1");
+      EXPECT_EQ(r.exit_code, 0) << r.out;
+      run.second = r.out;
+    }
+    if (printed) *printed = run.second;
+    return run.first;
+  }
+  std::string Infer(const std::string& ckpt, const std::string& out, const std::string& extra = "") {
+    const auto r = Uniter("infer itm --txt_db " + Quote(*root_ + "/txt_test") + " --img_db " + Quote(*root_ + "/img") +
+                          " --checkpoint " + Quote(ckpt) + " --model_config " + Quote(*root_ + "/model.json") +
+                          " --output_dir " + Quote(out) + " --batch_size 16 -q --threads 1 " + extra);
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    return r.out;
+  }
+
+  static std::string* root_;
+};
+std::string* ItmCli::root_ = nullptr;
+
+TEST_F(ItmCli, TrainLearnsRetrievalFarAboveChance) {
+  std::string printed;
+  const std::string& out = Trained(1000, &printed);
+  const auto m = Metrics(printed);
+  ASSERT_TRUE(m.count("test_img_r1") && m.count("test_txt_r1")) << printed;
+  // Chance: 1/16 for image retrieval, 1/8 for text retrieval (2 captions per
+  // image). 1000 steps reach about 0.85 for both.
+  EXPECT_GE(m.at("test_img_r1"), 0.5) << printed;
+  EXPECT_GE(m.at("test_txt_r1"), 0.5) << printed;
+  for (const char* f : {"/log/hps.json", "/log/model.json", "/ckpt/model_step_1000.pt"})
+    EXPECT_TRUE(fs::exists(out + f)) << f;
+  for (const char* d : {"/results_val", "/results_test", "/results_train"}) EXPECT_TRUE(fs::is_directory(out + d)) << d;
+  const auto hps = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/log/hps.json"));
+  EXPECT_EQ(hps.at("negative_size"), 1);
+  EXPECT_EQ(hps.at("inf_minibatch_size"), 16);
+}
+
+TEST_F(ItmCli, InferWritesUnitersScoresAndResultsAsPythonReadsThem) {
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  const std::string ckpt = Trained(100) + "/ckpt/model_step_100.pt";
+  const std::string out = *root_ + "/infer";
+  const std::string printed = Infer(ckpt, out, "--save-logits " + Quote(out + "/logits.npy"));
+  const auto scores = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/scores.json"));
+  const std::vector<std::string> keys = {"txt_r1", "txt_r5", "txt_r10", "txt_r_mean", "img_r1",
+                                         "img_r5", "img_r10", "img_r_mean", "r_mean"};
+  ASSERT_EQ(scores.size(), keys.size());
+  const auto m = Metrics(printed);
+  for (const auto& k : keys) EXPECT_NEAR(m.at(k), scores.at(k).get<double>(), 1e-6) << k;
+  // results.bin through pickle.load, recall through the itm_eval restatement
+  // (UNITER's quirk), the logits' fp16 rounding against the pickled matrix.
+  const std::string code =
+      "import sys, json, pickle, numpy as np; sys.path.insert(0, " + Quote(std::string(UNITER_TRAINER_TEST_DIR)) + ")\n"
+      "from uniter_itm_ref import itm_eval\n"
+      "s, t, i = pickle.load(open(" + Quote(out + "/results.bin") + ", 'rb'))\n"
+      "db = " + Quote(*root_ + "/txt_test") + "\n"
+      "t2i = json.load(open(db + '/txt2img.json')); i2t = json.load(open(db + '/img2txts.json'))\n"
+      "assert t == list(json.load(open(db + '/id2len.json'))), 'txt_ids order'\n"
+      "assert sorted(i) == sorted(i2t), 'img_ids'\n"
+      "lg = np.load(" + Quote(out + "/logits.npy") + ")\n"
+      "assert lg.dtype == np.float32 and lg.shape == tuple(s.shape), lg.shape\n"
+      "assert (lg.astype(np.float16) == s.numpy()).all(), 'logits vs results.bin'\n"
+      "print(json.dumps(itm_eval(s.float().numpy(), t, i, t2i, i2t, True)))\n";
+  const auto r = Py(code);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto ref = nlohmann::json::parse(r.out);
+  for (const auto& k : keys) EXPECT_NEAR(ref.at(k).get<double>(), scores.at(k).get<double>(), 1e-12) << k;
+  // eval itm on results.bin: the same numbers; --fix-uniter-quirks drops the row count.
+  const auto e = Uniter("eval itm " + Quote(out + "/results.bin") + " " + Quote(*root_ + "/txt_test"));
+  ASSERT_EQ(e.exit_code, 0) << e.out;
+  const auto em = Metrics(e.out);
+  for (const auto& k : keys) EXPECT_NEAR(em.at(k), scores.at(k).get<double>(), 1e-6) << k;
+  const auto f = Uniter("eval itm --fix-uniter-quirks " + Quote(out + "/results.bin") + " " + Quote(*root_ + "/txt_test"));
+  ASSERT_EQ(f.exit_code, 0) << f.out;
+  const auto fixed_ref = Py(std::string(code).replace(code.rfind("True"), 4, "False"));
+  ASSERT_EQ(fixed_ref.exit_code, 0) << fixed_ref.out;
+  const auto fm = Metrics(f.out);
+  const auto fr = nlohmann::json::parse(fixed_ref.out);
+  for (const auto& k : keys) EXPECT_NEAR(fm.at(k), fr.at(k).get<double>(), 1e-6) << k;
+  for (const char* k : {"img_r1", "img_r5", "img_r10"}) EXPECT_GE(em.at(k), fm.at(k)) << k;  // the quirk only adds
+  // A results.bin that Python pickled as inf_itm.py does (a torch.HalfTensor)
+  // reads back through `eval itm` to the restatement's numbers.
+  const auto w = Py("import pickle, torch, numpy as np\n"
+                    "s, t, i = pickle.load(open(" + Quote(out + "/results.bin") + ", 'rb'))\n"
+                    "pickle.dump((torch.from_numpy(np.load(" + Quote(out + "/logits.npy") + ")).half(), t, i), open(" +
+                    Quote(out + "/py_results.bin") + ", 'wb'))\n");
+  ASSERT_EQ(w.exit_code, 0) << w.out;
+  const auto p = Uniter("eval itm " + Quote(out + "/py_results.bin") + " " + Quote(*root_ + "/txt_test"));
+  ASSERT_EQ(p.exit_code, 0) << p.out;
+  const auto pm = Metrics(p.out);
+  for (const auto& k : keys) EXPECT_NEAR(pm.at(k), ref.at(k).get<double>(), 1e-6) << k;
+}
+
+TEST_F(ItmCli, InferRemakesRankOutputUnlessFixedAndWorksZeroShot) {
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  const std::string ckpt = Trained(100) + "/ckpt/model_step_100.pt";
+  const std::string dir = *root_ + "/rank";
+  fs::create_directories(dir);
+  // A finetuned checkpoint whose rank_output differs from itm_output row 1,
+  // and a "pretrained" one without rank_output.
+  const auto r = Py("import torch\nsd = torch.load(" + Quote(ckpt) + ")\n"
+                    "sd['rank_output.weight'] = sd['rank_output.weight'] * -1.0\n"
+                    "torch.save(sd, " + Quote(dir + "/changed.pt") + ")\n"
+                    "del sd['rank_output.weight'], sd['rank_output.bias']\n"
+                    "torch.save(sd, " + Quote(dir + "/pretrained.pt") + ")\n");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto logits = [&](const std::string& ck, const std::string& tag, const std::string& extra) {
+    Infer(ck, dir + "/" + tag, "--save-logits " + Quote(dir + "/" + tag + ".npy") + " " + extra);
+    const featdb::Array a = featdb::ParseNpy(::uniter::testing::ReadFile(dir + "/" + tag + ".npy"), "logits");
+    return a.ToFloat32();
+  };
+  const auto base = logits(ckpt, "base", "");
+  const auto changed_default = logits(dir + "/changed.pt", "changed_default", "");
+  const auto changed_fixed = logits(dir + "/changed.pt", "changed_fixed", "--fix-uniter-quirks");
+  const auto zero_default = logits(dir + "/pretrained.pt", "zero_default", "");
+  const auto zero_fixed = logits(dir + "/pretrained.pt", "zero_fixed", "--fix-uniter-quirks");
+  EXPECT_EQ(changed_default, base);  // inf_itm ignored the checkpoint's rank_output
+  EXPECT_NE(changed_fixed, base);    // the fix keeps it
+  EXPECT_EQ(zero_default, base);     // zero-shot: rank_output from itm_output row 1 ...
+  EXPECT_EQ(zero_fixed, base);       // ... in both modes
+}
+
+TEST_F(ItmCli, HardNegativeTrainingRuns) {
+  nlohmann::json c = Config();
+  c["negative_size"] = 7;
+  c["hard_neg_size"] = 3;
+  c["train_batch_size"] = 4;
+  c["num_train_steps"] = 6;
+  c["valid_steps"] = 3;
+  c["train_txt_dbs"] = {*root_ + "/txt_test"};  // the hard-negative datasets read img2txts.json
+  const std::string out = *root_ + "/hn";
+  const auto r =
+      Uniter("train itm --config " + Quote(WriteConfig("hn", c)) + " --output_dir " + Quote(out) + " -q --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out + "/ckpt/model_step_6.pt"));
+  EXPECT_EQ(Metrics(r.out).count("test_r_mean"), 1u) << r.out;
+}
+
+TEST_F(ItmCli, DbWithoutImageListIsOneLine) {
+  const auto r = Uniter("infer itm --txt_db " + Quote(*root_ + "/txt_noimg") + " --img_db " + Quote(*root_ + "/img") +
+                        " --checkpoint " + Quote(*root_ + "/none.pt") + " --model_config " +
+                        Quote(*root_ + "/model.json") + " --output_dir " + Quote(*root_ + "/bad") + " --batch_size 16");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("img2txts.json"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  nlohmann::json c = Config();
+  c["val_txt_db"] = *root_ + "/txt_noimg";
+  const auto t = Uniter("train itm --config " + Quote(WriteConfig("bad_val", c)) + " --output_dir " +
+                        Quote(*root_ + "/bad_train"));
+  EXPECT_NE(t.exit_code, 0);
+  EXPECT_NE(t.out.find("img2txts.json"), std::string::npos) << t.out;
+  EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 1) << t.out;
+  EXPECT_FALSE(fs::exists(*root_ + "/bad_train"));
+}
+
+}  // namespace
+}  // namespace uniter::trainer

@@ -1,0 +1,148 @@
+// inf_itm.py and utils/itm_eval.py's inference: every text × image pair of a
+// split scored, UNITER's scores.json and results.bin written.
+#include <ATen/ATen.h>
+#include <c10/util/Half.h>
+#include <tbb/parallel_for.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "featdb/array.h"
+#include "featdb/npy.h"
+#include "trainer/internal/itm_run.h"
+#include "trainer/itm_eval.h"
+
+namespace uniter::trainer {
+namespace {
+
+// One mini-batch of images, padded as ItmValDataset.get_batch pads them.
+struct ImageChunk {
+  at::Tensor img_feat, img_pos_feat;  // [n, max_nbb, D], [n, max_nbb, 7]
+  std::vector<int64_t> nbb;
+};
+
+ImageChunk LoadChunk(const data::ItmDb& db, const std::vector<std::string>& names) {
+  std::vector<data::ImageFeat> feats(names.size());
+  tbb::parallel_for(size_t{0}, names.size(), [&](size_t i) { feats[i] = db.img->Get(names[i]); });
+  ImageChunk c;
+  int64_t max_nbb = 0, dim = 0;
+  for (const auto& f : feats) {
+    c.nbb.push_back(f.nbb);
+    max_nbb = std::max(max_nbb, f.nbb);
+    if (f.nbb > 0) dim = f.feat_dim;
+  }
+  const int64_t n = static_cast<int64_t>(names.size());
+  c.img_feat = at::zeros({n, max_nbb, dim}, at::kFloat);
+  c.img_pos_feat = at::zeros({n, max_nbb, 7}, at::kFloat);
+  for (int64_t i = 0; i < n; ++i) {
+    if (feats[i].nbb == 0) continue;
+    if (feats[i].feat_dim != dim) throw FormatError("images differ in feature size", db.img->db_path());
+    feats[i].CopyFeatures(c.img_feat[i].data_ptr<float>());
+    std::copy(feats[i].pos.begin(), feats[i].pos.end(), c.img_pos_feat[i].data_ptr<float>());
+  }
+  return c;
+}
+
+// The text repeated over the chunk's rows. Every row has the same text
+// length, so get_gather_index is the identity.
+Batch TextAgainstChunk(const std::vector<int64_t>& ids, const ImageChunk& c) {
+  const int64_t n = c.img_feat.size(0), tl = static_cast<int64_t>(ids.size()), out = tl + c.img_feat.size(1);
+  Batch b;
+  b.input_ids = at::tensor(ids, at::kLong).unsqueeze(0).expand({n, tl}).contiguous();
+  b.position_ids = at::arange(tl, at::kLong).unsqueeze(0);
+  b.img_feat = c.img_feat;
+  b.img_pos_feat = c.img_pos_feat;
+  b.attn_masks = at::zeros({n, out}, at::kLong);
+  int64_t* m = b.attn_masks.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) std::fill(m + i * out, m + i * out + tl + c.nbb[i], 1);
+  b.gather_index = at::arange(out, at::kLong).unsqueeze(0).expand({n, out}).contiguous();
+  b.num_examples = n;
+  return b;
+}
+
+}  // namespace
+
+std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, const std::vector<std::string>& txt_ids,
+                               const std::vector<std::string>& img_ids, int64_t minibatch, bool progress) {
+  if (minibatch <= 0) throw UsageError("the inference mini-batch size must be positive");
+  const int64_t nt = static_cast<int64_t>(txt_ids.size()), ni = static_cast<int64_t>(img_ids.size());
+  std::vector<std::vector<int64_t>> texts(txt_ids.size());
+  tbb::parallel_for(size_t{0}, txt_ids.size(), [&](size_t i) { texts[i] = data::TextInputs(db, txt_ids[i]); });
+  std::vector<float> scores(static_cast<size_t>(nt * ni));
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t st = 0; st < ni; st += minibatch) {
+    const int64_t n = std::min(minibatch, ni - st);
+    const ImageChunk chunk =
+        LoadChunk(db, std::vector<std::string>(img_ids.begin() + st, img_ids.begin() + st + n));
+    for (int64_t t = 0; t < nt; ++t) {
+      const at::Tensor s = model.Scores(TextAgainstChunk(texts[t], chunk)).to(at::kFloat).contiguous();
+      std::copy(s.data_ptr<float>(), s.data_ptr<float>() + n, scores.begin() + t * ni + st);
+    }
+    if (progress) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "itm: %lld/%lld images scored against %lld texts, %.0f pairs/s\n",
+                   static_cast<long long>(st + n), static_cast<long long>(ni), static_cast<long long>(nt),
+                   (st + n) * nt / std::max(secs, 1e-9));
+    }
+  }
+  if (was_training) model.train();
+  return scores;
+}
+
+std::vector<float> RoundToHalf(const std::vector<float>& scores, std::vector<uint16_t>* bits) {
+  std::vector<float> out(scores.size());
+  if (bits) bits->resize(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const c10::Half h(scores[i]);
+    out[i] = static_cast<float>(h);
+    if (bits) (*bits)[i] = h.x;
+  }
+  return out;
+}
+
+InferResult InferItm(const InferOptions& o, const RunOptions& run) {
+  const data::ItmDb db = data::OpenItmDb(o.txt_db, o.img_db, data::ImgDbOptionsOf(o), -1, true);
+  // ItmEvalDataset's assert: at least one full mini-batch of images.
+  if (static_cast<int64_t>(db.img_names.size()) < o.batch_size)
+    throw UsageError(o.txt_db + ": " + std::to_string(db.img_names.size()) + " images in img2txts.json, fewer than "
+                     "the inference mini-batch of " + std::to_string(o.batch_size) + " (pass a smaller --batch_size)");
+  TaskOptions to;
+  to.task = TaskKind::kItm;
+  Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
+  const LoadReport report = model.Load(o.checkpoint);
+  // inf_itm.py tests `'rank_output' not in checkpoint` — never true of a
+  // state dict's keys — so rank_output is always re-made from itm_output.
+  const bool has_rank = std::find(report.missing.begin(), report.missing.end(), "rank_output.weight") ==
+                        report.missing.end();
+  if (!o.fix_uniter_quirks || !has_rank) InitItmRankOutput(model.module());
+
+  const std::vector<std::string> img_ids = data::EvalImageOrder(db);
+  const std::vector<float> raw = ScoreMatrix(model.module(), db, db.ids, img_ids, o.batch_size, !run.quiet);
+  std::vector<uint16_t> half;
+  const std::vector<float> scores = RoundToHalf(raw, &half);
+  std::map<std::string, std::string> txt2img = db.txt2img;
+  const ItmMetrics m = ItmEval(scores, db.ids, img_ids, txt2img, db.img2txts, o.fix_uniter_quirks, o.txt_db);
+
+  std::filesystem::create_directories(o.output_dir);
+  InferResult r;
+  r.examples = static_cast<int64_t>(db.ids.size() * img_ids.size());
+  r.results = o.output_dir + "/scores.json";
+  WriteFileAtomic(o.output_dir + "/results.bin", ItmResultsPickle(half, db.ids, img_ids));
+  WriteFileAtomic(r.results, ItmScoresJson(m));
+  if (!o.save_logits.empty())
+    WriteFileAtomic(o.save_logits,
+                    featdb::WriteNpy(featdb::Array::FromFloat32(
+                        "logits", {static_cast<int64_t>(db.ids.size()), static_cast<int64_t>(img_ids.size())}, raw)));
+  r.metrics = FormatItmMetrics(m);
+  return r;
+}
+
+}  // namespace uniter::trainer
