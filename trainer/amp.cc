@@ -4,6 +4,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+#if TORCH_VERSION_MAJOR < 2
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
+#endif
 
 #include <cmath>
 #include <cstdlib>
@@ -66,6 +70,27 @@ c10::ScalarType AutocastDtype(c10::DeviceType t) {
   return t == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
 #endif
 }
+
+#if TORCH_VERSION_MAJOR < 2
+// LibTorch 1.13's CPU autocast has no rule for layer_norm, so a bf16 input
+// meets the fp32 weight and the kernel throws ("expected scalar type
+// BFloat16 but found Float"): every UNITER LayerNorm would. Given here the
+// rule CUDA autocast has (layer_norm in fp32, fp32 out); LibTorch >= 2
+// normalises mixed bf16/fp32 on the CPU itself.
+at::Tensor LayerNormInFp32(const at::Tensor& input, at::IntArrayRef normalized_shape,
+                           const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias, double eps,
+                           bool cudnn_enable) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  auto fp32 = [](const c10::optional<at::Tensor>& t) -> c10::optional<at::Tensor> {
+    if (!t.has_value() || !t->defined() || !t->is_floating_point()) return t;
+    return t->to(at::kFloat);
+  };
+  const at::Tensor x = input.is_floating_point() ? input.to(at::kFloat) : input;
+  return at::layer_norm(x, normalized_shape, fp32(weight), fp32(bias), eps, cudnn_enable);
+}
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) { m.impl("layer_norm", TORCH_FN(LayerNormInFp32)); }
+#endif
 
 }  // namespace
 
