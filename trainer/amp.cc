@@ -41,7 +41,7 @@ c10::Device CudaDevice(int64_t index, const std::string& spec) {
 // The autocast switches of LibTorch 1.13 (one per device type) and of 2.x
 // (keyed by device type).
 bool AutocastEnabled(c10::DeviceType t) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   return at::autocast::is_autocast_enabled(t);
 #else
   return t == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
@@ -49,7 +49,7 @@ bool AutocastEnabled(c10::DeviceType t) {
 }
 
 void SetAutocast(c10::DeviceType t, bool enabled, c10::ScalarType dtype) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(t, enabled);
   at::autocast::set_autocast_dtype(t, dtype);
 #else
@@ -64,7 +64,7 @@ void SetAutocast(c10::DeviceType t, bool enabled, c10::ScalarType dtype) {
 }
 
 c10::ScalarType AutocastDtype(c10::DeviceType t) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   return at::autocast::get_autocast_dtype(t);
 #else
   return t == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
