@@ -5,7 +5,9 @@
 # the code that dispatches to them compile and link on every machine with
 # nvcc. Only the LibTorch parts are built: the extractor and its CUDA kernels,
 # the torch plugin with the `uniter` binary, and the extractor tests, which then
-# run on the CPU (the CUDA tests skip: no CUDA device).
+# run on the CPU (the CUDA tests skip: no CUDA device); and the trainer's device
+# tests (trainer_amp_test's FusedAttention/CudaTrain: the fused attention of
+# LibTorch >= 2 against the explicit form on the CPU; CUDA ones skip).
 #
 #   scripts/test-cuda.sh [BUILD_DIR]      # default build-cuda
 #   UNITER_CUDA_BUILD=auto|require|off    # auto (default): say why and skip
@@ -71,7 +73,7 @@ if [ ! -f "$BUILD/build.ninja" ] || [ "$(cat "$BUILD/.cmake-flags" 2>/dev/null)"
   printf '%s' "$FLAGS" > "$BUILD/.cmake-flags"
 fi
 cmake --build "$BUILD" -j "$JOBS" --target uniter uniter_torch_commands uniter_extractor uniter_extractor_cuda \
-  extractor_test extractor_cuda_test
+  extractor_test extractor_cuda_test trainer_amp_test
 built=$(date +%s)
 # The extractor's tests only (other modules are not built in this tree); the
 # `gpu`-labelled ones too: they skip with the reason where no device is. The
@@ -82,4 +84,9 @@ DEFAULT_FLAGS='-E ExtractCli\.(NpzFolder|TsvIs|BatchesAnd|ShardsMerge)'
 LOG="$(cd "$BUILD" && pwd)/ctest.log"
 (cd "$BUILD/tests/extractor" && ctest --output-on-failure -j "$JOBS" -O "$LOG" \
   ${CUDA_CTEST_FLAGS-$DEFAULT_FLAGS ${CTEST_FLAGS:-}})
+# The trainer's device tests: the fused attention of LibTorch >= 2 against the
+# explicit form on the CPU (CUDA ones skip without a device).
+# shellcheck disable=SC2086
+(cd "$BUILD/tests/trainer" && ctest --output-on-failure -j "$JOBS" -O "$(dirname "$LOG")/ctest-trainer.log" \
+  -R 'FusedAttention|CudaTrain')
 echo "test-cuda: ok (configure+build $((built - start)) s, tests $(($(date +%s) - built)) s)"

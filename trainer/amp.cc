@@ -4,6 +4,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+#if TORCH_VERSION_MAJOR < 2
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
+#endif
 
 #include <cmath>
 #include <cstdlib>
@@ -37,7 +41,7 @@ c10::Device CudaDevice(int64_t index, const std::string& spec) {
 // The autocast switches of LibTorch 1.13 (one per device type) and of 2.x
 // (keyed by device type).
 bool AutocastEnabled(c10::DeviceType t) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   return at::autocast::is_autocast_enabled(t);
 #else
   return t == c10::DeviceType::CUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
@@ -45,7 +49,7 @@ bool AutocastEnabled(c10::DeviceType t) {
 }
 
 void SetAutocast(c10::DeviceType t, bool enabled, c10::ScalarType dtype) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(t, enabled);
   at::autocast::set_autocast_dtype(t, dtype);
 #else
@@ -60,12 +64,33 @@ void SetAutocast(c10::DeviceType t, bool enabled, c10::ScalarType dtype) {
 }
 
 c10::ScalarType AutocastDtype(c10::DeviceType t) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   return at::autocast::get_autocast_dtype(t);
 #else
   return t == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
 #endif
 }
+
+#if TORCH_VERSION_MAJOR < 2
+// LibTorch 1.13's CPU autocast has no rule for layer_norm, so a bf16 input
+// meets the fp32 weight and the kernel throws ("expected scalar type
+// BFloat16 but found Float"): every UNITER LayerNorm would. Given here the
+// rule CUDA autocast has (layer_norm in fp32, fp32 out); LibTorch >= 2
+// normalises mixed bf16/fp32 on the CPU itself.
+at::Tensor LayerNormInFp32(const at::Tensor& input, at::IntArrayRef normalized_shape,
+                           const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias, double eps,
+                           bool cudnn_enable) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  auto fp32 = [](const c10::optional<at::Tensor>& t) -> c10::optional<at::Tensor> {
+    if (!t.has_value() || !t->defined() || !t->is_floating_point()) return t;
+    return t->to(at::kFloat);
+  };
+  const at::Tensor x = input.is_floating_point() ? input.to(at::kFloat) : input;
+  return at::layer_norm(x, normalized_shape, fp32(weight), fp32(bias), eps, cudnn_enable);
+}
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) { m.impl("layer_norm", TORCH_FN(LayerNormInFp32)); }
+#endif
 
 }  // namespace
 

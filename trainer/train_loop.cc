@@ -212,10 +212,10 @@ void Trainer::Prepare() {
     s.sampler = std::make_unique<data::TokenBucketSampler>(s.dataset->lens(), tb);
   }
 
-  // set_random_seed: Python's random (the samplers) and torch (init, dropout).
   device_ = ResolveDevice(o_.device);
   precision_ = ResolvePrecision(o_.fp16, o_.amp_dtype, device_);
   scaler_ = std::make_unique<LossScaler>(precision_.mode == AmpMode::kFp16);
+  // set_random_seed: Python's random (the samplers) and torch (init, dropout).
   rng_.Seed(o_.seed);
   at::manual_seed(o_.seed);
   TaskOptions to;
@@ -256,12 +256,12 @@ void Trainer::Restore() {
   const std::string& where = resume_->tensors_path;
   std::map<std::string, at::Tensor> model_state;
   StateDict optim_state;
-  std::map<std::string, at::Tensor> rng;
+  std::map<std::string, at::Tensor> rng, scaler;
   for (auto& [key, t] : ReadStateDict(where)) {
     if (key.rfind("model.", 0) == 0) model_state[key.substr(6)] = t;
     else if (key.rfind("optim.", 0) == 0) optim_state.emplace_back(key.substr(6), t);
     else if (key.rfind("rng.", 0) == 0) rng[key.substr(4)] = t;
-    else if (key.rfind("scaler.", 0) == 0) rng[key] = t;
+    else if (key.rfind("scaler.", 0) == 0) scaler[key.substr(7)] = t;
     else throw FormatError("key '" + key + "': not part of a training state", where);
   }
   {
@@ -297,7 +297,7 @@ void Trainer::Restore() {
   resume_rng_ = PyRandomStateFrom(rng["python"], where);
   SetTorchRngState(rng[torch_rng]);
   if (device_.is_cuda() && rng.count("cuda")) SetDeviceRngState(device_, rng["cuda"]);
-  if (scaler_->enabled()) scaler_->LoadState(rng["scaler.scale"], rng["scaler.growth_tracker"], where);
+  if (scaler_->enabled()) scaler_->LoadState(scaler["scale"], scaler["growth_tracker"], where);
   global_step_ = loop.at("global_step").get<int64_t>();
   epoch_ = loop.at("epoch").get<int64_t>();
   batch_in_epoch_ = loop.at("batch_in_epoch").get<int64_t>();

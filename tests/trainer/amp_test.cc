@@ -2,13 +2,14 @@
 // against PyTorch's own torch.amp.GradScaler (PyPI torch of the venv-cuda,
 // run on the CPU) on a gradient sequence with injected overflow, and the bf16
 // CPU autocast forward/backward of the heads against the PyTorch restatement
-// of UNITER (uniter_ref.py) under torch.autocast("cpu", torch.bfloat16) in
-// the reference venv (Debian torch 1.13, the LibTorch we link). Plus the
+// of UNITER (uniter_ref.py) under torch.autocast("cpu", torch.bfloat16) of
+// PyPI torch 2.11 (see Bf16Parity for why not 1.13). Plus the
 // device / precision options and the fp16 checkpoint dtype.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -157,15 +158,24 @@ struct AmpCase {
 class Bf16Parity : public ::testing::TestWithParam<AmpCase> {};
 
 // Our heads under AutocastGuard(kBf16, cpu) against the restatement under
-// torch.autocast("cpu", torch.bfloat16), same weights and batch. Both run the
-// same autocast policy (LibTorch 1.13 = the reference venv's torch), so
-// the tolerance only absorbs op-order differences in bf16: scores and losses
-// within 1e-2 absolute (bf16 keeps 8 bits: 4e-3 relative), gradients within
-// 2e-2 of each one's largest entry. fp32 would give ≤1e-5 (model_test).
+// torch.autocast("cpu", torch.bfloat16) of PyPI torch 2.11 (venv-cuda), same
+// weights and batch. Torch 1.13 (the reference venv, our LibTorch) cannot be
+// the reference: its CPU autocast has no layer_norm rule and throws on
+// UNITER's first LayerNorm (trainer/amp.cc adds CUDA's fp32 rule). 2.11
+// normalises bf16 inputs itself and returns bf16, we return fp32 from
+// LayerNorm: so the tolerance covers bf16 rounding at different places:
+// scores and losses within 2e-2 absolute (|scores| ~ 1; bf16 keeps 8 bits;
+// measured ≤ 4e-3), gradients within 5e-2 of each one's largest entry + 1e-5
+// (key biases have exactly-zero true gradients: both sides give bf16 noise;
+// measured worst 3.5e-2 relative, pos_layer_norm.weight). fp32: ≤1e-5 (model_test).
 TEST_P(Bf16Parity, HeadsMatchTorchAutocast) {
   const AmpCase& c = GetParam();
   const std::string dir = ::uniter::testing::TempDir(std::string("bf16_") + c.task + c.variant);
-  const auto r = ::uniter::testing::Run("UNITER_REF_AUTOCAST=bf16 " + Quote(::uniter::testing::Python()) + " " +
+  const std::string python = CudaVenvPython();
+  UNITER_SKIP_UNLESS_REFERENCE(
+      ::uniter::testing::Run(Quote(python) + " -c 'import torch' 2>/dev/null").exit_code == 0,
+      python + " lacks torch (scripts/install-deps.sh makes that venv)");
+  const auto r = ::uniter::testing::Run("UNITER_REF_AUTOCAST=bf16 " + Quote(python) + " " +
                                         Quote(TestDir() + "/uniter_ref.py") + " heads " + Quote(dir) + " " + c.task +
                                         " " + c.variant + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -193,14 +203,16 @@ TEST_P(Bf16Parity, HeadsMatchTorchAutocast) {
   auto diff = [](const at::Tensor& a, const at::Tensor& b) {
     return (a.detach().to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
   };
-  EXPECT_LE(diff(scores, ref_scores), 1e-2) << "scores";
-  EXPECT_LE(diff(loss, io.at("out.loss")), 1e-2) << "loss";
-  EXPECT_LE(diff(train_loss.reshape({1}), io.at("out.train_loss")), 1e-2) << "train loss";
+  std::fprintf(stderr, "bf16 %s %s: max |scores diff| %.3g, |train loss diff| %.3g\n", c.task, c.variant,
+               diff(scores, ref_scores), diff(train_loss.reshape({1}), io.at("out.train_loss")));
+  EXPECT_LE(diff(scores, ref_scores), 2e-2) << "scores";
+  EXPECT_LE(diff(loss, io.at("out.loss")), 2e-2) << "loss";
+  EXPECT_LE(diff(train_loss.reshape({1}), io.at("out.train_loss")), 2e-2) << "train loss";
   for (const auto& p : model->named_parameters()) {
     auto it = io.find("grad." + p.key());
     if (it == io.end()) continue;
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
-    EXPECT_LE(diff(p.value().grad(), it->second), 2e-2 * it->second.abs().max().item<double>() + 1e-6)
+    EXPECT_LE(diff(p.value().grad(), it->second), 5e-2 * it->second.abs().max().item<double>() + 1e-5)
         << "grad " << p.key();
   }
 }
@@ -216,8 +228,9 @@ INSTANTIATE_TEST_SUITE_P(Heads, Bf16Parity,
                          });
 
 // An fp16 run's checkpoint holds fp16 tensors (apex O2's model), the fp32
-// weights rounded; read back with LibTorch's own pickle loader.
+// weights rounded to fp16; read back by Python's torch.load.
 TEST(Checkpoint, Fp16RunSavesHalfTensors) {
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
   UniterConfig c;
   c.vocab_size = 50;
   c.hidden_size = 16;
@@ -230,15 +243,15 @@ TEST(Checkpoint, Fp16RunSavesHalfTensors) {
   const std::string dir = ::uniter::testing::TempDir("fp16_ckpt");
   model.Save(dir + "/half.pt", CheckpointDtype::kFloat16);
   model.Save(dir + "/full.pt");
-  const auto half = LoadPlainDict(dir + "/half.pt");
-  const auto full = LoadPlainDict(dir + "/full.pt");
-  ASSERT_EQ(half.size(), full.size());
-  for (const auto& p : model.module().named_parameters()) {
-    EXPECT_EQ(half.at(p.key()).scalar_type(), at::kHalf) << p.key();
-    EXPECT_EQ(full.at(p.key()).scalar_type(), at::kFloat) << p.key();
-    EXPECT_TRUE(at::equal(half.at(p.key()), p.value().detach().to(at::kHalf))) << p.key();
-    EXPECT_TRUE(at::equal(full.at(p.key()), p.value().detach())) << p.key();
-  }
+  const auto py = ::uniter::testing::Run(
+      Quote(::uniter::testing::Python()) + " -c " +
+      Quote("import sys, torch; h, f = (torch.load(p) for p in sys.argv[1:]); assert h.keys() == f.keys(); "
+            "assert all(v.dtype == torch.float16 for v in h.values()), 'not fp16'; "
+            "assert all(v.dtype == torch.float32 for v in f.values()), 'not fp32'; "
+            "assert all(torch.equal(h[k], f[k].half()) for k in h), 'not the rounded weights'; print(len(h))") +
+      " " + Quote(dir + "/half.pt") + " " + Quote(dir + "/full.pt") + " 2>&1");
+  ASSERT_EQ(py.exit_code, 0) << py.out;
+  EXPECT_EQ(std::stoll(py.out), static_cast<long long>(model.ParameterNames().size()));
 }
 
 }  // namespace
