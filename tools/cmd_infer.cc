@@ -61,6 +61,7 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   run.threads = o.threads;
   const trainer::InferResult r = trainer::Infer(task, o.infer, run);
   std::printf("%s: %lld examples\n", r.results.c_str(), static_cast<long long>(r.examples));
+  for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
 }
 
 void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, const char* what, const char* classes) {
@@ -79,6 +80,8 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   sub->add_option("--config", o->config,
                   "a train config or log/hps.json (model, use_img_type, img_db options, ans2label); "
                   "beats --train_dir's hps.json");
+  if (task == trainer::TaskKind::kVcr)
+    sub->add_option("--split", i.split, "names the results_{split}/ folder (inf_vcr.py's --split)")->capture_default_str();
   if (task == trainer::TaskKind::kVqa)
     sub->add_option("--ans2label", o->ans2label, "answer → index JSON (default: the config's, else 3129 indices)");
   sub->add_option("--save-logits,--save_logits", i.save_logits,
@@ -102,6 +105,15 @@ void SetupInferCommand(CLI::App& app) {
                 "#answers");
   AddSubcommand(infer, "ve", trainer::TaskKind::kVe, "results.json ({pairID: label}) as train_ve.py's results",
                 "3");
+  AddSubcommand(infer, "re", trainer::TaskKind::kRe,
+                "inf_re.py: per txt_db (several joined by ':') results_test/results_{ckpt}_{db}_on_{img_dir}_all.json\n"
+                "([{sent_id, pred_box, tgt_box}]) and {split}-acc(gt|det)=ACC (IoU > 0.5); --ckpt N reads\n"
+                "ckpt/model_epoch_N.pt",
+                "max #boxes");
+  AddSubcommand(infer, "vcr", trainer::TaskKind::kVcr,
+                "inf_vcr.py: results_{split}/results_{ckpt}_all.json ({annot_id: 20 logits}) and .csv (submission\n"
+                "layout); --img_db \"gt_dir;det_dir\"; prints acc_qa, acc_qar, acc (zeros without targets)",
+                "#choices×2; rows: per example 4 QA then 16 QA→R");
 }
 
 }  // namespace uniter::tools

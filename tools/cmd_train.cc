@@ -25,13 +25,16 @@ struct TrainCliOptions {
   std::string config;
   bool quiet = false;
   int threads = 0;
+  bool fix_uniter_quirks = false;
 };
 
 trainer::TaskKind ParseTask(const std::string& name) {
   if (name == "nlvr2") return trainer::TaskKind::kNlvr2;
   if (name == "vqa") return trainer::TaskKind::kVqa;
   if (name == "ve") return trainer::TaskKind::kVe;
-  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa or ve)");
+  if (name == "re") return trainer::TaskKind::kRe;
+  if (name == "vcr") return trainer::TaskKind::kVcr;
+  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa, ve, re or vcr)");
 }
 
 // The `--key value...` tokens CLI11 left over, in order.
@@ -70,7 +73,9 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
   run.threads = o.threads;
+  run.fix_uniter_quirks = o.fix_uniter_quirks;
   const trainer::TrainResult r = trainer::Train(task, opts, run);
+  for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
   std::printf("%s: %lld steps, val_acc=%.6f val_loss=%.6f (%s)\n", opts.output_dir.c_str(),
               static_cast<long long>(r.global_step), r.val_acc, r.val_loss, r.val_results.c_str());
 }
@@ -79,14 +84,23 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
 
 void SetupTrainCommand(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa or ve (UNITER's train_*.py)");
+  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa, ve, re or vcr (UNITER's train_*.py)");
   sub->footer(
       "Options: UNITER's train-*.json keys, from --config, each overridable as --KEY VALUE (--key-name and\n"
       "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
       "log/model.json, TensorBoard events in log/, ckpt/model_step_N.pt, results/val_results_N_rank0.csv and,\n"
       "at every checkpoint, train_state/ (optimizer, RNGs, data position): the same command on that output_dir\n"
-      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).");
-  sub->add_option("task", o->task, "nlvr2, vqa or ve")->required();
+      "resumes a killed run from its last checkpoint to the uninterrupted run's result (options must match).\n"
+      "re (train_re.py): batches of train_batch_size sentences in db order, validation and ckpt/model_epoch_N.pt\n"
+      "each epoch (+ model_epoch_best.pt), results/results_{step}_rank0_final.json; an img_db path containing\n"
+      "'coco_gt' holds gt boxes. vcr (train_vcr.py): img_dbs as \"gt_dir;det_dir\", checkpoint_from pretrain |\n"
+      "vcr_pretrain, results/results_{step}_final_qa_qar_rank0.json. re/vcr runs do not resume. RE/VCR print\n"
+      "their last validation's metrics as name=value lines (valid/acc; valid/acc_qa, valid/acc_qar, valid/acc).");
+  sub->add_option("task", o->task, "nlvr2, vqa, ve, re or vcr")->required();
+  sub->add_flag("--fix-uniter-quirks", o->fix_uniter_quirks,
+                "correct where UNITER's code has a bug (default: reproduce it). RE: UNITER's training never\n"
+                "shuffles (shuffle() reorders refs the dataset never reads again); with the flag the sentences\n"
+                "are reordered every epoch");
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");

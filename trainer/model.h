@@ -15,7 +15,7 @@
 
 namespace uniter::trainer {
 
-enum class TaskKind { kNlvr2, kVqa, kVe };
+enum class TaskKind { kNlvr2, kVqa, kVe, kRe, kVcr };
 
 struct TaskOptions {
   TaskKind task = TaskKind::kNlvr2;
@@ -24,6 +24,12 @@ struct TaskOptions {
   std::string nlvr2_model = "paired-attn";
   // VQA answer vocabulary size (len(ans2label)). Default: 3129. VE uses 3.
   int64_t num_answers = 3129;
+  // RE head as train_re.py's `mlp`: 1 (Linear) or 2 (Linear-GELU-LN-Linear).
+  int re_mlp = 1;
+  // VCR: train_vcr.py's `checkpoint_from`, how Load reads a checkpoint:
+  // "pretrain" (from_pretrained, then the type/word expansion applied to its
+  // rows) or "vcr_pretrain" (keys matching the expanded model, as inf_vcr.py).
+  std::string checkpoint_from = "pretrain";
 };
 
 class TaskModelImpl;

@@ -54,6 +54,15 @@ struct TrainOptions {
   // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
   // "" = 3129 answers named by index.
   std::string ans2label;
+  // RE (train_re.py): `mlp` head layers (1, 2); `train_loss` (cls only here;
+  // rank refused), `margin`, `hard_ratio`, `decay` (linear), `mask_dir`: accepted.
+  int mlp = 1;
+  std::string train_loss = "cls";
+  double margin = 0.2, hard_ratio = 0.3;
+  std::string decay = "linear";
+  std::string mask_dir;
+  // VCR (train_vcr.py): how `checkpoint` is read, "pretrain" or "vcr_pretrain".
+  std::string checkpoint_from = "pretrain";
 
   // The options as UNITER's save_training_meta dumps vars(args): every key
   // above (and `config`), json.dump(..., indent=4) style.
@@ -80,6 +89,9 @@ struct RunOptions {
   bool quiet = false;  // no progress on stderr
   int threads = 0;     // LibTorch intra-op threads (0: every core)
   std::string banner;  // printed (unless quiet) once the inputs checked out
+  // --fix-uniter-quirks: the corrected behaviour where UNITER's code has a bug
+  // (RE: training reshuffles its refs every epoch; UNITER's never does).
+  bool fix_uniter_quirks = false;
 };
 
 struct TrainResult {
@@ -87,6 +99,8 @@ struct TrainResult {
   double val_acc = 0;       // the last validation's accuracy
   double val_loss = 0;
   std::string val_results;  // its results file
+  // RE/VCR: the last validation's metrics under UNITER's names (valid/acc, ...).
+  std::vector<std::pair<std::string, double>> metrics;
 };
 
 // Runs the whole finetuning. Everything is checked (dbs, model config,
@@ -119,6 +133,8 @@ struct InferOptions {
   bool compressed_db = false;
   std::string ans2label;  // VQA: answer names and count; "" = 3129 answers named by index
   int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size)
+  int mlp = 1;                 // RE head (hps.json's `mlp`)
+  std::string split = "test";  // VCR: names results_{split}/ (inf_vcr.py's --split)
   int n_workers = 2;
 };
 
@@ -133,7 +149,9 @@ void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, In
 
 struct InferResult {
   int64_t examples = 0;
-  std::string results;  // the results file
+  std::string results;  // the results file (RE: the last txt_db's)
+  // RE/VCR: metrics under UNITER's names (RE `{split}-acc(gt|det)`, VCR acc_qa, acc_qar, acc).
+  std::vector<std::pair<std::string, double>> metrics;
 };
 
 // Writes the argmax per example in the txt_db's order (id2len.json) as

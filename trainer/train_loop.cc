@@ -29,6 +29,7 @@
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
@@ -517,6 +518,8 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
+  if (task == TaskKind::kRe) return TrainRe(options, run);
+  if (task == TaskKind::kVcr) return TrainVcr(options, run);
   return Trainer(task, options, run).Run();
 }
 

@@ -33,6 +33,10 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
       {"ans2label", Kind::kStr},
+      // train_re.py / train_vcr.py
+      {"mlp", Kind::kInt}, {"train_loss", Kind::kStr}, {"margin", Kind::kDouble},
+      {"hard_ratio", Kind::kDouble}, {"decay", Kind::kStr}, {"mask_dir", Kind::kStr},
+      {"checkpoint_from", Kind::kStr},
   };
   return kinds;
 }
@@ -171,6 +175,13 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   num("n_workers", &t.n_workers);
   num("pin_mem", &t.pin_mem);
   str("ans2label", &t.ans2label);
+  num("mlp", &t.mlp);
+  str("train_loss", &t.train_loss);
+  num("margin", &t.margin);
+  num("hard_ratio", &t.hard_ratio);
+  str("decay", &t.decay);
+  str("mask_dir", &t.mask_dir);
+  str("checkpoint_from", &t.checkpoint_from);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -190,6 +201,15 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   if (task == TaskKind::kNlvr2)
     need(t.model == "paired" || t.model == "triplet" || t.model == "paired-attn",
          "model '" + t.model + "' is not paired, triplet or paired-attn");
+
+  if (task == TaskKind::kRe) {
+    need(t.mlp == 1 || t.mlp == 2, "mlp must be 1 or 2");
+    need(t.train_loss == "cls", "train_loss '" + t.train_loss + "' is not supported (cls)");
+    need(t.decay == "linear", "decay '" + t.decay + "' is not supported (linear)");
+  }
+  if (task == TaskKind::kVcr)
+    need(t.checkpoint_from == "pretrain" || t.checkpoint_from == "vcr_pretrain",
+         "checkpoint_from '" + t.checkpoint_from + "' is not pretrain or vcr_pretrain");
 
   // hps.json: the run's options as UNITER dumps vars(args) (defaults included).
   nlohmann::json hps = j;
@@ -224,6 +244,14 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   hps["fp16"] = t.fp16;
   hps["n_workers"] = t.n_workers;
   hps["pin_mem"] = t.pin_mem;
+  if (task == TaskKind::kRe) {
+    hps["mlp"] = t.mlp;
+    hps["train_loss"] = t.train_loss;
+    hps["margin"] = t.margin;
+    hps["hard_ratio"] = t.hard_ratio;
+    hps["decay"] = t.decay;
+  }
+  if (task == TaskKind::kVcr) hps["checkpoint_from"] = t.checkpoint_from;
   t.hps_json = hps.dump(4);
   return t;
 }

@@ -22,6 +22,8 @@ Task TaskForModel(TaskKind task, const std::string& nlvr2_model) {
     case TaskKind::kNlvr2: return nlvr2_model == "triplet" ? Task::kNlvr2Triplet : Task::kNlvr2Paired;
     case TaskKind::kVqa: return Task::kVqa;
     case TaskKind::kVe: return Task::kVe;
+    case TaskKind::kRe:
+    case TaskKind::kVcr: break;  // their own datasets (trainer/data/internal/re_vcr.h)
   }
   throw UsageError("unknown task");
 }

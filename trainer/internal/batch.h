@@ -25,6 +25,10 @@ struct Batch {
   at::Tensor gather_index;   // [B, L] int64, UNITER's get_gather_index
   // Task targets: NLVR2/VE/VCR class ids [B'] int64; VQA/VE soft scores [B, C] float32.
   at::Tensor targets;
+  // RE (data/re.py): per row text length (with CLS/SEP) and box count, and
+  // obj_masks [B, max nbb] bool, true on padding boxes.
+  std::vector<int64_t> txt_lens, num_bbs;
+  at::Tensor obj_masks;
   int64_t num_examples = 0;  // examples (not rows) in the batch
   int64_t num_tokens = 0;    // sum of tl_i + nbb_i over rows (throughput logs)
 };
