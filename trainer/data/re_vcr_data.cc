@@ -130,7 +130,8 @@ ReTxtDb::ReTxtDb(const std::string& dir, int max_txt_len) : dir_(dir), max_txt_l
       images_[im.at("id").get<int64_t>()] = std::move(r);
     }
     file = "id2len.json";
-    for (const auto& [id, len] : ReadSidecar(dir, file).items()) {
+    const auto id2len = ReadSidecar(dir, file);  // kept: items() of a temporary would dangle
+    for (const auto& [id, len] : id2len.items()) {
       const int64_t l = len.get<int64_t>();
       if (max_txt_len < 0 || l <= max_txt_len) id2len_[id] = l;
     }
@@ -246,13 +247,15 @@ VcrTxtDb::VcrTxtDb(const std::string& dir, int max_txt_len, const std::string& t
   ReadMeta(dir, &cls_, &sep_);
   const std::string file = "id2len_" + task + ".json";
   try {
-    for (const auto& [id, len] : ReadSidecar(dir, file).items()) {
+    const auto id2len = ReadSidecar(dir, file);
+    for (const auto& [id, len] : id2len.items()) {
       const int64_t l = len.get<int64_t>();
       if (max_txt_len >= 0 && l > max_txt_len) continue;
       ids_.push_back(id);
       lens_.push_back(l);
     }
-    for (const auto& [id, names] : ReadSidecar(dir, "txt2img.json").items())
+    const auto txt2img = ReadSidecar(dir, "txt2img.json");
+    for (const auto& [id, names] : txt2img.items())
       txt2img_[id] = names.get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(std::string("VCR sidecars: ") + e.what(), dir);
