@@ -112,8 +112,9 @@ void SetupInferCommand(CLI::App& app) {
                 "max #boxes");
   AddSubcommand(infer, "vcr", trainer::TaskKind::kVcr,
                 "inf_vcr.py: results_{split}/results_{ckpt}_all.json ({annot_id: 20 logits}) and .csv (submission\n"
-                "layout); --img_db \"gt_dir;det_dir\"; prints acc_qa, acc_qar, acc (zeros without targets)",
-                "#choices×2; rows: per example 4 QA then 16 QA→R");
+                "layout); --img_db \"gt_dir;det_dir\"; prints acc_qa, acc_qar, acc (zeros without targets);\n"
+                "--save-logits rows: one per choice, 20 per example (4 QA, then 4 QA→R per answer)",
+                "2");
 }
 
 }  // namespace uniter::tools

@@ -179,6 +179,17 @@ data::ImgDbOptions ReImgOptions(const std::string& img_db, double conf_th, int m
   return io;
 }
 
+// UNITER writes int(sent_id).
+int64_t SentIdNumber(const std::string& id, const std::string& db) {
+  size_t used = 0;
+  try {
+    const long long v = std::stoll(id, &used);
+    if (used == id.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw FormatError("sent_id is not an integer", db + "[" + id + "]");
+}
+
 struct ReEval {
   double acc = 0;
   int64_t n = 0;
@@ -211,7 +222,7 @@ ReEval EvaluateRe(TaskModelImpl& m, const data::ReTxtDb& txt, const data::ImgFea
         const float* pred = it.obj_boxes.data() + ix * 4;
         hits += ReHit(pred, it.ex.bbox.data());
         nlohmann::ordered_json p;
-        p["sent_id"] = std::stoll(it.ex.sent_id);
+        p["sent_id"] = SentIdNumber(it.ex.sent_id, txt.dir());
         p["pred_box"] = {static_cast<double>(pred[0]), static_cast<double>(pred[1]), static_cast<double>(pred[2]),
                          static_cast<double>(pred[3])};
         nlohmann::ordered_json tgt = nlohmann::ordered_json::array();
@@ -448,6 +459,12 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   const data::TokenBucketSampler sampler(lens, tb);
   Run run(TaskKind::kVcr, o, ro);
   run.Prepare();
+  {  // a batch size the sampler cannot use is refused before output_dir is written
+    data::PyRandom probe = run.rng();
+    if (sampler.Batches(probe).empty())
+      throw UsageError("train_batch_size " + std::to_string(o.train_batch_size) +
+                       " yields no full batch from the training data");
+  }
   run.CreateOutputDir();
   TrainResult result;
   auto validate = [&](bool final) {
@@ -460,8 +477,6 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   };
   while (!run.Done()) {
     const auto batches = sampler.Batches(run.rng());
-    if (batches.empty()) throw UsageError("train_batch_size " + std::to_string(o.train_batch_size) +
-                                          " yields no full batch from the training data");
     int64_t micro = 0;
     for (const auto& batch : batches) {
       std::vector<data::VcrExample> exs;

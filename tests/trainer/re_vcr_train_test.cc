@@ -421,13 +421,26 @@ TEST(VcrEndToEnd, LearnsAboveChanceAndWritesUnitersFiles) {
   EXPECT_NEAR(MetricOf("\n" + r.out, "valid/acc"), acc[2], 1e-6) << r.out;
 
   // inf_vcr.py with the final checkpoint: the same scores, json and csv.
+  const std::string npy = root + "/logits.npy";
   const auto ir = Uniter("infer vcr --threads 1 --split val --txt_db " + Quote(root + "/vcr_val.db") + " --img_db " +
-                         Quote(root + "/vcr_gt_val;" + root + "/vcr_val") + " --train_dir " + Quote(out) + " --ckpt 120");
+                         Quote(root + "/vcr_gt_val;" + root + "/vcr_val") + " --train_dir " + Quote(out) +
+                         " --ckpt 120 --save-logits " + Quote(npy));
   ASSERT_EQ(ir.exit_code, 0) << ir.out;
-  const auto inf = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/results_val/results_120_all.json"));
+  const auto inf = nlohmann::ordered_json::parse(::uniter::testing::ReadFile(out + "/results_val/results_120_all.json"));
   ASSERT_EQ(inf.size(), res.size());
   for (const auto& [id, s] : res.items())
     for (size_t k = 0; k < 20; ++k) EXPECT_NEAR(inf.at(id)[k].get<double>(), s[k].get<double>(), 1e-5) << id;
+  // --save-logits, read by numpy: one [2] row per choice, column 1 the json's score.
+  const auto np = ::uniter::testing::Run(Quote(::uniter::testing::Python()) + " -c " +
+                                         Quote("import json, numpy; a = numpy.load('" + npy +
+                                               "'); print(json.dumps([list(a.shape), a[:, 1].tolist()]))") +
+                                         " 2>&1");
+  ASSERT_EQ(np.exit_code, 0) << np.out;
+  const auto logits = nlohmann::json::parse(np.out);
+  EXPECT_EQ(logits[0], nlohmann::json({60 * 20, 2}));
+  size_t row = 0;
+  for (const auto& [id, s] : inf.items())  // the json keeps the db order
+    for (size_t k = 0; k < 20; ++k, ++row) EXPECT_FLOAT_EQ(logits[1][row].get<float>(), s[k].get<float>()) << id;
   EXPECT_NEAR(MetricOf("\n" + ir.out, "acc"), acc[2], 1e-6) << ir.out;
   std::istringstream csv(::uniter::testing::ReadFile(out + "/results_val/results_120_all.csv"));
   std::string line;
