@@ -77,9 +77,8 @@ std::string VcrSubmissionCsv(const std::vector<std::pair<std::string, std::vecto
     const auto& [id, s] = results[i];
     if (s.size() != 20) throw UsageError("the submission csv needs 20 scores per example (the test layout): " + id);
     out += id;
-    // pandas writes float64 values with repr: the float32 logits widened.
+    // pandas writes float64 values as repr does (shortest round trip): the float32 logits widened.
     for (float v : s) {
-      std::snprintf(buf, sizeof(buf), ",%.17g", static_cast<double>(v));
       double back = 0;
       for (int prec = 1; prec <= 17; ++prec) {
         std::snprintf(buf, sizeof(buf), "%.*g", prec, static_cast<double>(v));
