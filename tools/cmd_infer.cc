@@ -60,11 +60,9 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   run.quiet = o.quiet;
   run.threads = o.threads;
   const trainer::InferResult r = trainer::Infer(task, o.infer, run);
-  if (task == trainer::TaskKind::kItm) {
-    std::fputs(r.metrics.c_str(), stdout);
-    return;
-  }
-  std::printf("%s: %lld examples\n", r.results.c_str(), static_cast<long long>(r.examples));
+  if (task != trainer::TaskKind::kItm)  // inf_itm.py prints only its R@K
+    std::printf("%s: %lld examples\n", r.results.c_str(), static_cast<long long>(r.examples));
+  for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
 }
 
 void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, const char* what, const char* classes) {
@@ -83,6 +81,8 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   sub->add_option("--config", o->config,
                   "a train config or log/hps.json (model, use_img_type, img_db options, ans2label); "
                   "beats --train_dir's hps.json");
+  if (task == trainer::TaskKind::kVcr)
+    sub->add_option("--split", i.split, "names the results_{split}/ folder (inf_vcr.py's --split)")->capture_default_str();
   if (task == trainer::TaskKind::kVqa)
     sub->add_option("--ans2label", o->ans2label, "answer → index JSON (default: the config's, else 3129 indices)");
   sub->add_option("--save-logits,--save_logits", i.save_logits,
@@ -123,6 +123,16 @@ void SetupInferCommand(CLI::App& app) {
                 "(pickle of (fp16 scores, txt_ids, img_ids)) and R@1/5/10 as name=value lines; zero-shot from a "
                 "pretrained checkpoint works as is",
                 "texts, images");
+  AddSubcommand(infer, "re", trainer::TaskKind::kRe,
+                "inf_re.py: per txt_db (several joined by ':') results_test/results_{ckpt}_{db}_on_{img_dir}_all.json\n"
+                "([{sent_id, pred_box, tgt_box}]) and {split}-acc(gt|det)=ACC (IoU > 0.5); --ckpt N reads\n"
+                "ckpt/model_epoch_N.pt",
+                "max #boxes");
+  AddSubcommand(infer, "vcr", trainer::TaskKind::kVcr,
+                "inf_vcr.py: results_{split}/results_{ckpt}_all.json ({annot_id: 20 logits}) and .csv (submission\n"
+                "layout); --img_db \"gt_dir;det_dir\"; prints acc_qa, acc_qar, acc (zeros without targets);\n"
+                "--save-logits rows: one per choice, 20 per example (4 QA, then 4 QA→R per answer)",
+                "2");
 }
 
 }  // namespace uniter::tools

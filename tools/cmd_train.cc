@@ -33,7 +33,9 @@ trainer::TaskKind ParseTask(const std::string& name) {
   if (name == "vqa") return trainer::TaskKind::kVqa;
   if (name == "ve") return trainer::TaskKind::kVe;
   if (name == "itm") return trainer::TaskKind::kItm;
-  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa, ve or itm)");
+  if (name == "re") return trainer::TaskKind::kRe;
+  if (name == "vcr") return trainer::TaskKind::kVcr;
+  throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa, ve, itm, re or vcr)");
 }
 
 // The `--key value...` tokens CLI11 left over, in order.
@@ -75,9 +77,9 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.dist_timeout_s = o.dist_timeout;
   const trainer::TrainResult r = trainer::Train(task, opts, run);
   if (r.rank != 0) return;  // under torchrun/srun rank 0 speaks for the run
+  for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
   if (task == trainer::TaskKind::kItm) {  // train_itm.py's final val/test evaluation
-    std::printf("%s: %lld steps\n%s", opts.output_dir.c_str(), static_cast<long long>(r.global_step),
-                r.metrics.c_str());
+    std::printf("%s: %lld steps\n", opts.output_dir.c_str(), static_cast<long long>(r.global_step));
     return;
   }
   std::printf("%s: %lld steps, val_acc=%.6f val_loss=%.6f (%s)\n", opts.output_dir.c_str(),
@@ -88,7 +90,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
 
 void SetupTrainCommand(CLI::App& app) {
   auto o = std::make_shared<TrainCliOptions>();
-  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa, ve or itm (UNITER's train_*.py)");
+  CLI::App* sub = app.add_subcommand("train", "finetune UNITER on nlvr2, vqa, ve, itm, re or vcr (UNITER's train_*.py)");
   sub->footer(
       "Options: UNITER's train-*.json keys, from --config, each overridable as --KEY VALUE (--key-name and\n"
       "--key_name alike; betas as two values). A new run needs output_dir absent or empty. Writes log/hps.json,\n"
@@ -104,8 +106,15 @@ void SetupTrainCommand(CLI::App& app) {
       "hard_neg_size > 0 train_itm_hard_negatives.py (one process; no resume). Prints the final val_/test_ R@K\n"
       "lines. --fix-uniter-quirks: image-retrieval R@K counts only the gt's place (UNITER also counts a matched\n"
       "row index < K), and hard negatives from an image index image slots by each row's own text length\n"
-      "(UNITER uses the last sampled text's length).");
-  sub->add_option("task", o->task, "nlvr2, vqa, ve or itm")->required();
+      "(UNITER uses the last sampled text's length); RE training reorders its sentences every epoch (UNITER's\n"
+      "shuffle() reorders refs the dataset never reads again, so it never shuffles). The flag is the config key\n"
+      "fix_uniter_quirks (--fix-uniter-quirks alone means true).\n"
+      "re (train_re.py): batches of train_batch_size sentences in db order, validation and ckpt/model_epoch_N.pt\n"
+      "each epoch (+ model_epoch_best.pt), results/results_{step}_rank0_final.json; an img_db path containing\n"
+      "'coco_gt' holds gt boxes. vcr (train_vcr.py): img_dbs as \"gt_dir;det_dir\", checkpoint_from pretrain |\n"
+      "vcr_pretrain, results/results_{step}_final_qa_qar_rank0.json. re/vcr runs do not resume. RE/VCR print\n"
+      "their last validation's metrics as name=value lines (valid/acc; valid/acc_qa, valid/acc_qar, valid/acc).");
+  sub->add_option("task", o->task, "nlvr2, vqa, ve, itm, re or vcr")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");

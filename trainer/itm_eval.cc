@@ -112,13 +112,20 @@ std::string ItmScoresJson(const ItmMetrics& m) {
   return s + "}";
 }
 
+std::vector<std::pair<std::string, double>> ItmMetricList(const ItmMetrics& m) {
+  return {{"txt_r1", m.txt_r1}, {"txt_r5", m.txt_r5}, {"txt_r10", m.txt_r10}, {"txt_r_mean", m.txt_r_mean},
+          {"img_r1", m.img_r1}, {"img_r5", m.img_r5}, {"img_r10", m.img_r10}, {"img_r_mean", m.img_r_mean},
+          {"r_mean", m.r_mean}};
+}
+
 std::string FormatItmMetrics(const ItmMetrics& m) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "txt_r1=%.6f\ntxt_r5=%.6f\ntxt_r10=%.6f\ntxt_r_mean=%.6f\nimg_r1=%.6f\nimg_r5=%.6f\nimg_r10=%.6f\n"
-                "img_r_mean=%.6f\nr_mean=%.6f\n",
-                m.txt_r1, m.txt_r5, m.txt_r10, m.txt_r_mean, m.img_r1, m.img_r5, m.img_r10, m.img_r_mean, m.r_mean);
-  return buf;
+  std::string out;
+  char buf[64];
+  for (const auto& [name, value] : ItmMetricList(m)) {
+    std::snprintf(buf, sizeof buf, "=%.6f\n", value);
+    out += name + buf;
+  }
+  return out;
 }
 
 }  // namespace uniter::trainer

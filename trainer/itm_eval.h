@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uniter::trainer {
@@ -33,6 +34,8 @@ ItmMetrics ItmEval(const std::vector<float>& scores, const std::vector<std::stri
 std::string ItmScoresJson(const ItmMetrics& m);
 // `name=value` lines, one per metric.
 std::string FormatItmMetrics(const ItmMetrics& m);
+// The same metrics as (scores.json key, value), in that order.
+std::vector<std::pair<std::string, double>> ItmMetricList(const ItmMetrics& m);
 
 }  // namespace uniter::trainer
 

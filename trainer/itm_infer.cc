@@ -141,7 +141,7 @@ InferResult InferItm(const InferOptions& o, const RunOptions& run) {
     WriteFileAtomic(o.save_logits,
                     featdb::WriteNpy(featdb::Array::FromFloat32(
                         "logits", {static_cast<int64_t>(db.ids.size()), static_cast<int64_t>(img_ids.size())}, raw)));
-  r.metrics = FormatItmMetrics(m);
+  r.metrics = ItmMetricList(m);
   return r;
 }
 

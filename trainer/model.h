@@ -15,7 +15,7 @@
 
 namespace uniter::trainer {
 
-enum class TaskKind { kNlvr2, kVqa, kVe, kItm };
+enum class TaskKind { kNlvr2, kVqa, kVe, kItm, kRe, kVcr };
 
 // The dtype of a saved checkpoint's floating tensors.
 enum class CheckpointDtype { kFloat32, kFloat16 };
@@ -29,6 +29,12 @@ struct TaskOptions {
   int64_t num_answers = 3129;
   // ITM ranking loss margin (train_itm.py's `margin`). Default: 0.2.
   double margin = 0.2;
+  // RE head as train_re.py's `mlp`: 1 (Linear) or 2 (Linear-GELU-LN-Linear).
+  int re_mlp = 1;
+  // VCR: train_vcr.py's `checkpoint_from`, how Load reads a checkpoint:
+  // "pretrain" (from_pretrained, then the type/word expansion applied to its
+  // rows) or "vcr_pretrain" (keys matching the expanded model, as inf_vcr.py).
+  std::string checkpoint_from = "pretrain";
 };
 
 class TaskModelImpl;

@@ -60,6 +60,10 @@ TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options) 
       return TaskModel(MakeVqaModel(config, 3));
     case TaskKind::kItm:
       return TaskModel(MakeItmModel(config, options.margin));
+    case TaskKind::kRe:
+      return TaskModel(MakeReModel(config, options.re_mlp));
+    case TaskKind::kVcr:
+      return TaskModel(MakeVcrModel(config));
   }
   throw UsageError("unknown task");
 }
@@ -77,6 +81,8 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 LoadReport Model::Load(const std::string& path) {
+  if (options_.task == TaskKind::kVcr)
+    return LoadVcrCheckpoint(*module_, path, options_.checkpoint_from == "pretrain");
   LoadOptions load;
   load.expand_type_rows = module_->ExpandedTypeRows();
   return LoadCheckpoint(*module_, path, load);

@@ -79,6 +79,15 @@ struct TrainOptions {
   bool full_val = false;
   // ITM: correct UNITER's bugs instead of reproducing them (see README).
   bool fix_uniter_quirks = false;
+  // RE (train_re.py): `mlp` head layers (1, 2); `train_loss` (cls only here;
+  // rank refused), `margin`, `hard_ratio`, `decay` (linear), `mask_dir`: accepted.
+  int mlp = 1;
+  std::string train_loss = "cls";
+  double hard_ratio = 0.3;  // (margin: ITM's above)
+  std::string decay = "linear";
+  std::string mask_dir;
+  // VCR (train_vcr.py): how `checkpoint` is read, "pretrain" or "vcr_pretrain".
+  std::string checkpoint_from = "pretrain";
 
   // The options as UNITER's save_training_meta dumps vars(args): every key
   // above (and `config`), json.dump(..., indent=4) style.
@@ -110,11 +119,13 @@ struct RunOptions {
 
 struct TrainResult {
   int64_t global_step = 0;
-  std::string metrics;      // ITM: the final evaluation's `name=value` lines
   double val_acc = 0;       // the last validation's accuracy
   double val_loss = 0;
   std::string val_results;  // its results file
   int rank = 0;             // this process's rank in a multi-process run (only rank 0 writes)
+  // Metrics under UNITER's names, printed as name=value: ITM the final val_/test_ R@K;
+  // RE/VCR the last validation's (valid/acc, ...).
+  std::vector<std::pair<std::string, double>> metrics;
 };
 
 // Runs the whole finetuning. Everything is checked (dbs, model config,
@@ -163,6 +174,8 @@ struct InferOptions {
   std::string ans2label;  // VQA: answer names and count; "" = 3129 answers named by index
   int64_t batch_size = 10;  // examples per forward pass (inf_nlvr2.py's --batch_size); ITM: images per mini-batch
   bool fix_uniter_quirks = false;  // ITM: keep a finetuned rank_output; R@K without the row-index count
+  int mlp = 1;                 // RE head (hps.json's `mlp`)
+  std::string split = "test";  // VCR: names results_{split}/ (inf_vcr.py's --split)
   int n_workers = 2;
 };
 
@@ -177,8 +190,9 @@ void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, In
 
 struct InferResult {
   int64_t examples = 0;
-  std::string results;  // the results file
-  std::string metrics;  // ITM: `name=value` lines of scores.json
+  std::string results;  // the results file (RE: the last txt_db's)
+  // Metrics under UNITER's names: ITM scores.json's R@K; RE `{split}-acc(gt|det)`; VCR acc_qa, acc_qar, acc.
+  std::vector<std::pair<std::string, double>> metrics;
 };
 
 // Writes the argmax per example in the txt_db's order (id2len.json) as

@@ -19,6 +19,7 @@
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
 #include "trainer/internal/itm_run.h"
+#include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/train.h"
 
@@ -49,6 +50,7 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
   read("num_bb", &o->num_bb);
   read("compressed_db", &o->compressed_db);
   read("ans2label", &o->ans2label);
+  read("mlp", &o->mlp);
 }
 
 void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, InferOptions* o) {
@@ -60,7 +62,9 @@ void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, In
   };
   const std::string hps = need(dir / "log" / "hps.json", "log/hps.json: not a training output_dir");
   o->model_config = need(dir / "log" / "model.json", "log/model.json");
-  o->checkpoint = need(dir / "ckpt" / ("model_step_" + std::to_string(ckpt) + ".pt"), "checkpoint for --ckpt");
+  // train_re.py saves per epoch (model_epoch_N.pt), the others per step.
+  const std::string stem = task == TaskKind::kRe ? "model_epoch_" : "model_step_";
+  o->checkpoint = need(dir / "ckpt" / (stem + std::to_string(ckpt) + ".pt"), "checkpoint for --ckpt");
   std::ifstream in(hps, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
@@ -142,6 +146,8 @@ class ResultsWriter {
 
 InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (task == TaskKind::kItm) return InferItm(o, run);
+  if (task == TaskKind::kRe) return InferRe(o, run);
+  if (task == TaskKind::kVcr) return InferVcr(o, run);
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o);
   std::vector<std::string> label2ans;

@@ -324,13 +324,10 @@ TrainResult ItmTrainer::Run() {
   }
   for (const auto& [name, db_ptr] : {std::pair<std::string, data::ItmDb*>{"val", val_.get()}, {"test", test_.get()}}) {
     const ItmMetrics m = Evaluate(*db_ptr, name);
-    for (const auto& [k, v] : std::vector<std::pair<const char*, double>>{
-             {"txt_r1", m.txt_r1}, {"txt_r5", m.txt_r5}, {"txt_r10", m.txt_r10}, {"txt_r_mean", m.txt_r_mean},
-             {"img_r1", m.img_r1}, {"img_r5", m.img_r5}, {"img_r10", m.img_r10}, {"img_r_mean", m.img_r_mean},
-             {"r_mean", m.r_mean}})
+    for (const auto& [k, v] : ItmMetricList(m)) {
       tb_->AddScalar("eval/" + name + "_" + k, v, global_step_);
-    std::istringstream lines(FormatItmMetrics(m));
-    for (std::string line; std::getline(lines, line);) result_.metrics += name + "_" + line + "\n";
+      result_.metrics.emplace_back(name + "_" + k, v);
+    }
     if (name == "val") result_.val_acc = m.r_mean;
   }
   tb_->Flush();

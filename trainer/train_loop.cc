@@ -34,6 +34,7 @@
 #include "trainer/internal/amp.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/itm_run.h"
+#include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
@@ -653,6 +654,8 @@ void Trainer::Progress(bool final) {
 }  // namespace
 
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
+  if (task == TaskKind::kRe) return TrainRe(options, run);
+  if (task == TaskKind::kVcr) return TrainVcr(options, run);
   if (task == TaskKind::kItm) return TrainItm(options, run);  // train_itm.cc (one process)
   const DistEnv env = ReadDistEnv();
   if (env.world_size <= 1) return Trainer(task, options, run, env).Run();

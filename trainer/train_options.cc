@@ -37,6 +37,10 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"negative_size", Kind::kInt}, {"hard_neg_size", Kind::kInt},
       {"inf_minibatch_size", Kind::kInt}, {"margin", Kind::kDouble},
       {"full_val", Kind::kBool}, {"fix_uniter_quirks", Kind::kBool},
+      // train_re.py / train_vcr.py
+      {"mlp", Kind::kInt}, {"train_loss", Kind::kStr},
+      {"hard_ratio", Kind::kDouble}, {"decay", Kind::kStr}, {"mask_dir", Kind::kStr},
+      {"checkpoint_from", Kind::kStr},
   };
   return kinds;
 }
@@ -184,6 +188,12 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   num("margin", &t.margin);
   num("full_val", &t.full_val);
   num("fix_uniter_quirks", &t.fix_uniter_quirks);
+  num("mlp", &t.mlp);
+  str("train_loss", &t.train_loss);
+  num("hard_ratio", &t.hard_ratio);
+  str("decay", &t.decay);
+  str("mask_dir", &t.mask_dir);
+  str("checkpoint_from", &t.checkpoint_from);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -212,6 +222,15 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   if (task == TaskKind::kNlvr2)
     need(t.model == "paired" || t.model == "triplet" || t.model == "paired-attn",
          "model '" + t.model + "' is not paired, triplet or paired-attn");
+
+  if (task == TaskKind::kRe) {
+    need(t.mlp == 1 || t.mlp == 2, "mlp must be 1 or 2");
+    need(t.train_loss == "cls", "train_loss '" + t.train_loss + "' is not supported (cls)");
+    need(t.decay == "linear", "decay '" + t.decay + "' is not supported (linear)");
+  }
+  if (task == TaskKind::kVcr)
+    need(t.checkpoint_from == "pretrain" || t.checkpoint_from == "vcr_pretrain",
+         "checkpoint_from '" + t.checkpoint_from + "' is not pretrain or vcr_pretrain");
 
   // hps.json: the run's options as UNITER dumps vars(args) (defaults included).
   nlohmann::json hps = j;
@@ -255,6 +274,14 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
     hps["full_val"] = t.full_val;
     hps["fix_uniter_quirks"] = t.fix_uniter_quirks;
   }
+  if (task == TaskKind::kRe) {
+    hps["mlp"] = t.mlp;
+    hps["train_loss"] = t.train_loss;
+    hps["margin"] = t.margin;
+    hps["hard_ratio"] = t.hard_ratio;
+    hps["decay"] = t.decay;
+  }
+  if (task == TaskKind::kVcr) hps["checkpoint_from"] = t.checkpoint_from;
   t.hps_json = hps.dump(4);
   return t;
 }

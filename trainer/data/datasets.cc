@@ -23,6 +23,8 @@ Task TaskForModel(TaskKind task, const std::string& nlvr2_model) {
     case TaskKind::kVqa: return Task::kVqa;
     case TaskKind::kVe: return Task::kVe;
     case TaskKind::kItm: return Task::kVqa;  // one image per row, no type ids, no targets
+    case TaskKind::kRe:
+    case TaskKind::kVcr: break;  // their own datasets (trainer/data/internal/re_vcr.h)
   }
   throw UsageError("unknown task");
 }

@@ -26,6 +26,10 @@ struct Batch {
   // Task targets: NLVR2/VE/VCR class ids [B'] int64; VQA/VE soft scores [B, C] float32.
   at::Tensor targets;
   int64_t sample_size = 0;   // ITM: rows per example (gt first, then negatives)
+  // RE (data/re.py): per row text length (with CLS/SEP) and box count, and
+  // obj_masks [B, max nbb] bool, true on padding boxes.
+  std::vector<int64_t> txt_lens, num_bbs;
+  at::Tensor obj_masks;
   int64_t num_examples = 0;  // examples (not rows) in the batch
   int64_t num_tokens = 0;    // sum of tl_i + nbb_i over rows (throughput logs)
 };

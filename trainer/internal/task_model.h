@@ -72,5 +72,14 @@ std::shared_ptr<TaskModelImpl> MakeItmModel(const UniterConfig& config, double m
 // init_output on an ITM model: rank_output := itm_output row 1, as a view
 // sharing its storage (UNITER assigns `.data` slices). No-op for other tasks.
 void InitItmRankOutput(TaskModelImpl& model);
+// model/re.py (`mlp` 1 or 2) and model/vcr.py (type rows expanded to 4 and
+// 81 word rows added, as train_vcr.py does before any load).
+std::shared_ptr<TaskModelImpl> MakeReModel(const UniterConfig& config, int mlp);
+std::shared_ptr<TaskModelImpl> MakeVcrModel(const UniterConfig& config);
+// train_vcr.py's checkpoint loads: `from_pretrain` = from_pretrained on the
+// unexpanded model then the expansion (a 2-row type table → [t0, t1, t0, t0],
+// a V-row word table keeps the model's 81 new rows); otherwise the keys that
+// match the expanded model, shapes as they are.
+LoadReport LoadVcrCheckpoint(TaskModelImpl& model, const std::string& path, bool from_pretrain);
 
 }  // namespace uniter::trainer
