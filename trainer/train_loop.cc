@@ -30,6 +30,7 @@
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
+#include "trainer/internal/train_step.h"
 #include "trainer/optim/internal/adamw.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/tensorboard.h"
@@ -204,17 +205,7 @@ void Trainer::Prepare() {
   SetDropout(model_->module(), o_.dropout);
   model_->module().train();
 
-  optim::ParamGroupOptions groups;
-  groups.weight_decay = o_.weight_decay;
-  groups.lr_mul = o_.lr_mul;
-  if (task_ == TaskKind::kVqa) groups.head_keys = {"vqa_output"};
-  optim::AdamWOptions ao;
-  ao.lr = o_.learning_rate;
-  ao.beta1 = o_.beta1;
-  ao.beta2 = o_.beta2;
-  std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& p : model_->module().named_parameters()) named.emplace_back(p.key(), p.value());
-  optimizer_ = std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+  optimizer_ = MakeTaskOptimizer(model_->module(), task_, o_);
   params_ = optimizer_->AllParams();
 
   arena_ = std::make_unique<tbb::task_arena>(std::max(1, o_.n_workers));
@@ -367,10 +358,7 @@ bool Trainer::TrainEpoch() {
   data::PrefetchLoader loader(train_, std::move(batches), lo);
   while (auto batch = loader.Next()) {
     n_examples_ += batch->targets.size(0);
-    TaskModelImpl& m = model_->module();
-    const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(*batch), *batch), *batch);
-    loss.backward();
-    loss_.Add(loss.item<double>());
+    loss_.Add(ForwardBackward(model_->module(), *batch).item<double>());
     if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
       Update();
       if (global_step_ % o_.valid_steps == 0) {
@@ -386,15 +374,13 @@ bool Trainer::TrainEpoch() {
 void Trainer::Update() {
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
-  optimizer_->SetLr(lr);
   tb_->AddScalar("lr", lr, global_step_);
   tb_->AddScalar("loss", loss_.val, global_step_);
+  const double norm = ApplyUpdate(*optimizer_, params_, lr, o_.grad_norm);
   if (o_.grad_norm != -1) {
-    last_grad_norm_ = optim::ClipGradNorm(params_, o_.grad_norm);
+    last_grad_norm_ = norm;
     tb_->AddScalar("grad_norm", last_grad_norm_, global_step_);
   }
-  optimizer_->Step();
-  optimizer_->ZeroGrad();
   if (global_step_ % 100 == 0) {
     const double ex_per_s =
         static_cast<double>(static_cast<int64_t>((n_examples_ - start_examples_) / Seconds(start_)));
