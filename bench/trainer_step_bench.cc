@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <array>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -45,6 +47,7 @@ struct Flags {
   std::string dir = (fs::temp_directory_path() / "uniter_step_bench").string();
   std::string python = std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache/uniter/venv/bin/python";
   std::string side, case_dir;  // child mode: --side ours --case DIR --threads N
+  std::string profile;          // child: a Chrome trace of the timed steps (LibTorch's profiler)
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -184,18 +187,27 @@ int RunOurs(const Flags& f, const std::string& task) {
   TrainOptions o;
   auto optimizer = MakeTaskOptimizer(m, OptionsFor(task).task, o);
   const std::vector<at::Tensor> params = optimizer->AllParams();
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
   for (int i = 0; i < f.warmup + f.steps; ++i) {
+    if (i == f.warmup && !f.profile.empty())
+      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(f.profile);
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = uniter::bench::CpuSeconds();
     const double loss = ForwardBackward(m, batch).item<double>();
     ApplyUpdate(*optimizer, params, o.learning_rate, o.grad_norm);
     if (device.is_cuda()) params.back().sum().item<double>();  // wait for the update's kernels
     const double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (i >= f.warmup) ms.push_back(t);
+    if (i >= f.warmup) {
+      ms.push_back(t);
+      cpu_ms.push_back((uniter::bench::CpuSeconds() - c0) * 1000.0);
+    }
     out["loss"] = loss;
   }
+  profiler.reset();
   out["ms"] = ms;
   out["median_ms"] = uniter::bench::Median(ms);
+  out["cpu_ms"] = uniter::bench::Median(cpu_ms);
   out["vmhwm_mib"] = VmHwmMiB();
   std::printf("%s\n", out.dump().c_str());
   return 0;
@@ -219,10 +231,10 @@ nlohmann::json RunSide(const Flags& f, const std::string& side, const std::strin
 
 std::string Ms(const nlohmann::json& j) {
   if (j.contains("error")) return "n/a (" + j["error"].get<std::string>() + ")";
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%8.1f ms/step (steps %s), eval loss %.6f, peak RSS %.0f MiB",
-                j["median_ms"].get<double>(), j["ms"].dump().c_str(), j["eval_loss"].get<double>(),
-                j["vmhwm_mib"].get<double>());
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%8.1f ms/step wall, %8.1f ms/step CPU (wall per step %s), eval loss %.6f, peak RSS %.0f MiB",
+                j["median_ms"].get<double>(), j["cpu_ms"].get<double>(), j["ms"].dump().c_str(),
+                j["eval_loss"].get<double>(), j["vmhwm_mib"].get<double>());
   return buf;
 }
 
@@ -244,6 +256,7 @@ int main(int argc, char** argv) {
     else if (a == "--python") f.python = v;
     else if (a == "--side") f.side = v;
     else if (a == "--case") f.case_dir = v;
+    else if (a == "--profile") f.profile = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
@@ -268,8 +281,9 @@ int main(int argc, char** argv) {
       for (const std::string& side : f.sides)
         std::printf("  %s, %s thread(s): %s\n", side == "ours" ? "ours" : "peer", t.c_str(), Ms(r[side]).c_str());
       if (r.count("ours") && r.count("peer") && !r["ours"].contains("error") && !r["peer"].contains("error"))
-        std::printf("  ratio ours/peer, %s thread(s): time %.3f, peak RSS %.3f\n", t.c_str(),
+        std::printf("  ratio ours/peer, %s thread(s): wall %.3f, CPU %.3f, peak RSS %.3f\n", t.c_str(),
                     r["ours"]["median_ms"].get<double>() / r["peer"]["median_ms"].get<double>(),
+                    r["ours"]["cpu_ms"].get<double>() / r["peer"]["cpu_ms"].get<double>(),
                     r["ours"]["vmhwm_mib"].get<double>() / r["peer"]["vmhwm_mib"].get<double>());
       std::fflush(stdout);
     }

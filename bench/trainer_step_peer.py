@@ -44,7 +44,7 @@ def build(task, case):
 def main():
     ap = argparse.ArgumentParser()
     for k, d in [('task', 'nlvr2'), ('case', ''), ('threads', '1'), ('steps', '5'), ('warmup', '2'),
-                 ('device', 'cpu'), ('amp', 'none')]:
+                 ('device', 'cpu'), ('amp', 'none'), ('profile', '')]:
         ap.add_argument('--' + k, default=d)
     a = ap.parse_args()
     torch.set_num_threads(int(a.threads))
@@ -69,9 +69,13 @@ def main():
     groups, _ = uniter_optim_ref.build_groups(named, head_keys, WD, LR)
     opt = uniter_optim_ref.AdamW(groups, lr=LR, betas=BETAS)
     params = [p for _, p in named]
-    times = []
+    times, cpu = [], []
+    prof = None
     for i in range(int(a.warmup) + int(a.steps)):
-        t0 = time.perf_counter()
+        if i == int(a.warmup) and a.profile:
+            prof = torch.autograd.profiler.profile()
+            prof.__enter__()
+        t0, c0 = time.perf_counter(), time.process_time()
         with autocast():
             loss = model.train_loss(model.loss(model.scores(batch), batch), batch)
         if scaler:
@@ -94,7 +98,11 @@ def main():
             torch.cuda.synchronize()
         if i >= int(a.warmup):
             times.append((time.perf_counter() - t0) * 1000.0)
-    out.update(ms=times, median_ms=sorted(times)[len(times) // 2], vmhwm_mib=vmhwm_mib())  # as the bench's Median
+            cpu.append((time.process_time() - c0) * 1000.0)
+    if prof:
+        prof.__exit__(None, None, None)
+        prof.export_chrome_trace(a.profile)
+    out.update(ms=times, median_ms=sorted(times)[len(times) // 2], cpu_ms=sorted(cpu)[len(cpu) // 2], vmhwm_mib=vmhwm_mib())  # as the bench's Median
     print(json.dumps(out))
 
 

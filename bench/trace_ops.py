@@ -1,0 +1,45 @@
+"""Per-op self time from Chrome traces (LibTorch's RecordProfile, torch's
+profiler export): `trace_ops.py ours.json peer.json [N]` prints the N ops
+with the most self time on either side, ms per traced run, and their ratio."""
+import json
+import sys
+from collections import defaultdict
+
+
+def self_times(path):
+    ev = json.load(open(path))
+    ev = ev['traceEvents'] if isinstance(ev, dict) else ev
+    spans = sorted((float(e['ts']), float(e['dur']), e['name'], e.get('tid', 0)) for e in ev
+                   if e.get('ph') == 'X' and 'dur' in e)
+    out = defaultdict(float)
+    stacks = defaultdict(list)  # per thread: [end, name, child time]
+    def pop(stack):
+        end, name, child, dur = stack.pop()
+        out[name] += (dur - child) / 1000.0
+    for ts, dur, name, tid in spans:
+        st = stacks[tid]
+        while st and st[-1][0] <= ts:
+            pop(st)
+        if st:
+            st[-1][2] += dur
+        st.append([ts + dur, name, 0.0, dur])
+    for st in stacks.values():
+        while st:
+            pop(st)
+    return out
+
+
+def main():
+    ours, peer = self_times(sys.argv[1]), self_times(sys.argv[2])
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 25
+    names = sorted(set(ours) | set(peer), key=lambda k: -max(ours.get(k, 0), peer.get(k, 0)))[:n]
+    print('| op | ours ms | peer ms | ours/peer |\n| --- | --: | --: | --: |')
+    for k in names:
+        o, p = ours.get(k, 0.0), peer.get(k, 0.0)
+        print(f'| {k} | {o:.1f} | {p:.1f} | {o / p if p else float("inf"):.2f} |')
+    print(f'| **total (self)** | {sum(ours.values()):.1f} | {sum(peer.values()):.1f} | '
+          f'{sum(ours.values()) / sum(peer.values()):.2f} |')
+
+
+if __name__ == '__main__':
+    main()
