@@ -135,9 +135,12 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor
   const int64_t b = hidden.size(0), l = hidden.size(1);
   // One GEMM for q, k and v over the three Linears' weights side by side (the
   // parameters and their keys stay UNITER's); [B, L, 3, heads, d] → 3 × [B, heads, L, d].
+  // unbind, not qkv[i]: its backward stacks the three grads once, where three
+  // selects would each scatter into a zeroed full-size tensor.
   const at::Tensor weight = at::cat({query->weight, key->weight, value->weight});
   const at::Tensor bias = at::cat({query->bias, key->bias, value->bias});
-  const auto qkv = at::linear(hidden, weight, bias).view({b, l, 3, heads_, head_size_}).permute({2, 0, 3, 1, 4});
+  const auto qkv =
+      at::linear(hidden, weight, bias).view({b, l, 3, heads_, head_size_}).permute({2, 0, 3, 1, 4}).unbind(0);
   at::Tensor ctx = Attend(qkv[0], qkv[1], qkv[2], ext_mask, dropout->options.p(), is_training());
   return ctx.permute({0, 2, 1, 3}).contiguous().view({b, l, heads_ * head_size_});
 }
