@@ -1,6 +1,7 @@
 """Per-op self time from Chrome traces (LibTorch's RecordProfile, torch's
 profiler export): `trace_ops.py ours.json peer.json [N]` prints the N ops
-with the most self time on either side, ms per traced run, and their ratio."""
+with the most self time on either side: ms per traced run and % of that side's
+total (the shares compare across runs on a loaded machine; the ms do not)."""
 import json
 import sys
 from collections import defaultdict
@@ -33,12 +34,12 @@ def main():
     ours, peer = self_times(sys.argv[1]), self_times(sys.argv[2])
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 25
     names = sorted(set(ours) | set(peer), key=lambda k: -max(ours.get(k, 0), peer.get(k, 0)))[:n]
-    print('| op | ours ms | peer ms | ours/peer |\n| --- | --: | --: | --: |')
+    to, tp = sum(ours.values()), sum(peer.values())
+    print('| op | ours ms | ours % | peer ms | peer % |\n| --- | --: | --: | --: | --: |')
     for k in names:
         o, p = ours.get(k, 0.0), peer.get(k, 0.0)
-        print(f'| {k} | {o:.1f} | {p:.1f} | {o / p if p else float("inf"):.2f} |')
-    print(f'| **total (self)** | {sum(ours.values()):.1f} | {sum(peer.values()):.1f} | '
-          f'{sum(ours.values()) / sum(peer.values()):.2f} |')
+        print(f'| {k} | {o:.0f} | {100 * o / to:.1f} | {p:.0f} | {100 * p / tp:.1f} |')
+    print(f'| **total (self)** | {to:.0f} | 100 | {tp:.0f} | 100 |')
 
 
 if __name__ == '__main__':

@@ -285,6 +285,9 @@ int main(int argc, char** argv) {
                     r["ours"]["median_ms"].get<double>() / r["peer"]["median_ms"].get<double>(),
                     r["ours"]["cpu_ms"].get<double>() / r["peer"]["cpu_ms"].get<double>(),
                     r["ours"]["vmhwm_mib"].get<double>() / r["peer"]["vmhwm_mib"].get<double>());
+      if (r.count("ours") && !r["ours"].contains("error"))
+        std::printf("  ours consumes %.2f examples/s (%d per step; compare trainer_loader_bench's rate)\n",
+                    (task == "nlvr2" ? 8 : 16) * 1000.0 / r["ours"]["median_ms"].get<double>(), task == "nlvr2" ? 8 : 16);
       std::fflush(stdout);
     }
   }
