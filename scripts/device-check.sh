@@ -149,13 +149,23 @@ elif [ "$CPU" = 0 ] && grep -q "no CUDA device" "$WORK/trainer_gpu_test.log"; th
   echo "device-check: trainer GPU tests skipped on the GPU machine (no device or no CUDA LibTorch)"
   status=1
 fi
-# --- HOOK (coordinator): the GPU train-step benchmark ------------------------
-# bench/trainer_step_bench (helper h3: ours vs the PyTorch restatement of
-# UNITER under torch.autocast, fp16/bf16, same GPU, same run; issue #10 §7)
-# goes here once merged: build it in scripts/device/CMakeLists.txt next to
-# trainer_gpu_test (it links device_trainer) and run it with --device cuda:0,
-# its table to ${OUT:-$WORK}/trainer_step_bench.md.
-# ------------------------------------------------------------------------------
+stamp trainer step benchmark
+# UNITER-base NLVR2 paired-attn and VQA steps, ours vs the PyTorch restatement
+# under torch.autocast, fp32/fp16/bf16 on cuda:0 (CPU run: one small fp32 pass).
+if [ ! -x "$BUILD/trainer_step_bench" ]; then
+  echo "device-check: trainer_step_bench was not built"
+  status=1
+else
+  if [ "$CPU" = 1 ]; then step_runs=("none"); step_args=(--device cpu --threads 2 --steps 1 --warmup 0 --task vqa)
+  else step_runs=(none fp16 bf16); step_args=(--device cuda --threads 4 --steps 10 --warmup 3); fi
+  for amp in "${step_runs[@]}"; do
+    if ! "$BUILD/trainer_step_bench" "${step_args[@]}" --amp "$amp" --python "$PY" \
+        2>&1 | tee -a "${OUT:-$WORK}/trainer_step_bench.md"; then
+      echo "device-check: trainer_step_bench --amp $amp FAILED"
+      status=1
+    fi
+  done
+fi
 stamp preprocess
 rm -rf "$WORK/blobs"
 if [ "$CPU" = 1 ]; then

@@ -124,12 +124,18 @@ class PairedAttnImpl : public Nlvr2ModelImpl {
     at::Tensor left = halves[0].transpose(0, 1), right = halves[1].transpose(0, 1);
     at::Tensor l2r = attn1_(left, right, masks[1]);
     at::Tensor r2l = attn2_(right, left, masks[0]);
-    left = fc_->forward(at::cat({l2r, left}, -1)).transpose(0, 1);
-    right = fc_->forward(at::cat({r2l, right}, -1)).transpose(0, 1);
+    left = Fc(at::cat({l2r, left}, -1)).transpose(0, 1);
+    right = Fc(at::cat({r2l, right}, -1)).transpose(0, 1);
     return nlvr2_output_(at::cat({Pool(left, masks[0]), Pool(right, masks[1])}, -1));
   }
 
  private:
+  // fc = Sequential(Linear, ReLU, Dropout), its Linear as one addmm (ApplyLinear).
+  at::Tensor Fc(const at::Tensor& x) {
+    const auto& linear = fc_->ptr<torch::nn::LinearImpl>(0);
+    return fc_[2]->as<torch::nn::Dropout>()->forward(at::relu(at::linear(x, linear->weight, linear->bias)));
+  }
+
   // AttentionPool.forward: ReLU(Linear(H,1)) scores, pads −1e4, softmax, dropout, Σ w·x.
   at::Tensor Pool(const at::Tensor& x, const at::Tensor& pad) {
     at::Tensor score = pool_fc_->forward(x).squeeze(-1);

@@ -37,6 +37,7 @@
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
+#include "trainer/internal/train_step.h"
 #include "trainer/optim/internal/adamw.h"
 #include "trainer/optim/lr_schedule.h"
 #include "trainer/tensorboard.h"
@@ -233,17 +234,7 @@ void Trainer::Prepare() {
   // and AdamW updates the fp32 masters, as apex O2's master weights.
   model_->module().to(device_);
 
-  optim::ParamGroupOptions groups;
-  groups.weight_decay = o_.weight_decay;
-  groups.lr_mul = o_.lr_mul;
-  if (task_ == TaskKind::kVqa) groups.head_keys = {"vqa_output"};
-  optim::AdamWOptions ao;
-  ao.lr = o_.learning_rate;
-  ao.beta1 = o_.beta1;
-  ao.beta2 = o_.beta2;
-  std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& p : model_->module().named_parameters()) named.emplace_back(p.key(), p.value());
-  optimizer_ = std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+  optimizer_ = MakeTaskOptimizer(model_->module(), task_, o_);
   params_ = optimizer_->AllParams();
 
   arena_ = std::make_unique<tbb::task_arena>(std::max(1, o_.n_workers));
@@ -428,15 +419,8 @@ bool Trainer::TrainEpoch() {
   data::PrefetchLoader loader(train_, std::move(batches), lo);
   while (auto batch = loader.Next()) {
     n_examples_ += batch->targets.size(0);
-    TaskModelImpl& m = model_->module();
-    const Batch b = ToDevice(*batch, device_, o_.pin_mem);
-    at::Tensor loss;
-    {
-      AutocastGuard autocast(precision_.mode, device_);
-      loss = m.TrainLoss(m.Loss(m.Scores(b), b), b);
-    }
-    scaler_->Scale(loss).backward();
-    loss_.Add(loss.item<double>());
+    loss_.Add(ForwardBackward(model_->module(), *batch, {device_, precision_.mode, scaler_.get(), o_.pin_mem})
+                  .item<double>());
     if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
       SyncGradients();
       Update();
@@ -453,24 +437,16 @@ bool Trainer::TrainEpoch() {
 void Trainer::Update() {
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
-  optimizer_->SetLr(lr);
   Scalar("lr", lr, global_step_);
   Scalar("loss", loss_.val, global_step_);
-  // apex: grads unscaled into the masters and checked; an overflow skips
-  // the step (the lr schedule has advanced all the same) and halves the scale.
-  const bool overflow = scaler_->enabled() && scaler_->UnscaleAndCheck(params_);
+  const UpdateResult u = ApplyUpdate(*optimizer_, params_, lr, o_.grad_norm, scaler_.get());
   if (o_.grad_norm != -1) {
-    last_grad_norm_ = optim::ClipGradNorm(params_, o_.grad_norm);
+    last_grad_norm_ = u.grad_norm;
     Scalar("grad_norm", last_grad_norm_, global_step_);
   }
-  if (!overflow) optimizer_->Step();
-  optimizer_->ZeroGrad();
-  if (scaler_->enabled()) {
-    scaler_->Update(overflow);
-    if (overflow && !run_.quiet)
-      std::fprintf(stderr, "%sstep %lld: gradient overflow, step skipped, loss scale now %g\n", tty_ ? "\n" : "",
-                   static_cast<long long>(global_step_), static_cast<double>(scaler_->scale()));
-  }
+  if (u.overflow && !run_.quiet)
+    std::fprintf(stderr, "%sstep %lld: gradient overflow, step skipped, loss scale now %g\n", tty_ ? "\n" : "",
+                 static_cast<long long>(global_step_), static_cast<double>(scaler_->scale()));
   if (global_step_ % 100 == 0) {
     const double ex_per_s =
         static_cast<double>(static_cast<int64_t>((n_examples_ - start_examples_) / Seconds(start_)));

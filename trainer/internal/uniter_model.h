@@ -22,6 +22,9 @@ at::Tensor Gelu(const at::Tensor& x);
 // UNITER's ACT2FN: "gelu", "relu" or "swish".
 at::Tensor Activation(const std::string& name, const at::Tensor& x);
 torch::nn::LayerNorm MakeLayerNorm(int64_t size);
+// x·Wᵀ + b through ATen's linear (one addmm with the bias, as PyTorch's
+// nn.Linear), not LibTorch 1.13's C++ functional (matmul, then bias add_).
+at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x);
 
 // UNITER's init_weights applied to every submodule of `root`: Linear and
 // Embedding weights N(0, std) (padding rows too), Linear biases 0, LayerNorm

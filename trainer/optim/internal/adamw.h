@@ -69,6 +69,7 @@ class AdamW {
   std::vector<Group> groups_;
   AdamWOptions options_;
   std::map<std::string, ParamState> state_;
+  at::Tensor scratch_;  // √v + eps of the parameter being updated (largest size seen)
 };
 
 // torch.nn.utils.clip_grad_norm_ (2-norm, torch 1.13's arithmetic): returns the

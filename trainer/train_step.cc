@@ -1,0 +1,48 @@
+#include "trainer/internal/train_step.h"
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <utility>
+
+namespace uniter::trainer {
+
+std::unique_ptr<optim::AdamW> MakeTaskOptimizer(TaskModelImpl& model, TaskKind task, const TrainOptions& o) {
+  optim::ParamGroupOptions groups;
+  groups.weight_decay = o.weight_decay;
+  groups.lr_mul = o.lr_mul;
+  if (task == TaskKind::kVqa) groups.head_keys = {"vqa_output"};
+  optim::AdamWOptions ao;
+  ao.lr = o.learning_rate;
+  ao.beta1 = o.beta1;
+  ao.beta2 = o.beta2;
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& p : model.named_parameters()) named.emplace_back(p.key(), p.value());
+  return std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+}
+
+at::Tensor ForwardBackward(TaskModelImpl& model, const Batch& batch, const StepContext& ctx) {
+  const Batch b = ToDevice(batch, ctx.device, ctx.pin);
+  at::Tensor loss;
+  {
+    AutocastGuard autocast(ctx.amp, ctx.device);
+    loss = model.TrainLoss(model.Loss(model.Scores(b), b), b);
+  }
+  (ctx.scaler ? ctx.scaler->Scale(loss) : loss).backward();
+  return loss.detach();
+}
+
+UpdateResult ApplyUpdate(optim::AdamW& optimizer, const std::vector<at::Tensor>& params, double lr,
+                         double grad_norm, LossScaler* scaler) {
+  optimizer.SetLr(lr);
+  UpdateResult r;
+  const bool scaled = scaler != nullptr && scaler->enabled();
+  r.overflow = scaled && scaler->UnscaleAndCheck(params);
+  if (grad_norm != -1) r.grad_norm = optim::ClipGradNorm(params, grad_norm);
+  if (!r.overflow) optimizer.Step();
+  optimizer.ZeroGrad();
+  if (scaled) scaler->Update(r.overflow);
+  return r;
+}
+
+}  // namespace uniter::trainer
