@@ -42,7 +42,8 @@ std::string Join(const std::vector<std::string>& v) {
 Kind KindOf(const std::string& key, const std::string& where) {
   auto it = Schema().find(key);
   if (it == Schema().end())
-    throw UsageError("unknown key '" + key + "'; valid keys: " + Join(PipelineKeys()), where);
+    throw UsageError("unknown key '" + key + "'; valid keys: " + Join(PipelineKeys()) +
+                         " (and train.KEY: a key of the train config)", where);
   return it->second;
 }
 

@@ -27,11 +27,22 @@ struct PipelineCli {
   pipeline::DemoOptions demo;
 };
 
-// `--key value` pairs from what CLI11 left over.
-std::vector<std::pair<std::string, std::string>> KeyValues(const std::vector<std::string>& extras) {
+// `--key value` pairs from what CLI11 left over (everything from the first
+// argument it did not know: a prefix command); --from, --until and --quiet
+// there are the command's own.
+std::vector<std::pair<std::string, std::string>> KeyValues(const std::vector<std::string>& extras,
+                                                           pipeline::RunPipelineOptions* run) {
   std::vector<std::pair<std::string, std::string>> out;
   for (size_t i = 0; i < extras.size(); ++i) {
     const std::string& a = extras[i];
+    if (a == "--quiet") {
+      run->quiet = true;
+      continue;
+    }
+    if ((a == "--from" || a == "--until") && i + 1 < extras.size()) {
+      (a == "--from" ? run->from : run->until) = extras[++i];
+      continue;
+    }
     if (!a.starts_with("--") || a.size() < 3) throw UsageError("expected --KEY VALUE, got '" + a + "'");
     const size_t eq = a.find('=');
     if (eq != std::string::npos) {
@@ -56,35 +67,41 @@ void Run(const pipeline::PipelineConfig& config, const pipeline::RunPipelineOpti
 
 void SetupPipelineCommand(CLI::App& app) {
   auto o = std::make_shared<PipelineCli>();
+  auto action = std::make_shared<std::string>();
+  // One level (`pipeline` with an action word), as `uniter train`: CLI11
+  // hands a nested subcommand's unknown --KEY VALUE pairs to its parent.
   CLI::App* pipe = app.add_subcommand("pipeline", "raw data -> dbs -> trained model -> metrics -> report.html, one run");
-  pipe->require_subcommand(1);
-  CLI::App* run = pipe->add_subcommand("run", "run (or resume) the pipeline of a pipeline.json");
-  run->footer(
+  pipe->footer(
+      "uniter pipeline run pipeline.json [--KEY VALUE ...]: run (or resume) the pipeline.\n"
+      "uniter pipeline demo [--dir DIR]: generate a small NLVR2-style data set (synthetic images) and run it.\n"
       "Stages: convert-<split> and extract-<split> (images) or pack-<split> (npz) run concurrently; then train,\n"
       "infer (dev), eval (dev), report (<output>/report.html). A stage whose manifest.json matches its inputs is\n"
       "skipped; an interrupted one is redone (train: resumed from its last checkpoint).\n"
       "pipeline.json keys (any as --KEY VALUE; --annotations.SPLIT FILE; --train.KEY VALUE for the train config):\n"
       "  task annotations images|npz vocab detector_prototxt detector_weights train_config model_config output\n"
       "  extract_target_size extract_max_size extract_proposals extract_batch threads");
-  run->add_option("config", o->config, "pipeline.json")->required();
-  run->add_option("--from", o->run.from, "first stage to (re)do: convert, extract|pack, train, infer, eval, report");
-  run->add_option("--until", o->run.until, "last stage to run");
-  run->add_flag("--quiet", o->run.quiet, "no progress display");
-  run->allow_extras();
-  run->callback([o, run] { Run(pipeline::LoadPipelineConfig(o->config, KeyValues(run->remaining())), o->run); });
-
-  CLI::App* demo = pipe->add_subcommand("demo", "generate a small NLVR2-style data set (synthetic images) and run it");
-  demo->add_option("--dir", o->demo.dir, "where inputs and outputs go")->capture_default_str();
+  pipe->add_option("action", *action, "run or demo")->required()->check(CLI::IsMember({"run", "demo"}));
+  pipe->add_option("config", o->config, "pipeline.json (run)");
+  pipe->add_option("--from", o->run.from, "first stage to (re)do: convert, extract|pack, train, infer, eval, report");
+  pipe->add_option("--until", o->run.until, "last stage to run");
+  pipe->add_flag("--quiet", o->run.quiet, "no progress display");
   o->demo.dir = "demo-out";
-  demo->add_option("--train-pairs", o->demo.train_pairs, "training image pairs")->capture_default_str();
-  demo->add_option("--dev-pairs", o->demo.dev_pairs, "dev image pairs")->capture_default_str();
-  demo->add_option("--steps", o->demo.train_steps, "training steps")->capture_default_str();
-  demo->add_flag("--quiet", o->run.quiet, "no progress display");
-  demo->allow_extras();
-  demo->callback([o, demo] {
-    const std::string path = pipeline::WriteDemoInputs(o->demo);
-    std::printf("demo inputs: %s\n", path.c_str());
-    Run(pipeline::LoadPipelineConfig(path, KeyValues(demo->remaining())), o->run);
+  pipe->add_option("--dir", o->demo.dir, "demo: where inputs and outputs go")->capture_default_str();
+  pipe->add_option("--train-pairs", o->demo.train_pairs, "demo: training image pairs")->capture_default_str();
+  pipe->add_option("--dev-pairs", o->demo.dev_pairs, "demo: dev image pairs")->capture_default_str();
+  pipe->add_option("--steps", o->demo.train_steps, "demo: training steps")->capture_default_str();
+  pipe->allow_extras();
+  pipe->fallthrough(false);  // its --KEY VALUE pairs stay here, not with `uniter`
+  pipe->callback([o, action, pipe] {
+    const auto overrides = KeyValues(pipe->remaining(), &o->run);
+    std::string path = o->config;
+    if (*action == "demo") {
+      path = pipeline::WriteDemoInputs(o->demo);
+      std::printf("demo inputs: %s\n", path.c_str());
+    } else if (path.empty()) {
+      throw UsageError("uniter pipeline run needs the pipeline.json");
+    }
+    Run(pipeline::LoadPipelineConfig(path, overrides), o->run);
   });
 }
 
