@@ -19,7 +19,7 @@ struct DemoOptions {
   int dev_pairs = 50;
   int image_size = 160;     // square images, pixels
   int channel_divisor = 32; // detector width: 2048 / this feature dims
-  int train_steps = 400;
+  int train_steps = 600;
   uint64_t seed = 7;
 };
 
