@@ -44,9 +44,14 @@ def same(a, b):
         ra, rb = txt_records(db), txt_records(other)
         if ra != rb:
             fail(f"txt_db {os.path.basename(db)} differs: {len(ra)} vs {len(rb)} records")
-        for side in ("id2len.json", "txt2img.json", "img2txts.json", "meta.json"):
+        for side in ("id2len.json", "txt2img.json", "img2txts.json"):
             if open(os.path.join(db, side), "rb").read() != open(os.path.join(other, side), "rb").read():
                 fail(f"{db}/{side} differs")
+        # meta.json records the db's own path ("output"): the rest must agree
+        ma, mb = (json.load(open(os.path.join(d, "meta.json"))) for d in (db, other))
+        ma.pop("output"), mb.pop("output")
+        if ma != mb:
+            fail(f"{db}/meta.json differs beyond its output path")
     for db in sorted(glob.glob(os.path.join(a, "img_db", "*", "feat_*"))):
         rel = os.path.relpath(db, a)
         if db_records(db) != db_records(os.path.join(b, rel)):
@@ -58,6 +63,9 @@ def same(a, b):
     cb = sorted(glob.glob(os.path.join(b, "train/run/ckpt/*.pt")))
     if [os.path.basename(p) for p in ca] != [os.path.basename(p) for p in cb] or not ca:
         fail(f"checkpoints differ: {ca} vs {cb}")
+    # the trainer resumes bit for bit: the final weights are the same bytes
+    if open(ca[-1], "rb").read() != open(cb[-1], "rb").read():
+        fail(f"{os.path.basename(ca[-1])} differs")
     print("ok")
 
 
