@@ -5,6 +5,8 @@ through tests/trainer/read_events.py).
 usage:
   check_pipeline.py same ROOT_A ROOT_B   the two runs' dbs hold the same records
                                          and their results/metrics files are equal
+  check_pipeline.py to-npz DB DIR        writes each record of an img_db as DIR/<key> (np.savez_compressed)
+  check_pipeline.py same-img DB_A DB_B   the two img_dbs hold the same arrays per key
   check_pipeline.py report DOM ROOT      the numbers report.html shows (DOM: what
                                          chromium --dump-dom printed) equal ROOT's files
 Prints "ok" or the first difference, and exits non-zero on one.
@@ -140,8 +142,47 @@ def report(dom_path, root):
     print("ok")
 
 
+def img_arrays(path):
+    """{key: {name: ndarray}} of a msgpack-numpy img_db (UNITER's layout)."""
+    import numpy as np
+    out = {}
+    for k, v in db_records(path).items():
+        if k == b"__keys__":
+            continue
+        rec = msgpack.unpackb(v, raw=True)
+        out[k.decode()] = {
+            n.decode(): np.frombuffer(a[b"data"], dtype=np.dtype(a[b"type"].decode())).reshape(a[b"shape"])
+            for n, a in rec.items()}
+    return out
+
+
+def to_npz(db, out_dir):
+    import numpy as np
+    os.makedirs(out_dir, exist_ok=True)
+    for key, arrays in img_arrays(db).items():
+        np.savez_compressed(os.path.join(out_dir, key), **arrays)
+    print("ok")
+
+
+def same_img(a, b):
+    import numpy as np
+    ra, rb = img_arrays(a), img_arrays(b)
+    if sorted(ra) != sorted(rb):
+        fail(f"keys differ: {len(ra)} vs {len(rb)}")
+    for k in ra:
+        for n in ra[k]:
+            x, y = ra[k][n], rb[k].get(n)
+            if y is None or x.dtype != y.dtype or x.shape != y.shape or not np.array_equal(x, y):
+                fail(f"{k}[{n}] differs")
+    print("ok")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "same":
         same(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "to-npz":
+        to_npz(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "same-img":
+        same_img(sys.argv[2], sys.argv[3])
     else:
         report(sys.argv[2], sys.argv[3])

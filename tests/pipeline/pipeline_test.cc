@@ -3,6 +3,7 @@
 // a rerun of a finished run skips every stage, the report shows the run's
 // numbers (checked in headless Chromium's DOM by Python), bad inputs.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -114,6 +115,38 @@ TEST_F(PipelineCli, ReportInChromiumShowsTheRunsNumbers) {
   ASSERT_EQ(uniter::testing::Run(chromium + "--window-size=1280,2200 --screenshot=" + Quote(png) + " file://" + Quote(report) +
                 " >/dev/null 2>&1").exit_code, 0);
   EXPECT_GT(fs::file_size(png), 10000u);
+}
+
+// BUTD .npz folders instead of images: the pack stage makes the img_db the
+// extract stage made from the same features (npz written by numpy from run A's db).
+TEST_F(PipelineCli, NpzFoldersPackToTheSameImgDb) {
+  UNITER_REQUIRE_PYTHON_MODULE("numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  ASSERT_EQ(first_->exit_code, 0) << first_->out;
+  const std::string py = Python() + " " + Quote(kChecker);
+  std::string args;
+  for (const char* split : {"train", "dev"}) {
+    const std::string db = *dir_ + "/a/img_db/nlvr2_" + split + "/feat_th0.2_max10_min10";
+    const std::string npz = *dir_ + "/npz/" + split;
+    ASSERT_EQ(uniter::testing::Run(py + " to-npz " + Quote(db) + " " + Quote(npz)).out, "ok\n");
+    args += std::string(" --npz.") + split + " " + Quote(npz);
+  }
+  // A config key cannot be removed on the command line: write the npz variant.
+  nlohmann::json config = nlohmann::json::parse(ReadFile(*config_));
+  config.erase("images");
+  const std::string npz_config = *dir_ + "/in/pipeline-npz.json";
+  WriteFile(npz_config, config.dump());
+  const std::string d = *dir_ + "/d";
+  const CommandResult r = uniter::testing::Run(Quote(UniterBinary()) + " pipeline run " + Quote(npz_config) +
+                                               " --output " + Quote(d) + args + " --until pack");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("pipeline: 4 stages run"), std::string::npos) << r.out;
+  for (const char* split : {"train", "dev"}) {
+    const std::string db = std::string("/img_db/nlvr2_") + split + "/feat_th0.2_max10_min10";
+    EXPECT_EQ(uniter::testing::Run(py + " same-img " + Quote(*dir_ + "/a" + db) + " " + Quote(d + db)).out, "ok\n");
+  }
+  EXPECT_TRUE(fs::exists(d + "/img_db/nlvr2_dev/manifest.json"));
+  EXPECT_FALSE(fs::exists(d + "/train"));
 }
 
 TEST_F(PipelineCli, BadInputs) {
