@@ -40,7 +40,7 @@ class Rng {
 const std::array<const char*, 3> kColors = {"red", "green", "blue"};
 const std::array<cv::Scalar, 3> kBgr = {cv::Scalar(40, 40, 220), cv::Scalar(40, 180, 40), cv::Scalar(220, 60, 40)};
 // Statements are text only: more of them per pair cost no extraction time.
-constexpr int kStatementsPerPair = 4;
+constexpr int kStatementsPerPair = 6;
 const std::array<const char*, 3> kShapes = {"circle", "square", "triangle"};
 
 struct Picture {
@@ -62,24 +62,22 @@ void Draw(const Picture& p, int size, Rng& rng, const std::string& path) {
   if (!cv::imwrite(path, img)) throw IoError("cannot write image", path);
 }
 
-// A statement about the colours of (left, right) and whether it holds; half
-// true, half false. Colour is what the narrow random detector's features keep
-// best (a linear probe on them tells the three colours apart); shapes vary
-// as a distraction.
-std::pair<std::string, bool> Statement(const Picture& left, const Picture& right, Rng& rng) {
-  const bool want = rng.Below(2) == 0;
-  const int kind = rng.Below(3);
-  if (kind == 2) {  // both images
-    const bool same = left.color == right.color;
-    int c = left.color;
-    if (!same || !want) c = rng.Below(3);
-    const bool truth = left.color == c && right.color == c;
-    return {std::string("both images show a ") + kColors[c] + " shape", truth};
+// A statement about the colours of (left, right) that is true or false as
+// asked (half and half, so the majority guess scores 50%). Colour is what the
+// narrow random detector's features keep best (a linear probe on them tells
+// the three colours apart); shapes vary as a distraction.
+std::string Statement(const Picture& left, const Picture& right, bool want, Rng& rng) {
+  for (;;) {
+    const int kind = rng.Below(3);
+    const int c = rng.Below(3);
+    if (kind == 2) {  // both images; true only when both show c
+      if ((left.color == c && right.color == c) == want) return std::string("both images show a ") + kColors[c] + " shape";
+      continue;
+    }
+    const Picture& p = kind == 0 ? left : right;
+    if ((p.color == c) == want)
+      return std::string("the ") + (kind == 0 ? "left" : "right") + " image shows a " + kColors[c] + " shape";
   }
-  const bool is_left = kind == 0;
-  const Picture& p = is_left ? left : right;
-  const int c = want ? p.color : (p.color + 1 + rng.Below(2)) % 3;
-  return {std::string("the ") + (is_left ? "left" : "right") + " image shows a " + kColors[c] + " shape", want};
 }
 
 void WriteText(const std::string& path, const std::string& text) {
@@ -104,7 +102,8 @@ std::string WriteDemoInputs(const DemoOptions& o) {
       Draw(left, o.image_size, rng, (images / (pair + "-img0.png")).string());
       Draw(right, o.image_size, rng, (images / (pair + "-img1.png")).string());
       for (int n = 0; n < kStatementsPerPair; ++n) {
-        const auto [sentence, truth] = Statement(left, right, rng);
+        const bool truth = rng.Below(2) == 0;
+        const std::string sentence = Statement(left, right, truth, rng);
         std::istringstream in(sentence);
         for (std::string w; in >> w;) words.insert(w);
         lines += json{{"identifier", pair + "-" + std::to_string(n)}, {"sentence", sentence},

@@ -166,7 +166,7 @@ TEST_F(PipelineCli, BadInputs) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const std::string manifest = ReadFile(*dir_ + "/c/txt_db/nlvr2_dev.db/manifest.json");
   EXPECT_NE(manifest.find("\"rejects\": 1"), std::string::npos) << manifest;
-  EXPECT_NE(manifest.find("\"items\": 40"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"items\": 60"), std::string::npos) << manifest;
 }
 
 }  // namespace
