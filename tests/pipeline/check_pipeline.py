@@ -15,7 +15,6 @@ import glob
 import html.parser
 import json
 import os
-import subprocess
 import sys
 
 import lmdb
@@ -110,13 +109,17 @@ def report(dom_path, root):
         close(t[f"metric-{k}"], metrics[k], 5e-5, k)
     for k in ("examples", "correct"):
         close(t[f"metric-{k}"], metrics[k], 0, k)
-    # the curves: every events file of the run, the later file winning a step
+    # the curves: every events file of the run through tensorboard's checksum-
+    # checking record reader (a killed run's file counts up to its torn tail),
+    # the later file winning a step
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "trainer"))
+    import read_events
     points = {}
     for ev in sorted(glob.glob(os.path.join(root, "train/run/log/events.out.tfevents.*"))):
-        out = json.loads(subprocess.check_output(
-            [sys.executable, os.path.join(os.path.dirname(__file__), "..", "trainer", "read_events.py"), ev]))
-        for tag, step, value, _ in out["scalars"]:
-            points.setdefault(tag, {})[step] = value
+        records, _ = read_events.raw_records(ev)
+        for e in records:
+            for v in e.summary.value:
+                points.setdefault(v.tag, {})[e.step] = v.simple_value
     for tag, key in (("loss", "loss"), ("lr", "lr"), ("valid/val_acc", "val-acc")):
         steps = points[tag]
         last = max(steps)

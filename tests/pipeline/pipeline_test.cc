@@ -95,6 +95,15 @@ TEST_F(PipelineCli, KilledTwiceThenRerunEqualsUninterrupted) {
   const CommandResult same = uniter::testing::Run(Python() + " " + Quote(kChecker) + " same " + Quote(*dir_ + "/a") + " " + Quote(b));
   EXPECT_EQ(same.out, "ok\n");
   EXPECT_EQ(same.exit_code, 0);
+  // The resumed run's report reads both events files, the second one winning
+  // the steps it logged again.
+  if (uniter::testing::Run("command -v chromium").exit_code == 0 && PythonHas("tensorboard")) {
+    const CommandResult dom = uniter::testing::Run(
+        "chromium --headless --no-sandbox --disable-gpu --dump-dom file://" + Quote(b + "/report.html") + " 2>/dev/null");
+    WriteFile(*dir_ + "/dom-b.html", dom.out);
+    EXPECT_EQ(uniter::testing::Run(Python() + " " + Quote(kChecker) + " report " + Quote(*dir_ + "/dom-b.html") + " " +
+                                   Quote(b)).out, "ok\n");
+  }
 }
 
 TEST_F(PipelineCli, ReportInChromiumShowsTheRunsNumbers) {
