@@ -60,10 +60,11 @@ test-cuda: deps-test
 fuzz: build
 	cmake --build $(BUILD) --target fuzz
 
-# The demo builds and runs only the `uniter` binary: no test references, no CUDA torch.
+# The demo builds the `uniter` binary and its LibTorch plugin (the pipeline
+# command): no test references, no CUDA torch.
 demo: deps-demo
 	$(configure)
-	cmake --build $(BUILD) -j $(JOBS) --target uniter
+	cmake --build $(BUILD) -j $(JOBS) --target uniter uniter_torch_commands
 	scripts/demo.sh $(BUILD)
 
 bench: build

@@ -50,6 +50,7 @@ APT_TEST_PACKAGES=(
   python3-torch python3-torchvision python3-pil
   python3-requests python3-urllib3 python3-dateutil
   python3-zstandard  # python/uniter_featdb reads zstd payloads of native img_dbs
+  chromium  # the pipeline test opens report.html headless (--dump-dom, --screenshot)
 )
 
 # PyPI packages, each pinned to an exact version, with their dependencies

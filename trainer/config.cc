@@ -64,6 +64,9 @@ UniterConfig UniterConfig::FromJson(const std::string& json_text, const std::str
   Read(j, "max_position_embeddings", where, &c.max_position_embeddings);
   Read(j, "type_vocab_size", where, &c.type_vocab_size);
   Read(j, "initializer_range", where, &c.initializer_range);
+  // Not a key of UNITER's configs (its IMG_DIM is a constant 2048): narrower
+  // features (a narrowed synthetic detector's) say their width here.
+  Read(j, "img_dim", where, &c.img_dim);
   Validate(c, where);
   return c;
 }

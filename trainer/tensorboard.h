@@ -11,9 +11,11 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace uniter::trainer {
 
@@ -41,6 +43,21 @@ class EventWriter {
   std::FILE* file_ = nullptr;
   std::string buffer_;
 };
+
+// One scalar as read back from an event file.
+struct ScalarPoint {
+  int64_t step = 0;
+  double value = 0;  // the stored float32, widened
+};
+
+// The scalars of every events.out.tfevents.* file in `dir`, by tag, sorted by
+// step. Files are read in name order (their creation second), a later file's
+// point replacing an earlier one's at the same step: a resumed run logs the
+// steps after its checkpoint again, and the second run's values are the ones
+// its checkpoints hold. A record whose length or CRC does not check out ends
+// that file (the unflushed tail of a killed run). Throws IoError when `dir`
+// cannot be read.
+std::map<std::string, std::vector<ScalarPoint>> ReadScalars(const std::string& dir);
 
 // TFRecord's checksum: CRC-32C rotated right by 15 bits plus 0xa282ead8.
 uint32_t MaskedCrc32c(std::string_view data);

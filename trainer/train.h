@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,6 +116,9 @@ struct RunOptions {
   int threads = 0;     // LibTorch intra-op threads (0: every core)
   std::string banner;  // printed (unless quiet) once the inputs checked out
   int dist_timeout_s = 1800;  // multi-process runs: longest wait for another rank (c10d's default)
+  // Called after every optimizer step with (global_step, num_train_steps),
+  // on the training thread (a caller's progress display). Optional.
+  std::function<void(int64_t, int64_t)> on_step;
 };
 
 struct TrainResult {

@@ -453,6 +453,7 @@ void Trainer::Update() {
     Scalar("perf/ex_per_s", ex_per_s, global_step_);
   }
   Progress(false);
+  if (run_.on_step) run_.on_step(global_step_, o_.num_train_steps);
 }
 
 // train_nlvr2.py / train_vqa.py / train_ve.py's validate(): the model in

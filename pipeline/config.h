@@ -1,0 +1,59 @@
+// pipeline.json: what `uniter pipeline run` needs, one JSON object. Keys:
+//   task          "nlvr2" (VQA and VE: not yet)
+//   annotations   {"train": FILE, "dev": FILE}: the task's raw annotation files per split
+//   images        {"train": DIR, "dev": DIR}: image folders (features extracted), or
+//   npz           {"train": DIR, "dev": DIR}: BUTD .npz folders (features packed)
+//   vocab         WordPiece vocab.txt
+//   detector_prototxt, detector_weights   the BUTD network (extract only; prototxt optional)
+//   train_config  UNITER's train-*.json: a path, or the object inline
+//   model_config  UNITER's model JSON (else the train config's model_config)
+//   output        the output root
+//   extract_target_size, extract_max_size, extract_proposals, extract_batch   extractor settings
+//   threads       0 = every core
+// A command line `--KEY VALUE` overrides a key; `--annotations.dev FILE` one
+// split of a map; `--train.KEY VALUE` one key of the train config. An
+// unknown key is a UsageError listing the valid ones.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace uniter::pipeline {
+
+struct PipelineConfig {
+  std::string task = "nlvr2";
+  std::map<std::string, std::string> annotations;  // split -> file
+  std::map<std::string, std::string> images;       // split -> folder (extract)
+  std::map<std::string, std::string> npz;          // split -> folder (pack)
+  std::string vocab;
+  std::string detector_prototxt, detector_weights;
+  std::string train_config_json;   // the train config's text
+  std::string train_config_where;  // its file, or the pipeline.json for an inline one
+  std::vector<std::pair<std::string, std::string>> train_overrides;  // --train.KEY VALUE
+  std::string model_config;
+  std::string output;
+  int extract_target_size = 600;  // BUTD's defaults
+  int extract_max_size = 1000;
+  int extract_proposals = 300;
+  int extract_batch = 1;
+  int threads = 0;
+  std::string where;  // the pipeline.json, for error messages
+
+  bool extracts() const { return !images.empty(); }
+};
+
+// The keys a pipeline.json may hold, sorted.
+std::vector<std::string> PipelineKeys();
+
+// Parses `json_text` (read from `path`; relative paths in it are relative to
+// the file's folder) with `overrides` (key, value) applied over it.
+PipelineConfig ParsePipelineConfig(const std::string& json_text, const std::string& path,
+                                   const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// Reads `path` and parses it.
+PipelineConfig LoadPipelineConfig(const std::string& path,
+                                  const std::vector<std::pair<std::string, std::string>>& overrides);
+
+}  // namespace uniter::pipeline

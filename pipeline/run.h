@@ -1,0 +1,50 @@
+// `uniter pipeline run`: raw annotations + images (or BUTD .npz folders) ->
+// txt_db + img_db -> a trained UNITER -> predictions -> metrics -> report, as
+// one TBB flow graph of stages in one process:
+//
+//   convert-<split> ----------------------+
+//   extract-<split> | pack-<split> --------+-> train -> infer -> eval -> report
+//
+// Conversion and extraction of every split run concurrently; `train` starts
+// once every database is complete. Each stage writes its output folder, then
+// its manifest (pipeline/manifest.h) last and atomically. A rerun skips a
+// stage whose manifest matches its inputs and options; a stage without one
+// starts its output over (convert, extract, pack, infer, eval) or, for
+// `train`, continues the killed run from its last checkpoint (the trainer
+// resumes bit-identically), so a rerun after kill -9 ends where an
+// uninterrupted run ends.
+//
+// Output root layout:
+//   txt_db/<task>_<split>.db/          convert (manifest.json, rejects.jsonl inside)
+//   img_db/<task>_<split>/             extract or pack (manifest.json, feat_* db, nbb json)
+//   train/run/                         the trainer's output_dir; train/manifest.json
+//   infer/results.csv, eval/metrics.json, report.html
+#pragma once
+
+#include <string>
+
+#include "pipeline/config.h"
+
+namespace uniter::pipeline {
+
+// The stages in order; --from/--until name one of these ("features" is
+// extract or pack).
+inline constexpr const char* kStageNames[] = {"convert", "features", "train", "infer", "eval", "report"};
+
+struct RunPipelineOptions {
+  std::string from = "convert";  // stages before it must be complete; it and later ones are redone
+  std::string until = "report";  // stages after it do not run
+  bool quiet = false;
+};
+
+struct PipelineResult {
+  std::string report;  // report.html ("" when --until stopped before it)
+  double accuracy = -1, consistency = -1;  // eval's, -1 when it did not run
+  int stages_run = 0, stages_skipped = 0;
+};
+
+// Throws UsageError/IoError/FormatError (one line, naming the stage and file)
+// for a run-level failure; record-level ones are the stages' rejects.
+PipelineResult RunPipeline(const PipelineConfig& config, const RunPipelineOptions& options);
+
+}  // namespace uniter::pipeline

@@ -1,0 +1,182 @@
+// `uniter pipeline run` end to end on generated inputs (pipeline/demo.h):
+// kill -9 in the middle and rerun gives the uninterrupted run's outputs,
+// a rerun of a finished run skips every stage, the report shows the run's
+// numbers (checked in headless Chromium's DOM by Python), bad inputs.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "pipeline/demo.h"
+#include "tests/test_util.h"
+
+namespace uniter::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kChecker = std::string(UNITER_PIPELINE_TEST_DIR) + "/check_pipeline.py";
+
+class PipelineCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(TempDir("pipeline"));
+    pipeline::DemoOptions o;
+    o.dir = *dir_ + "/in";
+    o.train_pairs = 30;
+    o.dev_pairs = 10;
+    o.image_size = 96;
+    o.train_steps = 40;
+    config_ = new std::string(pipeline::WriteDemoInputs(o));
+    // The uninterrupted run every test compares with.
+    first_ = new CommandResult(uniter::testing::Run(Command(*dir_ + "/a")));
+  }
+  static void TearDownTestSuite() {
+    delete first_;
+    delete config_;
+    delete dir_;
+  }
+
+  static std::string Command(const std::string& out) {
+    return Quote(UniterBinary()) + " pipeline run " + Quote(*config_) + " --output " + Quote(out) +
+           " --train.valid_steps 20 --quiet";
+  }
+
+  // Starts the run on `out`, kill -9s it once `marker` exists (within 120 s).
+  static void KillWhen(const std::string& out, const std::string& marker) {
+    const std::string script = Command(out) + " >/dev/null 2>&1 & p=$!; for i in $(seq 1 1200); do ls " + marker +
+                               " >/dev/null 2>&1 && break; sleep 0.1; done; kill -9 $p; wait $p; echo $?";
+    const CommandResult r = uniter::testing::Run(script);
+    ASSERT_EQ(r.out, "137\n") << "the run was not killed (it ended first?)";
+  }
+
+  static std::string* dir_;
+  static std::string* config_;
+  static CommandResult* first_;
+};
+std::string* PipelineCli::dir_ = nullptr;
+std::string* PipelineCli::config_ = nullptr;
+CommandResult* PipelineCli::first_ = nullptr;
+
+TEST_F(PipelineCli, RunsEveryStageAndScoresDev) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->out;
+  EXPECT_NE(first_->out.find("pipeline: 7 stages run, 0 up to date"), std::string::npos) << first_->out;
+  for (const char* f : {"txt_db/nlvr2_train.db/manifest.json", "img_db/nlvr2_dev/manifest.json",
+                        "train/manifest.json", "infer/results.csv", "eval/metrics.json", "report.html"})
+    EXPECT_TRUE(fs::exists(*dir_ + "/a/" + f)) << f;
+  // A second run finds every manifest matching and redoes nothing.
+  const CommandResult again = uniter::testing::Run(Command(*dir_ + "/a"));
+  ASSERT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("pipeline: 0 stages run, 7 up to date"), std::string::npos) << again.out;
+}
+
+TEST_F(PipelineCli, KilledTwiceThenRerunEqualsUninterrupted) {
+  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack");
+  UNITER_REQUIRE_PYTHON_MODULE("lz4");
+  ASSERT_EQ(first_->exit_code, 0) << first_->out;
+  const std::string b = *dir_ + "/b";
+  // Mid-extraction (the feature db exists, its manifest does not yet) ...
+  KillWhen(b, b + "/img_db/nlvr2_train/feat_*");
+  EXPECT_FALSE(fs::exists(b + "/train"));
+  // ... then mid-training (a checkpoint's training state exists).
+  KillWhen(b, b + "/train/run/train_state/*.json");
+  EXPECT_FALSE(fs::exists(b + "/train/manifest.json"));
+  EXPECT_TRUE(fs::exists(b + "/train/manifest.pending.json"));
+  const CommandResult last = uniter::testing::Run(Command(b));
+  ASSERT_EQ(last.exit_code, 0);
+  // Train resumed (not restarted): both events files are there.
+  int events = 0;
+  for (const auto& e : fs::directory_iterator(b + "/train/run/log"))
+    events += e.path().filename().string().starts_with("events.out.tfevents.");
+  EXPECT_EQ(events, 2);
+  const CommandResult same = uniter::testing::Run(Python() + " " + Quote(kChecker) + " same " + Quote(*dir_ + "/a") + " " + Quote(b));
+  EXPECT_EQ(same.out, "ok\n");
+  EXPECT_EQ(same.exit_code, 0);
+  // The resumed run's report reads both events files, the second one winning
+  // the steps it logged again.
+  if (uniter::testing::Run("command -v chromium").exit_code == 0 && PythonHas("tensorboard")) {
+    const CommandResult dom = uniter::testing::Run(
+        "chromium --headless --no-sandbox --disable-gpu --dump-dom file://" + Quote(b + "/report.html") + " 2>/dev/null");
+    WriteFile(*dir_ + "/dom-b.html", dom.out);
+    EXPECT_EQ(uniter::testing::Run(Python() + " " + Quote(kChecker) + " report " + Quote(*dir_ + "/dom-b.html") + " " +
+                                   Quote(b)).out, "ok\n");
+  }
+}
+
+TEST_F(PipelineCli, ReportInChromiumShowsTheRunsNumbers) {
+  UNITER_REQUIRE_PYTHON_MODULE("tensorboard");
+  UNITER_REQUIRE_REFERENCE(uniter::testing::Run("command -v chromium").exit_code == 0) << "chromium (Debian package) is missing";
+  ASSERT_EQ(first_->exit_code, 0) << first_->out;
+  const std::string report = *dir_ + "/a/report.html";
+  const std::string chromium = "chromium --headless --no-sandbox --disable-gpu --allow-file-access-from-files ";
+  const CommandResult dom = uniter::testing::Run(chromium + "--dump-dom file://" + Quote(report) + " 2>/dev/null");
+  ASSERT_EQ(dom.exit_code, 0);
+  WriteFile(*dir_ + "/dom.html", dom.out);
+  const CommandResult check =
+      uniter::testing::Run(Python() + " " + Quote(kChecker) + " report " + Quote(*dir_ + "/dom.html") + " " + Quote(*dir_ + "/a"));
+  EXPECT_EQ(check.out, "ok\n");
+  // The screenshot, kept in the build tree for a person to look at.
+  const std::string png = std::string(UNITER_PIPELINE_TEST_OUT) + "/report.png";
+  fs::remove(png);
+  ASSERT_EQ(uniter::testing::Run(chromium + "--window-size=1280,2200 --screenshot=" + Quote(png) + " file://" + Quote(report) +
+                " >/dev/null 2>&1").exit_code, 0);
+  EXPECT_GT(fs::file_size(png), 10000u);
+}
+
+// BUTD .npz folders instead of images: the pack stage makes the img_db the
+// extract stage made from the same features (npz written by numpy from run A's db).
+TEST_F(PipelineCli, NpzFoldersPackToTheSameImgDb) {
+  UNITER_REQUIRE_PYTHON_MODULE("numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  ASSERT_EQ(first_->exit_code, 0) << first_->out;
+  const std::string py = Python() + " " + Quote(kChecker);
+  std::string args;
+  for (const char* split : {"train", "dev"}) {
+    const std::string db = *dir_ + "/a/img_db/nlvr2_" + split + "/feat_th0.2_max10_min10";
+    const std::string npz = *dir_ + "/npz/" + split;
+    ASSERT_EQ(uniter::testing::Run(py + " to-npz " + Quote(db) + " " + Quote(npz)).out, "ok\n");
+    args += std::string(" --npz.") + split + " " + Quote(npz);
+  }
+  // A config key cannot be removed on the command line: write the npz variant.
+  nlohmann::json config = nlohmann::json::parse(ReadFile(*config_));
+  config.erase("images");
+  const std::string npz_config = *dir_ + "/in/pipeline-npz.json";
+  WriteFile(npz_config, config.dump());
+  const std::string d = *dir_ + "/d";
+  const CommandResult r = uniter::testing::Run(Quote(UniterBinary()) + " pipeline run " + Quote(npz_config) +
+                                               " --output " + Quote(d) + args + " --until pack");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("pipeline: 4 stages run"), std::string::npos) << r.out;
+  for (const char* split : {"train", "dev"}) {
+    const std::string db = std::string("/img_db/nlvr2_") + split + "/feat_th0.2_max10_min10";
+    EXPECT_EQ(uniter::testing::Run(py + " same-img " + Quote(*dir_ + "/a" + db) + " " + Quote(d + db)).out, "ok\n");
+  }
+  EXPECT_TRUE(fs::exists(d + "/img_db/nlvr2_dev/manifest.json"));
+  EXPECT_FALSE(fs::exists(d + "/train"));
+}
+
+TEST_F(PipelineCli, BadInputs) {
+  // An unknown key names the valid ones.
+  CommandResult r = uniter::testing::Run(Command(*dir_ + "/c") + " --epochs 3 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("unknown key 'epochs'; valid keys: annotations,"), std::string::npos) << r.out;
+  // A missing annotation file: one line naming it.
+  r = uniter::testing::Run(Command(*dir_ + "/c") + " --annotations.dev /nonexistent/dev.json 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("/nonexistent/dev.json"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  // A malformed annotation line is the convert stage's reject; the rest converts.
+  const std::string ann = *dir_ + "/bad_dev.json";
+  WriteFile(ann, ReadFile(*dir_ + "/in/nlvr2/dev.json") + "{\"identifier\": \"dev-x\"\n");
+  r = uniter::testing::Run(Command(*dir_ + "/c") + " --annotations.dev " + Quote(ann) + " --until convert 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string manifest = ReadFile(*dir_ + "/c/txt_db/nlvr2_dev.db/manifest.json");
+  EXPECT_NE(manifest.find("\"rejects\": 1"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"items\": 60"), std::string::npos) << manifest;
+}
+
+}  // namespace
+}  // namespace uniter::testing
