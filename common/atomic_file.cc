@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "common/error.h"
 
@@ -42,6 +44,15 @@ void WriteFileAtomic(const std::string& path, std::string_view data) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw IoError("cannot read", path);
+  return s.str();
 }
 
 }  // namespace uniter

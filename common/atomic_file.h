@@ -13,4 +13,7 @@ namespace uniter {
 // ("disk full" included); `path` is then unchanged.
 void WriteFileAtomic(const std::string& path, std::string_view data);
 
+// The whole of `path` as bytes. IoError naming the file when unreadable.
+std::string ReadWholeFile(const std::string& path);
+
 }  // namespace uniter

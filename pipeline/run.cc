@@ -58,13 +58,6 @@ std::string NewestCheckpoint(const std::string& output_dir) {
   return best;
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class Runner {
  public:
@@ -311,7 +304,7 @@ void Runner::Infer() {
     io.checkpoint = NewestCheckpoint(train_.output_dir);
     io.model_config = model_config_;  // log/model.json leaves out img_dim
     io.output_dir = dir;
-    trainer::ApplyTrainConfig(ReadText(train_.output_dir + "/log/hps.json"), train_.output_dir + "/log/hps.json", &io);
+    trainer::ApplyTrainConfig(ReadWholeFile(train_.output_dir + "/log/hps.json"), train_.output_dir + "/log/hps.json", &io);
     trainer::RunOptions ro;
     ro.quiet = true;
     ro.threads = c_.threads;

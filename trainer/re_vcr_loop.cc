@@ -18,6 +18,7 @@
 #include "featdb/npy.h"
 #include "trainer/data/internal/re_vcr.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/internal/train_step.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/optim/internal/adamw.h"
@@ -31,13 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 using Metrics = std::vector<std::pair<std::string, double>>;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // The last path component, trailing '/' ignored (UNITER's split('/')[-1]).
 std::string BaseName(std::string path) {
@@ -66,7 +60,7 @@ class Run {
     if (fs::exists(o_.output_dir, ec) && !(fs::is_directory(o_.output_dir, ec) && fs::is_empty(o_.output_dir, ec)))
       throw UsageError("output_dir " + o_.output_dir + " is not empty (RE/VCR runs start in a new or empty folder)");
     config_ = UniterConfig::FromJsonFile(o_.model_config);
-    model_json_ = ReadText(o_.model_config);
+    model_json_ = ReadWholeFile(o_.model_config);
     at::manual_seed(o_.seed);
     rng_.Seed(o_.seed);
     TaskOptions to;
@@ -75,20 +69,9 @@ class Run {
     to.checkpoint_from = o_.checkpoint_from;
     model_ = std::make_unique<Model>(config_, to, o_.seed);
     if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
-    for (const auto& m : model_->module().modules())
-      if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(o_.dropout);
+    SetDropout(model_->module(), o_.dropout);
     model_->module().train();
-    optim::ParamGroupOptions groups;
-    groups.weight_decay = o_.weight_decay;
-    groups.lr_mul = o_.lr_mul;
-    groups.head_keys = {task_ == TaskKind::kRe ? "re_output" : "vcr_output"};
-    optim::AdamWOptions ao;
-    ao.lr = o_.learning_rate;
-    ao.beta1 = o_.beta1;
-    ao.beta2 = o_.beta2;
-    std::vector<std::pair<std::string, at::Tensor>> named;
-    for (const auto& p : model_->module().named_parameters()) named.emplace_back(p.key(), p.value());
-    opt_ = std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+    opt_ = MakeTaskOptimizer(model_->module(), task_, o_);
     params_ = opt_->AllParams();
   }
 

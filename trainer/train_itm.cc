@@ -18,6 +18,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "trainer/internal/train_step.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/itm_eval.h"
 #include "trainer/optim/internal/adamw.h"
@@ -30,13 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // ItmRankDataset.__getitem__: (t, i_gt), (t, neg image)×k, (neg text, i_gt)×k.
 Pairs RankPairs(data::PyRandom& rng, const data::ItmDb& db, const std::string& txt, int64_t k) {
@@ -156,25 +150,15 @@ void ItmTrainer::Prepare() {
   model_ = std::make_unique<Model>(config, to, o_.seed);
   if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
   InitItmRankOutput(model_->module());  // the pretrained ITM head seeds the ranking head
-  for (const auto& m : model_->module().modules())
-    if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(o_.dropout);
+  SetDropout(model_->module(), o_.dropout);
   model_->module().train();
-
-  optim::ParamGroupOptions groups;
-  groups.weight_decay = o_.weight_decay;
-  optim::AdamWOptions ao;
-  ao.lr = o_.learning_rate;
-  ao.beta1 = o_.beta1;
-  ao.beta2 = o_.beta2;
-  std::vector<std::pair<std::string, at::Tensor>> named;
-  for (const auto& p : model_->module().named_parameters()) named.emplace_back(p.key(), p.value());
-  optimizer_ = std::make_unique<optim::AdamW>(optim::AdamW::FromNamedParameters(named, groups, ao));
+  optimizer_ = MakeTaskOptimizer(model_->module(), TaskKind::kItm, o_);
   params_ = optimizer_->AllParams();
 
   for (const char* sub : {"log", "ckpt", "results_val", "results_test", "results_train"})
     fs::create_directories(fs::path(o_.output_dir) / sub);
   WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
-  WriteFileAtomic(o_.output_dir + "/log/model.json", ReadText(o_.model_config));
+  WriteFileAtomic(o_.output_dir + "/log/model.json", ReadWholeFile(o_.model_config));
   tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
 }
 

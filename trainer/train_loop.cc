@@ -51,20 +51,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// UNITER's set_dropout: every nn.Dropout (MultiheadAttention's float is not one).
-void SetDropout(torch::nn::Module& model, double p) {
-  for (const auto& m : model.modules()) {
-    if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(p);
-  }
-}
 
 // utils/misc.py's RunningMeter: an EMA (smooth 0.99) seeded by the first value.
 struct RunningMeter {
@@ -192,7 +178,7 @@ void Trainer::CheckOutputDir() {
 void Trainer::Prepare() {
   CheckOutputDir();
   config_ = UniterConfig::FromJsonFile(o_.model_config);
-  model_json_ = ReadText(o_.model_config);
+  model_json_ = ReadWholeFile(o_.model_config);
   if (resume_ && resume_->meta.value("model_config", "") != model_json_)
     throw UsageError("cannot resume " + o_.output_dir + ": option 'model_config' (" + o_.model_config +
                      ") has other contents than in the saved run (use the same options, or a new output_dir)");

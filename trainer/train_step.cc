@@ -1,17 +1,25 @@
 #include "trainer/internal/train_step.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/dropout.h>
 
 #include <string>
 #include <utility>
 
 namespace uniter::trainer {
 
+void SetDropout(torch::nn::Module& model, double p) {
+  for (const auto& m : model.modules())
+    if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(p);
+}
+
 std::unique_ptr<optim::AdamW> MakeTaskOptimizer(TaskModelImpl& model, TaskKind task, const TrainOptions& o) {
   optim::ParamGroupOptions groups;
   groups.weight_decay = o.weight_decay;
   groups.lr_mul = o.lr_mul;
   if (task == TaskKind::kVqa) groups.head_keys = {"vqa_output"};
+  if (task == TaskKind::kVcr) groups.head_keys = {"vcr_output"};
+  if (task == TaskKind::kRe) groups.head_keys = {"re_output"};
   optim::AdamWOptions ao;
   ao.lr = o.learning_rate;
   ao.beta1 = o.beta1;

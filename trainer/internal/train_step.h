@@ -17,8 +17,12 @@
 
 namespace uniter::trainer {
 
-// UNITER's build_optimizer for `task`: its parameter groups (VQA: vqa_output
-// head groups with lr_mul), AdamW with the options' lr and betas.
+// UNITER's set_dropout: every nn.Dropout (MultiheadAttention's float is not one).
+void SetDropout(torch::nn::Module& model, double p);
+
+// UNITER's build_optimizer for `task`: its parameter groups (VQA / VCR / RE:
+// the vqa_output / vcr_output / re_output head groups with lr_mul), AdamW
+// with the options' lr and betas.
 std::unique_ptr<optim::AdamW> MakeTaskOptimizer(TaskModelImpl& model, TaskKind task, const TrainOptions& options);
 
 // Where and how a step runs: the device batches move to (through pinned
