@@ -1,6 +1,7 @@
 #include "trainer/internal/ot.h"
 
 #include <ATen/ATen.h>
+#include <torch/utils.h>
 
 namespace uniter::trainer {
 
@@ -13,7 +14,7 @@ at::Tensor CostMatrixCosine(const at::Tensor& x, const at::Tensor& y, double eps
 
 at::Tensor Ipot(const at::Tensor& C, const at::Tensor& x_len, const at::Tensor& x_pad, const at::Tensor& y_len,
                 const at::Tensor& y_pad, const at::Tensor& joint_pad_in, double beta, int64_t iteration, int64_t k) {
-  at::NoGradGuard no_grad;
+  torch::NoGradGuard no_grad;
   const int64_t b = C.size(0), m = C.size(1), n = C.size(2);
   const auto opts = C.options();
   at::Tensor sigma = at::ones({b, m}, opts) / x_len.unsqueeze(1);
