@@ -29,8 +29,8 @@
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/dist.h"
-#include "trainer/internal/dist_group.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/dist_group.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/optim/internal/adamw.h"
@@ -333,6 +333,7 @@ void Trainer::CreateOutputDir() {
 }
 
 TrainResult Trainer::Run() {
+  // The loop runs on the CPU (Gloo); NCCL is for when it runs on CUDA.
   dist_ = DistGroup::Create(env_, /*cuda=*/false, std::chrono::seconds(run_.dist_timeout_s));
   result_.rank = rank_;
   Prepare();
