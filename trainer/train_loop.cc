@@ -30,9 +30,9 @@
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/dist.h"
-#include "trainer/internal/dist_group.h"
 #include "trainer/internal/amp.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/dist_group.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
@@ -561,6 +561,11 @@ void Trainer::Checkpoint() {
 // every rank has checked output_dir before rank 0 creates it.
 void Trainer::SyncModel() {
   if (!dist_) return;
+  // Every rank must have found the same output_dir state (a node-local folder would not).
+  const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
+  if (dist_->AllReduceSum({mine})[0] != mine * world_)
+    throw UsageError("the ranks disagree on whether " + o_.output_dir +
+                     " holds a run to resume (output_dir must be one folder every rank sees)");
   std::vector<at::Tensor> tensors;
   for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
   for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
