@@ -488,6 +488,32 @@ std::vector<Array> DecodeNative(std::string_view bytes, const std::vector<std::s
   return internal::DecodeWireArrays(OpenRecord(bytes), only);
 }
 
+namespace {
+
+// What `payload` can decode to under `compression`: stored bytes exactly;
+// LZ4 at most 255× (its format's ratio limit); zstd the size its frame header
+// records (ZSTD_compress, our writer, always records it).
+void CheckDecodedSize(uint64_t compression, std::string_view payload, uint64_t decoded) {
+  switch (compression) {
+    case kNone:
+      if (payload.size() != decoded) Corrupt("stored size mismatch");
+      return;
+    case kLz4:
+      if (decoded > 255 * static_cast<uint64_t>(payload.size()) + 16) Corrupt("lz4 payload too small for its size");
+      return;
+    case kZstd: {
+      const unsigned long long n = ZSTD_getFrameContentSize(payload.data(), payload.size());
+      if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n != decoded)
+        Corrupt("zstd frame does not record its size");
+      return;
+    }
+    default:
+      Corrupt("unknown compression " + std::to_string(compression));
+  }
+}
+
+}  // namespace
+
 std::vector<Array> internal::DecodeWireArrays(const std::vector<WireArray>& wire, const std::vector<std::string>& only) {
   std::vector<Array> out;
   // Reused across calls: a fresh buffer would be zero-filled on every record.
@@ -512,10 +538,13 @@ std::vector<Array> internal::DecodeWireArrays(const std::vector<WireArray>& wire
     if (filtered > raw + raw / 8 + 8) Corrupt("filtered size exceeds its bound");
     const bool direct = pa.filter == kNoFilter;
     std::string& dst = direct ? a.data : tmp;
-    dst.resize(filtered);
     const std::string_view p = pa.payload;
     if (!pa.has_crc) Corrupt("array '" + std::string(pa.name) + "' has no payload checksum");
     if (Crc32c(p) != pa.payload_crc) Corrupt("payload checksum mismatch in array '" + std::string(pa.name) + "'");
+    // Declared sizes are checked against the payload before anything is
+    // allocated, so a corrupt record cannot make us reserve gigabytes.
+    CheckDecodedSize(pa.compression, p, filtered);
+    dst.resize(filtered);
     switch (pa.compression) {
       case kNone:
         if (p.size() != filtered) Corrupt("stored size mismatch");
