@@ -19,37 +19,12 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 sys.path.insert(0, dirname(__file__))
+from pretrain_ref import get_img_mask, random_word  # noqa: E402  (UNITER's masking, restated once)
 from uniter_data_ref import TxtTokLmdb, get_gather_index, pad_tensors  # noqa: E402
 
 
 def example_seed(seed, epoch, index):
     return ((seed * 1000003 + epoch) * 1000003 + index + 1) % 2 ** 64
-
-
-def random_word(tokens, vocab_range, mask):
-    output_label = []
-    for i, token in enumerate(tokens):
-        prob = random.random()
-        if prob < 0.15:
-            prob /= 0.15
-            if prob < 0.8:
-                tokens[i] = mask
-            elif prob < 0.9:
-                tokens[i] = random.choice(list(range(*vocab_range)))
-            output_label.append(token)
-        else:
-            output_label.append(-1)
-    if all(o == -1 for o in output_label):
-        output_label[0] = tokens[0]
-        tokens[0] = mask
-    return tokens, output_label
-
-
-def get_img_mask(mask_prob, num_bb):
-    img_mask = [random.random() < mask_prob for _ in range(num_bb)]
-    if not any(img_mask):
-        img_mask[random.choice(range(num_bb))] = True
-    return torch.tensor(img_mask)
 
 
 class ImgDb:
@@ -113,7 +88,7 @@ class PretrainData:
         if self.task == 'itm':
             item['target'] = torch.tensor([self.labels[i]])
             return item
-        mask = get_img_mask(self.mask_prob, n)
+        mask = torch.tensor(get_img_mask(self.mask_prob, n))
         item['img_mask'] = mask
         item['img_mask_tgt'] = torch.cat([torch.zeros(len(ids), dtype=torch.bool), mask])
         item['soft'] = soft
