@@ -79,15 +79,15 @@ def cost_matrix_cosine(x, y, eps=1e-5):
 
 def trace(x):
     b, m, n = x.size()
-    mask = torch.eye(n, dtype=torch.bool).unsqueeze(0).expand_as(x)
+    mask = torch.eye(n, dtype=torch.bool, device=x.device).unsqueeze(0).expand_as(x)
     return x.masked_select(mask).contiguous().view(b, n).sum(dim=-1)
 
 
 @torch.no_grad()
 def ipot(C, x_len, x_pad, y_len, y_pad, joint_pad, beta, iteration, k):
     b, m, n = C.size()
-    sigma = torch.ones(b, m, dtype=C.dtype) / x_len.unsqueeze(1)
-    T = torch.ones(b, n, m, dtype=C.dtype)
+    sigma = torch.ones(b, m, dtype=C.dtype, device=C.device) / x_len.unsqueeze(1)
+    T = torch.ones(b, n, m, dtype=C.dtype, device=C.device)
     A = torch.exp(-C.transpose(1, 2) / beta)
     sigma.masked_fill_(x_pad, 0)
     joint_pad = joint_pad.transpose(1, 2)
@@ -159,7 +159,7 @@ class Pretrain(nn.Module):
         bs, tl, il = seq.size(0), b['input_ids'].size(1), b['img_feat'].size(1)
         max_l = max(int(b['ot_scatter'].max()) + 1, tl + il)
         idx = b['ot_scatter'].unsqueeze(-1).expand_as(seq)
-        ctx = torch.zeros(bs, max_l, seq.size(2), dtype=seq.dtype).scatter_(dim=1, index=idx, src=seq)
+        ctx = torch.zeros(bs, max_l, seq.size(2), dtype=seq.dtype, device=seq.device).scatter_(dim=1, index=idx, src=seq)
         dist = optimal_transport_dist(ctx[:, :tl, :].float(), ctx[:, tl:tl + il, :].float(),
                                       b['txt_pad'], b['img_pad']).to(seq)
         ot = (dist.masked_select(b['targets'] == 1), dist.masked_select(b['targets'] == 0))
