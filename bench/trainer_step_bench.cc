@@ -50,29 +50,9 @@ struct Flags {
   std::string profile;          // child: a Chrome trace of the timed steps (LibTorch's profiler)
 };
 
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-  return out;
-}
-
-std::string Shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  if (pclose(p) != 0) std::fprintf(stderr, "command failed: %s\n", cmd.c_str());
-  return out;
-}
-
-double VmHwmMiB() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return -1;
-}
+using uniter::bench::Shell;
+using uniter::bench::VmHwmMiB;
+const auto& Split = uniter::bench::SplitCommas;
 
 // UNITER's get_gather_index: text rows first, then the image rows moved up
 // behind each row's own text.

@@ -166,6 +166,24 @@ else
     fi
   done
 fi
+stamp pretrain step benchmark
+# UNITER-base pretraining steps (mlm, mrfr, mrc, mrc-kl, itm + OT), ours vs
+# pretrain_ref.py's restatement, at pretrain-indomain-base-8gpu.json's per-GPU
+# 10,240-token batch under fp16 / bf16 autocast on cuda:0 (CPU run: one small fp32 pass).
+if [ ! -x "$BUILD/pretrain_step_bench" ]; then
+  echo "device-check: pretrain_step_bench was not built"
+  status=1
+else
+  if [ "$CPU" = 1 ]; then pre_runs=("none"); pre_args=(--device cpu --threads 2 --steps 1 --warmup 0 --tokens 128 --task mlm,itm)
+  else pre_runs=(fp16 bf16); pre_args=(--device cuda --threads 4 --steps 5 --warmup 2 --tokens 10240); fi
+  for amp in "${pre_runs[@]}"; do
+    if ! "$BUILD/pretrain_step_bench" "${pre_args[@]}" --amp "$amp" --python "$PY" --dir "$WORK/pretrain_step" \
+        2>&1 | tee -a "${OUT:-$WORK}/pretrain_step_bench.md"; then
+      echo "device-check: pretrain_step_bench --amp $amp FAILED"
+      status=1
+    fi
+  done
+fi
 stamp preprocess
 rm -rf "$WORK/blobs"
 if [ "$CPU" = 1 ]; then

@@ -47,15 +47,7 @@ PretrainModelImpl::PretrainModelImpl(const UniterConfig& c, int64_t img_dim, int
   const int64_t h = c.hidden_size;
   uniter = register_module("uniter", UniterModel(c, img_dim));
 
-  auto cls = register_module("cls", std::make_shared<torch::nn::Module>());
-  auto predictions = cls->register_module("predictions", std::make_shared<torch::nn::Module>());
-  predictions_ = predictions.get();
-  auto transform = predictions->register_module("transform", std::make_shared<torch::nn::Module>());
-  transform_dense_ = transform->register_module("dense", torch::nn::Linear(h, h));
-  transform_norm_ = transform->register_module("LayerNorm", MakeLayerNorm(h));
-  auto decoder = predictions->register_module("decoder", std::make_shared<torch::nn::Module>());
-  decoder_weight_ = decoder->register_parameter("weight", uniter->embeddings->word_embeddings->weight);
-  mlm_bias_ = predictions->register_parameter("bias", at::zeros({c.vocab_size}));
+  register_module("cls", MakeMlmHead(h));
 
   auto regress = register_module("feat_regress", std::make_shared<torch::nn::Module>());
   regress_net_ = regress->register_module("net", torch::nn::Sequential(torch::nn::Linear(h, h), GeluLayer(),
@@ -73,10 +65,50 @@ PretrainModelImpl::PretrainModelImpl(const UniterConfig& c, int64_t img_dim, int
   InitUniterWeights(*this, c.initializer_range);
 }
 
+// BertOnlyMLMHead(config, word_embeddings.weight): transform (dense, act,
+// LayerNorm) in LibTorch's default init (= torch's), the decoder tied to the
+// word embeddings, a zero bias of their size.
+std::shared_ptr<torch::nn::Module> PretrainModelImpl::MakeMlmHead(int64_t h) {
+  auto cls = std::make_shared<torch::nn::Module>();
+  auto predictions = cls->register_module("predictions", std::make_shared<torch::nn::Module>());
+  predictions_ = predictions.get();
+  auto transform = predictions->register_module("transform", std::make_shared<torch::nn::Module>());
+  transform_dense_ = transform->register_module("dense", torch::nn::Linear(h, h));
+  transform_norm_ = transform->register_module("LayerNorm", MakeLayerNorm(h));
+  const at::Tensor words = uniter->embeddings->word_embeddings->weight;
+  // nn.Linear(H, V) draws its own weight before the tie replaces it: draw as many.
+  auto decoder = predictions->register_module("decoder", std::make_shared<torch::nn::Module>());
+  torch::nn::Linear(torch::nn::LinearOptions(h, words.size(0)).bias(false));
+  decoder_weight_ = decoder->register_parameter("weight", words);
+  mlm_bias_ = predictions->register_parameter("bias", at::zeros({words.size(0)}));
+  return cls;
+}
+
+void PretrainModelImpl::ExpandForVcr(int64_t num_special_tokens) {
+  auto& emb = *uniter->embeddings;
+  const UniterConfig& c = uniter->config();
+  at::NoGradGuard no_grad;
+  // init_type_embedding: Embedding(4, H) (its N(0, 1) then init_weights' N(0, σ) drawn), rows [t0, t1, t0, t0].
+  const at::Tensor old_types = emb.token_type_embeddings->weight.detach();
+  auto types = torch::nn::Embedding(4, c.hidden_size);
+  types->weight.normal_(0.0, c.initializer_range);
+  const int64_t src[4] = {0, 1, 0, 0};
+  for (int64_t i = 0; i < 4; ++i) types->weight[i].copy_(old_types[std::min(src[i], old_types.size(0) - 1)]);
+  emb.token_type_embeddings = emb.replace_module("token_type_embeddings", types);
+  // init_word_embedding: Embedding(V + n, H) drawn so, the first V rows copied; a new cls head tied to it.
+  const at::Tensor old_words = emb.word_embeddings->weight.detach();
+  auto words = torch::nn::Embedding(old_words.size(0) + num_special_tokens, c.hidden_size);
+  words->weight.normal_(0.0, c.initializer_range);
+  words->weight.slice(0, 0, old_words.size(0)).copy_(old_words);
+  emb.word_embeddings = emb.replace_module("word_embeddings", words);
+  replace_module("cls", MakeMlmHead(c.hidden_size));
+}
+
 at::Tensor PretrainModelImpl::Encode(const PretrainBatch& p, bool mask_regions) {
   const Batch& b = p.batch;
+  // txt_type_ids: VCR's (pretrain_vcr.py passes them), else undefined = zeros.
   UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat, b.attn_masks,
-                             b.gather_index, mask_regions ? b.img_masks : at::Tensor(), {}, {}};
+                             b.gather_index, mask_regions ? b.img_masks : at::Tensor(), b.txt_type_ids, {}};
   return uniter(in);
 }
 

@@ -7,10 +7,16 @@ from random.seed(example_seed(seed, e, i)), ITM's new_epoch from index -1.
 
   pretrain_data_ref.py batches CASE.json OUT   OUT.npz: b{k}_{key} per batch; OUT.json: lens
   pretrain_data_ref.py mix SEED ACCUM STEPS NAME:RATIO...   MetaLoader's task per micro-batch, one per line
+  pretrain_data_ref.py vcr_gen OUT SEED           a VCR txt_db (OUT/vcr.db) + gt (OUT/vcr_gt, feat_numbb100)
+                                                  and detected (OUT/vcr_det) img_dbs with soft labels
+  pretrain_data_ref.py vcr_batches CASE.json OUT  data/pretrain_vcr.py's datasets + collates restated
 """
+import io
 import json
+import os
 import random
 import sys
+from collections import defaultdict
 from os.path import dirname
 
 import msgpack
@@ -20,7 +26,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 sys.path.insert(0, dirname(__file__))
 from pretrain_ref import get_img_mask, random_word  # noqa: E402  (UNITER's masking, restated once)
-from uniter_data_ref import TxtTokLmdb, get_gather_index, pad_tensors  # noqa: E402
+from uniter_data_ref import TxtTokLmdb, get_gather_index, pad_tensors, put_txt_db  # noqa: E402
 
 
 def example_seed(seed, epoch, index):
@@ -167,10 +173,151 @@ def mix(seed, accum, steps, specs):
         print(task)
 
 
+# ------------------------------------------------------------- VCR 2nd stage
+def vcr_gen(out, seed):
+    """VCR-shaped dbs: answers / rationales of 1-9 tokens; gt images 2-8 boxes, det 1-45 (nbb 10-45)."""
+    import lmdb
+    rng = np.random.RandomState(seed)
+    n_img, feat_dim, label_dim = 12, 16, 7
+    for kind in ('gt', 'det'):
+        img_dir = f'{out}/vcr_{kind}'
+        os.makedirs(img_dir, exist_ok=True)
+        dumps = {}
+        for i in range(n_img):
+            n = int(rng.randint(2, 9) if kind == 'gt' else rng.randint(1, 46))
+            x, y, w, h = (rng.rand(n) * 0.5 for _ in range(4))
+            dumps[f'vcr_{kind}_{i}.npz'] = {
+                'features': (rng.randn(n, feat_dim) * 3).astype(np.float16),
+                'norm_bb': np.stack([x, y, x + w, y + h, w, h], 1).astype(np.float16),
+                'conf': np.sort(rng.rand(n))[::-1].astype(np.float16),
+                'soft_labels': rng.rand(n, label_dim).astype(np.float16)}
+        db_name = 'feat_numbb100' if kind == 'gt' else 'feat_th0.2_max100_min10'
+        env = lmdb.open(f'{img_dir}/{db_name}', map_size=1 << 28)
+        with env.begin(write=True) as txn:
+            for k, d in dumps.items():
+                txn.put(k.encode(), msgpack.dumps(d, use_bin_type=True))
+        env.close()
+        if kind == 'det':
+            nbb = {k: int(min(100, max(10, (d['conf'] > 0.2).sum()))) for k, d in dumps.items()}
+            json.dump(nbb, open(f'{img_dir}/nbb_th0.2_max100_min10.json', 'w'))
+
+    def toks(lo, hi):
+        return [int(t) for t in rng.randint(106, 28996, size=int(rng.randint(lo, hi)))]
+
+    exs, t2i, lens_qa, lens_qar = {}, {}, {}, {}
+    for i in range(40):
+        k = f'train-{i}'
+        img = int(rng.randint(n_img))
+        names = [f'vcr_gt_{img}.npz', f'vcr_det_{img}.npz']
+        ex = {'input_ids': toks(1, 12), 'input_ids_as': [toks(1, 10) for _ in range(4)],
+              'input_ids_rs': [toks(1, 10) for _ in range(4)], 'qa_target': int(rng.randint(4)),
+              'qar_target': int(rng.randint(4)), 'img_fname': names}
+        exs[k], t2i[k] = ex, names
+        lens_qa[k] = len(ex['input_ids']) + len(ex['input_ids_as'][ex['qa_target']]) + 1
+        lens_qar[k] = lens_qa[k] + len(ex['input_ids_rs'][ex['qar_target']]) + 1
+    put_txt_db(f'{out}/vcr.db', exs, t2i, random.Random(seed))
+    keys = list(exs)
+    random.Random(seed + 1).shuffle(keys)
+    lens_qar['train-3'] = 300  # over max_txt_len
+    json.dump({k: lens_qa[k] for k in keys}, open(f'{out}/vcr.db/id2len_qa.json', 'w'))
+    json.dump({k: lens_qar[k] for k in keys}, open(f'{out}/vcr.db/id2len_qar.json', 'w'))
+
+
+class VcrImgDb:
+    """DetectFeatLmdb as load_img_feat opens it (gt: conf_th -1, num_bb 100) with get_dump."""
+    def __init__(self, img_dir, gt):
+        import lmdb
+        if gt:
+            self.name2nbb, db_name = defaultdict(lambda: 100), 'feat_numbb100'
+        else:
+            self.name2nbb = json.load(open(f'{img_dir}/nbb_th0.2_max100_min10.json'))
+            db_name = 'feat_th0.2_max100_min10'
+        self.txn = lmdb.open(f'{img_dir}/{db_name}', readonly=True, create=False).begin(buffers=True)
+
+    def get(self, fname, soft):
+        d = msgpack.loads(self.txn.get(fname.encode()), raw=False)
+        nbb = self.name2nbb[fname]
+        feat = torch.tensor(d['features'][:nbb]).float()
+        bb = torch.tensor(d['norm_bb'][:nbb]).float()
+        out = [feat, torch.cat([bb, bb[:, 4:5] * bb[:, 5:]], dim=-1)]
+        if soft:
+            out.append(torch.tensor(d['soft_labels'][:nbb].astype(np.float32)))
+        return out
+
+
+class VcrPretrainData:
+    """VcrTxtTokLmdb(task) + VcrPretrainDataset and the Mlm/Mrfr/MrcDatasetForVCR __getitem__s."""
+    def __init__(self, c):
+        import lmdb
+        self.task, self.vcr_task, self.seed, self.mask_prob = c['task'], c['vcr_task'], c['seed'], c['mask_prob']
+        db = c['txt_db']
+        id2len = json.load(open(f"{db}/id2len_{self.vcr_task}.json"))
+        if c['max_txt_len'] != -1:
+            id2len = {k: v for k, v in id2len.items() if v <= c['max_txt_len']}
+        self.ids = list(id2len)[c['rank']::c['world']]
+        meta = json.load(open(f'{db}/meta.json'))
+        self.cls_, self.sep, self.mask, self.v_range = meta['CLS'], meta['SEP'], meta['MASK'], meta['v_range']
+        self.txn = lmdb.open(db, readonly=True, create=False).begin(buffers=True)
+        t2i = json.load(open(f'{db}/txt2img.json'))
+        self.gt, self.det = VcrImgDb(c['gt_db'], True), VcrImgDb(c['det_db'], False)
+        self.lens = [id2len[k] + self.gt.name2nbb[t2i[k][0]] + self.det.name2nbb[t2i[k][1]] for k in self.ids]
+        self.epoch = c['epoch']
+
+    def input_ids(self, d, mask):
+        """VcrPretrainDataset._get_input_ids + combine_txt_inputs."""
+        def seg(ids):
+            return random_word(list(ids), self.v_range, self.mask) if mask else (list(ids), list(ids))
+        q, lq = seg(d['input_ids'])
+        a, la = seg(d['input_ids_as'][d['qa_target']])
+        ids, types, labels = q + [self.sep] + a, [0] * len(q) + [0] + [2] * len(a), lq + [-1] + la
+        if self.vcr_task == 'qar':
+            r, lr = seg(d['input_ids_rs'][d['qar_target']])
+            ids, types, labels = ids + [self.sep] + r, types + [2] + [3] * len(r), labels + [-1] + lr
+        return (torch.tensor([self.cls_] + ids + [self.sep]), torch.tensor([types[0]] + types + [types[-1]]),
+                torch.tensor([-1] + labels + [-1]))
+
+    def get(self, i):
+        random.seed(example_seed(self.seed, self.epoch, i))
+        from lz4.frame import decompress
+        d = msgpack.loads(decompress(self.txn.get(self.ids[i].encode())), raw=False)
+        ids, types, labels = self.input_ids(d, self.task == 'mlm')
+        soft = self.task == 'mrc'
+        g, t = self.gt.get(d['img_fname'][0], soft), self.det.get(d['img_fname'][1], soft)
+        parts = [torch.cat([x, y], dim=0) for x, y in zip(g, t)]
+        item = {'ids': ids, 'types': types, 'feat': parts[0], 'pos': parts[1]}
+        if self.task == 'mlm':
+            item['txt_labels'] = labels
+            return item
+        mask = torch.tensor(get_img_mask(self.mask_prob, parts[0].size(0)))
+        item['img_mask'] = mask
+        item['img_mask_tgt'] = torch.cat([torch.zeros(len(ids), dtype=torch.bool), mask])
+        if soft:
+            item['soft'] = parts[2]
+        return item
+
+
+def vcr_batches(case_path, out):
+    c = json.load(open(case_path))
+    d = VcrPretrainData(c)
+    tensors = {}
+    for k, idx in enumerate(c['batches']):
+        items = [d.get(i) for i in idx]
+        b = collate(c['task'], items, False)
+        b['txt_type_ids'] = pad_sequence([it['types'] for it in items], batch_first=True, padding_value=0)
+        for key, t in b.items():
+            tensors[f'b{k}_{key}'] = t.numpy()
+    np.savez(out + '.npz', **tensors)
+    json.dump({'lens': d.lens, 'ids': d.ids}, open(out + '.json', 'w'))
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'batches':
         batches(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == 'mix':
         mix(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
+    elif sys.argv[1] == 'vcr_gen':
+        vcr_gen(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == 'vcr_batches':
+        vcr_batches(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f'unknown command {sys.argv[1]}')

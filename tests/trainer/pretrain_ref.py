@@ -8,6 +8,11 @@ Usage:
       OUT_DIR/model.json, OUT_DIR/io.pt: the state dict (UNITER keys), the
       batch ("batch.<key>"), "out.loss" (reduction none), "out.train_loss",
       ITM "out.ot_pos"/"out.ot_neg", and "grad.<key>" per parameter.
+  pretrain_ref.py vcr_heads OUT_DIR TASK   TASK = mlm | mrfr | mrc-kl
+      model/pretrain_vcr.py's set-up and forward: as heads, plus "pre.<key>"
+      (the weights before init_type_embedding / init_word_embedding(81), run
+      after torch.manual_seed(99)), "expanded.<key>" (right after them), then
+      the weights perturbed again, and VCR txt_type_ids / special-token ids.
   pretrain_ref.py ipot OUT_DIR
       OUT_DIR/io.pt: random costs and paddings ("in.*") and NumPy's IPOT plan
       and distance ("out.T", "out.dist") in float64.
@@ -79,15 +84,15 @@ def cost_matrix_cosine(x, y, eps=1e-5):
 
 def trace(x):
     b, m, n = x.size()
-    mask = torch.eye(n, dtype=torch.bool).unsqueeze(0).expand_as(x)
+    mask = torch.eye(n, dtype=torch.bool, device=x.device).unsqueeze(0).expand_as(x)
     return x.masked_select(mask).contiguous().view(b, n).sum(dim=-1)
 
 
 @torch.no_grad()
 def ipot(C, x_len, x_pad, y_len, y_pad, joint_pad, beta, iteration, k):
     b, m, n = C.size()
-    sigma = torch.ones(b, m, dtype=C.dtype) / x_len.unsqueeze(1)
-    T = torch.ones(b, n, m, dtype=C.dtype)
+    sigma = torch.ones(b, m, dtype=C.dtype, device=C.device) / x_len.unsqueeze(1)
+    T = torch.ones(b, n, m, dtype=C.dtype, device=C.device)
     A = torch.exp(-C.transpose(1, 2) / beta)
     sigma.masked_fill_(x_pad, 0)
     joint_pad = joint_pad.transpose(1, 2)
@@ -132,7 +137,28 @@ class Pretrain(nn.Module):
 
     def encode(self, b, img_masks=None):
         return self.uniter(b['input_ids'], b['position_ids'], b['img_feat'], b['img_pos_feat'],
-                           b['attn_masks'], b['gather_index'], img_masks=img_masks)
+                           b['attn_masks'], b['gather_index'], img_masks=img_masks,
+                           txt_type_ids=b.get('txt_type_ids'))
+
+    def init_type_embedding(self):
+        """UniterForPretrainingForVCR.init_type_embedding."""
+        c = self.uniter.config
+        new = nn.Embedding(4, c.hidden_size)
+        new.apply(init_weights(c.initializer_range))
+        old = self.uniter.embeddings.token_type_embeddings.weight.data
+        for i, src in enumerate([0, 1, 0, 0]):
+            new.weight.data[i, :].copy_(old[src, :])
+        self.uniter.embeddings.token_type_embeddings = new
+
+    def init_word_embedding(self, num_special_tokens):
+        """UniterForPretrainingForVCR.init_word_embedding: a new cls head tied to the new table."""
+        c = self.uniter.config
+        v = self.uniter.embeddings.word_embeddings.weight.size(0)
+        new = nn.Embedding(v + num_special_tokens, c.hidden_size)
+        new.apply(init_weights(c.initializer_range))
+        new.weight.data[:v, :].copy_(self.uniter.embeddings.word_embeddings.weight.data)
+        self.uniter.embeddings.word_embeddings = new
+        self.cls = MlmHead(c, new.weight)
 
     @staticmethod
     def masked_hidden(hidden, mask):
@@ -159,7 +185,7 @@ class Pretrain(nn.Module):
         bs, tl, il = seq.size(0), b['input_ids'].size(1), b['img_feat'].size(1)
         max_l = max(int(b['ot_scatter'].max()) + 1, tl + il)
         idx = b['ot_scatter'].unsqueeze(-1).expand_as(seq)
-        ctx = torch.zeros(bs, max_l, seq.size(2), dtype=seq.dtype).scatter_(dim=1, index=idx, src=seq)
+        ctx = torch.zeros(bs, max_l, seq.size(2), dtype=seq.dtype, device=seq.device).scatter_(dim=1, index=idx, src=seq)
         dist = optimal_transport_dist(ctx[:, :tl, :].float(), ctx[:, tl:tl + il, :].float(),
                                       b['txt_pad'], b['img_pad']).to(seq)
         ot = (dist.masked_select(b['targets'] == 1), dist.masked_select(b['targets'] == 0))
@@ -189,13 +215,30 @@ def pad_mask(lens, max_len):
     return pad
 
 
-def heads(out_dir, task):
+def heads(out_dir, task, vcr=False):
     torch.manual_seed(4321)
     g = torch.Generator().manual_seed(7)
     c = Cfg(SMALL)
     model = Pretrain(c)
     txt_lens, nbbs = [7, 4, 10, 5], [5, 8, 3, 6]
     b = make_batch(g, txt_lens, nbbs, c.vocab_size)
+    io = {}
+    if vcr:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+        io.update({'pre.' + k: v.clone() for k, v in model.state_dict().items()})
+        torch.manual_seed(99)
+        model.init_type_embedding()
+        model.init_word_embedding(81)
+        io.update({'expanded.' + k: v.clone() for k, v in model.state_dict().items()})
+        # VCR text: question 0, answer 2, rationale 3; special tokens person_0.. past the vocabulary.
+        types = torch.zeros_like(b['input_ids'])
+        for i, tl in enumerate(txt_lens):
+            types[i, tl // 3:tl] = 2
+            types[i, 2 * tl // 3:tl] = 3
+            b['input_ids'][i, 1] = c.vocab_size + i * 20
+        b['txt_type_ids'] = types
     if task == 'mlm':
         labels = torch.full(b['input_ids'].shape, -1, dtype=torch.long)
         for i, tl in enumerate(txt_lens):
@@ -236,7 +279,7 @@ def heads(out_dir, task):
     loss, ot = model(b, task)
     tl = train_loss(task, loss, ot, 0.1)
     tl.backward()
-    io = {k: v.clone() for k, v in model.state_dict().items()}
+    io.update({k: v.clone() for k, v in model.state_dict().items()})
     for k, p in model.named_parameters():
         if p.grad is not None:
             io['grad.' + k] = p.grad.clone()
@@ -327,6 +370,8 @@ def masks(seed, n):
 if __name__ == '__main__':
     if sys.argv[1] == 'heads':
         heads(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'vcr_heads':
+        heads(sys.argv[2], sys.argv[3], vcr=True)
     elif sys.argv[1] == 'ipot':
         ipot_case(sys.argv[2])
     elif sys.argv[1] == 'masks':

@@ -58,6 +58,7 @@ PretrainBatch ToPretrainBatch(const std::map<std::string, at::Tensor>& io) {
   b.gather_index = Get(io, "batch.gather_index");
   b.img_masks = Get(io, "batch.img_masks");
   b.targets = Get(io, "batch.targets");
+  b.txt_type_ids = Get(io, "batch.txt_type_ids");
   p.txt_labels = Get(io, "batch.txt_labels");
   p.img_mask_tgt = Get(io, "batch.img_mask_tgt");
   p.feat_targets = Get(io, "batch.feat_targets");
@@ -126,6 +127,66 @@ TEST_P(PretrainParity, LossesAndGradientsEqualUniterRestatement) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tasks, PretrainParity, ::testing::Values("mlm", "mrfr", "mrc", "mrc-kl", "itm"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::erase(name, '-');
+                           return name;
+                         });
+
+// pretrain_vcr.py: the expansion draws what UNITER's draws (from the same
+// seed: LibTorch's generator is torch's), the tie follows the new word table,
+// and each VCR task's losses and gradients with type ids 2 / 3 and the
+// special-token rows equal the restatement's.
+class VcrPretrainParity : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(VcrPretrainParity, ExpansionLossesAndGradientsEqualUniterRestatement) {
+  const std::string task = GetParam();
+  const std::string dir = ::uniter::testing::TempDir("vcr_pretrain_" + task);
+  const auto io = RunPretrainRef("vcr_heads " + Quote(dir) + " " + task, dir);
+  const UniterConfig config = UniterConfig::FromJsonFile(dir + "/model.json");
+  PretrainModel model(config, /*img_dim=*/2048, /*img_label_dim=*/1601);
+  auto load = [&](const std::string& prefix) {
+    at::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters()) {
+      const at::Tensor ref = Get(io, prefix + p.key());
+      ASSERT_TRUE(ref.defined()) << "the reference lacks " << prefix << p.key();
+      ASSERT_EQ(p.value().sizes(), ref.sizes()) << p.key();
+      p.value().copy_(ref);
+    }
+  };
+  load("pre.");
+  at::manual_seed(99);
+  model->ExpandForVcr(81);
+  for (const auto& p : model->named_parameters()) {
+    const at::Tensor ref = Get(io, "expanded." + p.key());
+    ASSERT_TRUE(ref.defined()) << p.key();
+    ASSERT_EQ(p.value().sizes(), ref.sizes()) << p.key();
+    EXPECT_TRUE(at::equal(p.value(), ref)) << "expanded " << p.key();
+  }
+  EXPECT_EQ(model->named_parameters()["uniter.embeddings.token_type_embeddings.weight"].size(0), 4);
+  EXPECT_TRUE(model->named_parameters()["cls.predictions.decoder.weight"].is_same(
+      model->named_parameters()["uniter.embeddings.word_embeddings.weight"]));
+
+  load("");
+  model->eval();
+  const PretrainTask kind = ParsePretrainTask(task);
+  const PretrainBatch batch = ToPretrainBatch(io);
+  ASSERT_TRUE(batch.batch.txt_type_ids.defined());
+  const PretrainOutput out = model->Loss(kind, batch);
+  const at::Tensor train_loss = PretrainModelImpl::TrainLoss(kind, out, 0.1);
+  train_loss.backward();
+  ExpectClose(out.loss.detach(), io.at("out.loss"), 1e-5, "loss");
+  ExpectClose(train_loss.detach().reshape({1}), io.at("out.train_loss"), 1e-5, "train loss");
+  for (const auto& p : model->named_parameters()) {
+    const at::Tensor ref = Get(io, "grad." + p.key());
+    if (!ref.defined()) continue;
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    const double scale = ref.abs().max().item<double>();
+    ExpectClose(p.value().grad(), ref, 1e-5 * scale + 1e-6, "grad " + p.key());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tasks, VcrPretrainParity, ::testing::Values("mlm", "mrfr", "mrc-kl"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::erase(name, '-');

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "common/error.h"
 #include "featdb/example.h"
@@ -21,7 +22,11 @@ nlohmann::ordered_json ReadSidecar(const std::string& dir, const std::string& na
   const std::string path = dir + "/" + name;
   if (!fs::is_regular_file(path)) throw FormatError("missing " + name, path);
   try {
-    return nlohmann::ordered_json::parse(featdb::ReadJsonFile(path).dump());
+    // Straight from the file: a json → ordered_json round trip would sort the
+    // keys, and UNITER keeps the file's order (id2len: the ids, their shards).
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError("cannot open", path);
+    return nlohmann::ordered_json::parse(in);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -42,9 +42,18 @@ class PretrainModelImpl : public torch::nn::Module {
   // OT adds itm_ot_lambda · (Σ ot_pos − Σ ot_neg) / (#pos + #neg).
   static at::Tensor TrainLoss(PretrainTask task, const PretrainOutput& out, double itm_ot_lambda);
 
+  // pretrain_vcr.py's model set-up (UniterForPretrainingForVCR, after the
+  // checkpoint is loaded): init_type_embedding (4 type rows [t0, t1, t0, t0])
+  // then init_word_embedding(num_special_tokens) (V + n word rows, the first V
+  // copied, the rest N(0, σ)) with a fresh MLM head tied to them — its
+  // transform in torch's default init, its bias zero — drawing from LibTorch's
+  // generator what UNITER's code draws from torch's, in the same order.
+  void ExpandForVcr(int64_t num_special_tokens = 81);
+
   UniterModel uniter{nullptr};
 
  private:
+  std::shared_ptr<torch::nn::Module> MakeMlmHead(int64_t hidden);
   at::Tensor Encode(const PretrainBatch& b, bool mask_regions);
   at::Tensor MlmScores(const PretrainBatch& b);
   at::Tensor RegionHidden(const PretrainBatch& b);
