@@ -14,6 +14,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "converters/convert.h"
+#include "converters/vqa_answer.h"
 #include "extractor/extract_run.h"
 #include "featdb/img_db.h"
 #include "featdb/pack.h"
@@ -22,6 +23,8 @@
 #include "pipeline/report.h"
 #include "trainer/nlvr2_eval.h"
 #include "trainer/train.h"
+#include "trainer/ve_eval.h"
+#include "trainer/vqa_eval.h"
 
 namespace uniter::pipeline {
 namespace {
@@ -59,6 +62,29 @@ std::string NewestCheckpoint(const std::string& output_dir) {
 }
 
 
+trainer::TaskKind KindOf(const std::string& task) {
+  return task == "vqa" ? trainer::TaskKind::kVqa : task == "ve" ? trainer::TaskKind::kVe : trainer::TaskKind::kNlvr2;
+}
+
+std::string Pad12(const std::string& digits) { return std::string(12 - std::min<size_t>(12, digits.size()), '0') + digits; }
+
+// An image file's stem -> the key UNITER's txt_db names for it (without
+// .npz): NLVR2 nlvr2_<stem>; COCO's COCO_val2014_000000000042 lowercased;
+// Flickr30k's 42 as flickr30k_000000000042. A stem that does not fit keeps
+// its name, and examples naming the expected key find no features.
+std::string FeatureId(const std::string& task, const std::string& stem) {
+  if (task == "vqa") {
+    std::string id = stem;
+    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return id;
+  }
+  if (task == "ve") {
+    const bool digits = !stem.empty() && stem.size() <= 12 && stem.find_first_not_of("0123456789") == std::string::npos;
+    return digits ? "flickr30k_" + Pad12(stem) : stem;
+  }
+  return "nlvr2_" + stem;
+}
+
 class Runner {
  public:
   Runner(const PipelineConfig& c, const RunPipelineOptions& o) : c_(c), o_(o) {
@@ -84,6 +110,12 @@ class Runner {
   std::string TxtDb(const std::string& split) const { return root_ + "/txt_db/" + c_.task + "_" + split + ".db"; }
   std::string ImgDbSplit(const std::string& split) const { return root_ + "/img_db/" + c_.task + "_" + split; }
   std::string FeatureStage(const std::string& split) const { return (c_.extracts() ? "extract-" : "pack-") + split; }
+  // VQA's answer vocabulary: given, or the one convert-train builds.
+  std::string Ans2Label() const { return c_.ans2label.empty() ? TxtDb("train") + "/ans2label.json" : c_.ans2label; }
+  // Whether convert-<split> needs convert-train's ans2label.json first.
+  bool NeedsTrainAnswers(const std::string& split) const {
+    return c_.task == "vqa" && c_.ans2label.empty() && split != "train";
+  }
 
   // Runs `body` unless the stage's manifest matches; then writes the manifest.
   // `redo` clears a stale output first (not for a stage that resumes).
@@ -96,6 +128,7 @@ class Runner {
   void Train();
   void Infer();
   void Eval();
+  nlohmann::json Metrics(const std::string& results) const;
   void Report();
 
   const PipelineConfig& c_;
@@ -121,7 +154,8 @@ void Runner::ParseTrain() {
   }
   if (!c_.model_config.empty()) ov.push_back({"model_config", {c_.model_config}});
   for (const auto& [k, v] : c_.train_overrides) ov.push_back({k, {v}});
-  train_ = trainer::ParseTrainOptions(trainer::TaskKind::kNlvr2, c_.train_config_json, c_.train_config_where, ov);
+  if (c_.task == "vqa") ov.push_back({"ans2label", {Ans2Label()}});
+  train_ = trainer::ParseTrainOptions(KindOf(c_.task), c_.train_config_json, c_.train_config_where, ov);
   model_config_ = train_.model_config;
   if (!fs::exists(model_config_)) throw IoError("no such model config", model_config_);
 }
@@ -172,12 +206,20 @@ void Runner::Convert(const std::string& split) {
   Manifest m;
   m.stage = "convert-" + split;
   m.options = {{"task", c_.task}};
+  if (c_.task == "vqa") m.AddInput(c_.questions.at(split));
   m.AddInput(c_.annotations.at(split));
   m.AddInput(c_.vocab);
+  if (!c_.ans2label.empty()) m.AddInput(c_.ans2label);
+  if (NeedsTrainAnswers(split))
+    m.options["answers_from"] = Identity(Finished(TxtDb("train") + "/manifest.json", "convert-train"));
   RunStage(m.stage, 0, db + "/manifest.json", m, [&] { fs::remove_all(db); }, [&] {
     converters::ConvertOptions co;
     co.task = c_.task;
     co.annotations = {c_.annotations.at(split)};
+    if (c_.task == "vqa") {
+      co.annotations.insert(co.annotations.begin(), c_.questions.at(split));
+      if (!c_.ans2label.empty() || split != "train") co.task_options["ans2label"] = {Ans2Label()};
+    }
     co.vocab = c_.vocab;
     co.output = db;
     co.threads = c_.threads;
@@ -213,7 +255,10 @@ void Runner::Features(const std::string& split) {
       eo.weights = c_.detector_weights;
       eo.out = dir;
       eo.codec = train_.compressed_db ? "npz" : "msgpack";
-      eo.key_prefix = c_.task + "_";  // NLVR2's images are <pair>-img0.png; its features nlvr2_<pair>-img0.npz
+      eo.id_of = [task = c_.task](const std::string& stem) { return FeatureId(task, stem); };
+      eo.on_image = [this, name = m.stage](uint64_t done, uint64_t total) {
+        board_->Update(name, std::to_string(done) + "/" + std::to_string(total) + " images");
+      };
       eo.shard = "0/1";
       eo.batch = c_.extract_batch;
       eo.threads = c_.threads;
@@ -283,7 +328,7 @@ void Runner::Train() {
     ro.on_step = [this](int64_t step, int64_t total) {
       board_->Update("train", "step " + std::to_string(step) + "/" + std::to_string(total));
     };
-    const trainer::TrainResult t = trainer::Train(trainer::TaskKind::kNlvr2, train_, ro);
+    const trainer::TrainResult t = trainer::Train(KindOf(c_.task), train_, ro);
     fs::remove(pending);
     return json{{"items", t.global_step}, {"unit", "steps"}, {"val_acc", t.val_acc}, {"val_loss", t.val_loss},
                 {"checkpoint", NewestCheckpoint(train_.output_dir)},
@@ -305,13 +350,33 @@ void Runner::Infer() {
     io.model_config = model_config_;  // log/model.json leaves out img_dim
     io.output_dir = dir;
     trainer::ApplyTrainConfig(ReadWholeFile(train_.output_dir + "/log/hps.json"), train_.output_dir + "/log/hps.json", &io);
+    if (c_.task == "vqa") io.ans2label = Ans2Label();
     trainer::RunOptions ro;
     ro.quiet = true;
     ro.threads = c_.threads;
-    const trainer::InferResult r = trainer::Infer(trainer::TaskKind::kNlvr2, io, ro);
+    const trainer::InferResult r = trainer::Infer(KindOf(c_.task), io, ro);
     return json{{"items", r.examples}, {"unit", "examples"}, {"results", r.results},
                 {"checkpoint", io.checkpoint}, {"summary", std::to_string(r.examples) + " predictions"}};
   });
+}
+
+// The dev metrics as the task's own evaluation computes them (trainer/*_eval.h).
+json Runner::Metrics(const std::string& results) const {
+  const std::string& ann = c_.annotations.at("dev");
+  if (c_.task == "vqa") {
+    trainer::VqaNormalizer norm;
+    norm.process_punctuation = converters::VqaProcessPunctuation;
+    norm.process_digit_article = converters::VqaProcessDigitArticle;
+    const trainer::VqaMetrics e = trainer::EvalVqa(results, ann, norm);
+    return {{"accuracy", e.accuracy}, {"overall", e.overall}, {"questions", e.questions}};
+  }
+  if (c_.task == "ve") {
+    const trainer::VeMetrics e = trainer::EvalVe(results, ann);
+    return {{"accuracy", e.accuracy}, {"examples", e.examples}, {"correct", e.correct}};
+  }
+  const trainer::Nlvr2Metrics e = trainer::EvalNlvr2(results, ann);
+  return {{"accuracy", e.accuracy}, {"consistency", e.consistency}, {"examples", e.examples},
+          {"correct", e.correct}, {"sentences", e.sentences}, {"consistent", e.consistent}};
 }
 
 void Runner::Eval() {
@@ -319,23 +384,23 @@ void Runner::Eval() {
   const std::string dir = root_ + "/eval";
   Manifest m;
   m.stage = "eval";
-  m.options = {{"upstream", {Identity(Finished(root_ + "/infer/manifest.json", "infer"))}}};
+  const Manifest infer = Finished(root_ + "/infer/manifest.json", "infer");
+  m.options = {{"upstream", {Identity(infer)}}};
   m.AddInput(c_.annotations.at("dev"));
   RunStage("eval", 4, dir + "/manifest.json", m, [&] { fs::remove_all(dir); }, [&] {
-    const trainer::Nlvr2Metrics e = trainer::EvalNlvr2(root_ + "/infer/results.csv", c_.annotations.at("dev"));
-    const json metrics = {{"accuracy", e.accuracy}, {"consistency", e.consistency}, {"examples", e.examples},
-                          {"correct", e.correct}, {"sentences", e.sentences}, {"consistent", e.consistent}};
+    const json metrics = Metrics(infer.result["results"].get<std::string>());
     fs::create_directories(dir);
     WriteFileAtomic(dir + "/metrics.json", metrics.dump(1) + "\n");
-    return json{{"items", e.examples}, {"unit", "examples"}, {"metrics", metrics},
-                {"summary", "accuracy " + std::to_string(e.accuracy) + ", consistency " +
-                                std::to_string(e.consistency)}};
+    std::string summary;
+    for (const auto& [k, v] : metrics.items())
+      if (v.is_number_float()) summary += (summary.empty() ? "" : ", ") + k + " " + std::to_string(v.get<double>());
+    return json{{"items", metrics.value("examples", metrics.value("questions", int64_t{0}))}, {"unit", "examples"},
+                {"metrics", metrics}, {"summary", summary}};
   });
   Manifest done;
-  if (until_ >= 4 && ReadManifest(dir + "/manifest.json", &done)) {
-    result_.accuracy = done.result["metrics"]["accuracy"].get<double>();
-    result_.consistency = done.result["metrics"]["consistency"].get<double>();
-  }
+  if (until_ >= 4 && ReadManifest(dir + "/manifest.json", &done))
+    for (const auto& [k, v] : done.result["metrics"].items())
+      if (v.is_number_float()) result_.metrics.emplace_back(k, v.get<double>());
 }
 
 void Runner::Report() {
@@ -376,14 +441,19 @@ PipelineResult Runner::Run() {
   tbb::flow::broadcast_node<tbb::flow::continue_msg> start(g);
   std::vector<std::unique_ptr<Node>> inputs;
   auto train = std::make_unique<Node>(g, [this](tbb::flow::continue_msg) { Train(); });
+  Node* convert_train = nullptr;
   for (const auto& split : splits_) {
     inputs.push_back(std::make_unique<Node>(g, [this, split](tbb::flow::continue_msg) { Convert(split); }));
+    if (split == "train") convert_train = inputs.back().get();
     inputs.push_back(std::make_unique<Node>(g, [this, split](tbb::flow::continue_msg) { Features(split); }));
   }
   for (auto& n : inputs) {
     tbb::flow::make_edge(start, *n);
     tbb::flow::make_edge(*n, *train);
   }
+  // VQA's dev answers are the train split's (a continue_node waits for all its predecessors).
+  for (size_t i = 0; i < splits_.size(); ++i)
+    if (NeedsTrainAnswers(splits_[i])) tbb::flow::make_edge(*convert_train, *inputs[2 * i]);
   Node infer(g, [this](tbb::flow::continue_msg) { Infer(); });
   Node eval(g, [this](tbb::flow::continue_msg) { Eval(); });
   Node report(g, [this](tbb::flow::continue_msg) { Report(); });

@@ -18,10 +18,13 @@
 //   txt_db/<task>_<split>.db/          convert (manifest.json, rejects.jsonl inside)
 //   img_db/<task>_<split>/             extract or pack (manifest.json, feat_* db, nbb json)
 //   train/run/                         the trainer's output_dir; train/manifest.json
-//   infer/results.csv, eval/metrics.json, report.html
+//   infer/results.csv (VQA results_test/results_<step>_all.json, VE results.json),
+//   eval/metrics.json, report.html
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pipeline/config.h"
 
@@ -39,7 +42,7 @@ struct RunPipelineOptions {
 
 struct PipelineResult {
   std::string report;  // report.html ("" when --until stopped before it)
-  double accuracy = -1, consistency = -1;  // eval's, -1 when it did not run
+  std::vector<std::pair<std::string, double>> metrics;  // eval's (accuracy, ...); empty when it did not run
   int stages_run = 0, stages_skipped = 0;
 };
 
