@@ -16,10 +16,12 @@
 #include "converters/convert.h"
 #include "converters/vqa_answer.h"
 #include "extractor/extract_run.h"
+#include "featdb/db_tools.h"
 #include "featdb/img_db.h"
 #include "featdb/pack.h"
 #include "pipeline/board.h"
 #include "pipeline/manifest.h"
+#include "pipeline/ranks.h"
 #include "pipeline/report.h"
 #include "trainer/nlvr2_eval.h"
 #include "trainer/train.h"
@@ -38,6 +40,22 @@ int StageIndex(const std::string& name) {
     if (n == kStageNames[i]) return i;
   throw UsageError("unknown stage '" + name + "'; stages: convert, extract|pack, train, infer, eval, report");
 }
+
+json WithSummary(json r) {
+  r["summary"] = std::to_string(r["items"].get<uint64_t>()) + " images, " + std::to_string(r["rejects"].get<uint64_t>()) +
+                 " rejects";
+  return r;
+}
+
+// The extractor's shard outputs of a split folder (<dir>.shardKofN/).
+void RemoveShards(const std::string& dir) {
+  const fs::path p(dir);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p.parent_path(), ec))
+    if (e.path().filename().string().starts_with(p.filename().string() + ".shard")) fs::remove_all(e.path());
+}
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -94,6 +112,7 @@ class Runner {
     root_ = fs::absolute(c.output).lexically_normal().string();
     for (const auto& [split, ann] : c.annotations) splits_.push_back(split);
     ParseTrain();
+    ranks_ = Ranks::Connect(trainer::ReadDistEnv(), std::chrono::seconds(trainer::RunOptions().dist_timeout_s));
   }
 
   PipelineResult Run();
@@ -125,6 +144,10 @@ class Runner {
 
   void Convert(const std::string& split);
   void Features(const std::string& split);
+  extractor::ExtractOptions ExtractOptionsFor(const std::string& split, int rank) const;
+  nlohmann::json MergeShards(const std::string& split, const std::string& stage, const extractor::ExtractResult& mine);
+  PipelineResult RunOtherRank();
+  std::vector<std::string> PlanStages() const;
   void Train();
   void Infer();
   void Eval();
@@ -138,7 +161,8 @@ class Runner {
   std::vector<std::string> splits_;
   trainer::TrainOptions train_;
   std::string model_config_;
-  std::unique_ptr<Board> board_;
+  std::unique_ptr<Board> board_;  // rank 0 only
+  std::unique_ptr<Ranks> ranks_;  // several processes (torchrun, srun) only
   std::mutex mu_;
   PipelineResult result_;
 };
@@ -246,30 +270,17 @@ void Runner::Features(const std::string& split) {
   } else {
     m.AddInput(c_.npz.at(split));
   }
-  RunStage(m.stage, 1, dir + "/manifest.json", m, [&] { fs::remove_all(dir); }, [&] {
+  auto redo = [&] {
+    fs::remove_all(dir);
+    RemoveShards(dir);
+  };
+  RunStage(m.stage, 1, dir + "/manifest.json", m, redo, [&] {
     json r;
     if (c_.extracts()) {
-      extractor::ExtractOptions eo;
-      eo.images = c_.images.at(split);
-      eo.prototxt = c_.detector_prototxt;
-      eo.weights = c_.detector_weights;
-      eo.out = dir;
-      eo.codec = train_.compressed_db ? "npz" : "msgpack";
-      eo.id_of = [task = c_.task](const std::string& stem) { return FeatureId(task, stem); };
-      eo.on_image = [this, name = m.stage](uint64_t done, uint64_t total) {
-        board_->Update(name, std::to_string(done) + "/" + std::to_string(total) + " images");
-      };
-      eo.shard = "0/1";
-      eo.batch = c_.extract_batch;
-      eo.threads = c_.threads;
-      eo.quiet = true;
-      eo.config.target_size = c_.extract_target_size;
-      eo.config.max_size = c_.extract_max_size;
-      eo.config.post_nms_top_n = c_.extract_proposals;
-      eo.config.conf_threshold = train_.conf_th;
-      eo.config.max_boxes = train_.max_bb;
-      eo.config.min_boxes = train_.min_bb;
-      const extractor::ExtractResult x = extractor::RunExtract(eo);
+      // Several ranks: each extracts every N-th image; rank 0 merges.
+      if (ranks_) ranks_->Plan(m.stage, "run");
+      const extractor::ExtractResult x = extractor::RunExtract(ExtractOptionsFor(split, 0));
+      if (ranks_) return MergeShards(split, m.stage, x);
       r = {{"items", x.written}, {"rejects", x.rejected}, {"rejects_path", x.rejected ? x.rejects_path : ""},
            {"unit", "images"}, {"db", x.output_path}};
     } else {
@@ -292,10 +303,63 @@ void Runner::Features(const std::string& split) {
            {"rejects_path", p.rejected ? dir + "/" + fs::path(p.rejects_path).filename().string() : ""},
            {"db", dir + "/" + fs::path(p.db_path).filename().string()}};
     }
-    r["summary"] = std::to_string(r["items"].get<uint64_t>()) + " images, " +
-                   std::to_string(r["rejects"].get<uint64_t>()) + " rejects";
-    return r;
+    return WithSummary(r);
   });
+  if (ranks_ && c_.extracts()) ranks_->Plan(m.stage, "skip");  // not run: up to date, or after --until
+}
+
+extractor::ExtractOptions Runner::ExtractOptionsFor(const std::string& split, int rank) const {
+  extractor::ExtractOptions eo;
+  eo.images = c_.images.at(split);
+  eo.prototxt = c_.detector_prototxt;
+  eo.weights = c_.detector_weights;
+  eo.out = ImgDbSplit(split);  // shard k of N: <out>.shardkofN/
+  eo.codec = train_.compressed_db ? "npz" : "msgpack";
+  eo.id_of = [task = c_.task](const std::string& stem) { return FeatureId(task, stem); };
+  if (board_)
+    eo.on_image = [this, name = FeatureStage(split)](uint64_t done, uint64_t total) {
+      board_->Update(name, std::to_string(done) + "/" + std::to_string(total) + " images");
+    };
+  eo.shard = std::to_string(rank) + "/" + std::to_string(ranks_ ? ranks_->world_size() : 1);
+  eo.batch = c_.extract_batch;
+  eo.threads = c_.threads;
+  eo.quiet = true;
+  eo.config.target_size = c_.extract_target_size;
+  eo.config.max_size = c_.extract_max_size;
+  eo.config.post_nms_top_n = c_.extract_proposals;
+  eo.config.conf_threshold = train_.conf_th;
+  eo.config.max_boxes = train_.max_bb;
+  eo.config.min_boxes = train_.min_bb;
+  return eo;
+}
+
+// Rank 0: every rank's shard db (rank 0's `mine`) into the split folder, the
+// shards' rejects into one file beside it; then the shards go.
+json Runner::MergeShards(const std::string& split, const std::string& stage, const extractor::ExtractResult& mine) {
+  json r = {{"items", mine.written}, {"rejects", mine.rejected}, {"unit", "images"}};
+  featdb::MergeOptions mo;
+  mo.shards = {mine.output_path};
+  std::vector<std::string> rejects = {mine.rejects_path};
+  for (int k = 1; k < ranks_->world_size(); ++k) {
+    const json x = ranks_->AwaitShard(stage, k);
+    r["items"] = r["items"].get<uint64_t>() + x["written"].get<uint64_t>();
+    r["rejects"] = r["rejects"].get<uint64_t>() + x["rejected"].get<uint64_t>();
+    mo.shards.push_back(x["db"].get<std::string>());
+    rejects.push_back(x["rejects_path"].get<std::string>());
+  }
+  mo.out = ImgDbSplit(split);
+  mo.quiet = true;
+  const featdb::MergeResult merged = featdb::Merge(mo);
+  std::string lines;
+  for (const auto& f : rejects)
+    if (fs::exists(f)) lines += ReadWholeFile(f);
+  const std::string rejects_path = merged.out_db + ".rejects.jsonl";
+  if (!lines.empty()) WriteFileAtomic(rejects_path, lines);
+  RemoveShards(ImgDbSplit(split));
+  r["rejects_path"] = lines.empty() ? "" : rejects_path;
+  r["db"] = merged.out_db;
+  r["ranks"] = ranks_->world_size();
+  return WithSummary(r);
 }
 
 void Runner::Train() {
@@ -328,12 +392,14 @@ void Runner::Train() {
     ro.on_step = [this](int64_t step, int64_t total) {
       board_->Update("train", "step " + std::to_string(step) + "/" + std::to_string(total));
     };
+    if (ranks_) ranks_->Plan("train", "run");  // the other ranks join the trainer's group
     const trainer::TrainResult t = trainer::Train(KindOf(c_.task), train_, ro);
     fs::remove(pending);
     return json{{"items", t.global_step}, {"unit", "steps"}, {"val_acc", t.val_acc}, {"val_loss", t.val_loss},
                 {"checkpoint", NewestCheckpoint(train_.output_dir)},
                 {"summary", std::to_string(t.global_step) + " steps, val acc " + std::to_string(t.val_acc)}};
   });
+  if (ranks_) ranks_->Plan("train", "skip");  // up to date
 }
 
 void Runner::Infer() {
@@ -427,7 +493,49 @@ void Runner::Report() {
   board_->Done("report", result_.report, false);
 }
 
+std::vector<std::string> Runner::PlanStages() const {
+  std::vector<std::string> out;
+  if (c_.extracts())
+    for (const auto& s : splits_) out.push_back(FeatureStage(s));
+  out.push_back("train");
+  return out;
+}
+
+// A rank other than 0: its shard of each extract stage rank 0 runs, then its
+// part of training; nothing else (rank 0 converts, merges, infers, evaluates).
+PipelineResult Runner::RunOtherRank() {
+  const int rank = ranks_->rank();
+  try {
+    const std::vector<std::string> stages = PlanStages();
+    for (size_t i = 0; i + 1 < stages.size(); ++i) {
+      if (ranks_->AwaitPlan(stages[i]) != "run") continue;
+      try {
+        const extractor::ExtractResult x = extractor::RunExtract(ExtractOptionsFor(splits_[i], rank));
+        ranks_->ShardDone(stages[i], {{"written", x.written}, {"rejected", x.rejected}, {"db", x.output_path},
+                                      {"rejects_path", x.rejects_path}});
+      } catch (const std::exception& e) {
+        ranks_->ShardFailed({stages.begin() + static_cast<std::ptrdiff_t>(i), stages.end() - 1}, FirstLine(e.what()));
+        throw;
+      }
+    }
+    if (until_ >= 2 && ranks_->AwaitPlan("train") == "run") {
+      trainer::RunOptions ro;
+      ro.quiet = true;
+      ro.threads = c_.threads;
+      trainer::Train(KindOf(c_.task), train_, ro);
+    }
+  } catch (...) {
+    ranks_->Exit();
+    throw;
+  }
+  ranks_->Exit();
+  PipelineResult r;
+  r.rank = rank;
+  return r;
+}
+
 PipelineResult Runner::Run() {
+  if (ranks_ && ranks_->rank() != 0) return RunOtherRank();
   std::vector<std::string> names;
   for (const auto& s : splits_) names.push_back("convert-" + s);
   for (const auto& s : splits_) names.push_back(FeatureStage(s));
@@ -463,19 +571,33 @@ PipelineResult Runner::Run() {
   start.try_put(tbb::flow::continue_msg());
   try {
     g.wait_for_all();
-  } catch (...) {
+  } catch (const std::exception& e) {
     board_->Stop();
+    if (ranks_) {  // every rank still waiting for a plan ends with this line
+      ranks_->PlanRest(PlanStages(), "error: " + FirstLine(e.what()));
+      ranks_->AwaitExits(std::chrono::seconds(60));
+    }
     throw;
   }
   board_->Stop();
+  if (ranks_) {
+    ranks_->PlanRest(PlanStages(), "skip");
+    ranks_->AwaitExits(std::chrono::seconds(60));
+  }
   return result_;
 }
 
 }  // namespace
 
 PipelineResult RunPipeline(const PipelineConfig& config, const RunPipelineOptions& options) {
-  Runner runner(config, options);
-  return runner.Run();
+  const trainer::DistEnv env = trainer::ReadDistEnv();
+  try {
+    Runner runner(config, options);
+    return runner.Run();
+  } catch (...) {
+    if (env.world_size <= 1) throw;
+    trainer::RethrowNamingRank(env);
+  }
 }
 
 }  // namespace uniter::pipeline
