@@ -3,8 +3,8 @@ lmdb, msgpack, lz4, json and html.parser (and PyPI tensorboard's event reader
 through tests/trainer/read_events.py).
 
 usage:
-  check_pipeline.py same ROOT_A ROOT_B   the two runs' dbs hold the same records
-                                         and their results/metrics files are equal
+  check_pipeline.py same ROOT_A ROOT_B   the two runs' dbs hold the same records,
+                                         their results/metrics files and final checkpoints are equal
   check_pipeline.py to-npz DB DIR        writes each record of an img_db as DIR/<key> (np.savez_compressed)
   check_pipeline.py same-img DB_A DB_B   the two img_dbs hold the same arrays per key
   check_pipeline.py report DOM ROOT      the numbers report.html shows (DOM: what
@@ -66,11 +66,14 @@ def same(a, b):
     for rel in ("infer/results.csv", "eval/metrics.json"):
         if open(os.path.join(a, rel), "rb").read() != open(os.path.join(b, rel), "rb").read():
             fail(f"{rel} differs")
-    ca = sorted(glob.glob(os.path.join(a, "train/run/ckpt/*.pt")))
-    cb = sorted(glob.glob(os.path.join(b, "train/run/ckpt/*.pt")))
+    def step(p):
+        return int(os.path.basename(p)[len("model_step_"):-len(".pt")])
+    ca = sorted(glob.glob(os.path.join(a, "train/run/ckpt/model_step_*.pt")), key=step)
+    cb = sorted(glob.glob(os.path.join(b, "train/run/ckpt/model_step_*.pt")), key=step)
     if [os.path.basename(p) for p in ca] != [os.path.basename(p) for p in cb] or not ca:
         fail(f"checkpoints differ: {ca} vs {cb}")
-    # the trainer resumes bit for bit: the final weights are the same bytes
+    # the trainer resumes bit for bit (and two ranks summing gradients are one
+    # process accumulating two micro-batches): the final weights are the same bytes
     if open(ca[-1], "rb").read() != open(cb[-1], "rb").read():
         fail(f"{os.path.basename(ca[-1])} differs")
     print("ok")
