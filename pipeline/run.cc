@@ -118,13 +118,6 @@ class Runner {
   PipelineResult Run();
 
  private:
-  struct Stage {
-    std::string name;
-    int index;
-    std::string manifest_path;
-    Manifest expected;  // filled by the stage's Prepare, before its body runs
-  };
-
   void ParseTrain();
   std::string TxtDb(const std::string& split) const { return root_ + "/txt_db/" + c_.task + "_" + split + ".db"; }
   std::string ImgDbSplit(const std::string& split) const { return root_ + "/img_db/" + c_.task + "_" + split; }
