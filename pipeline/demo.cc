@@ -190,18 +190,18 @@ std::string WriteDemoInputs(const DemoOptions& o) {
   std::set<std::string> words;
   if (o.task != "nlvr2" && o.task != "vqa" && o.task != "ve")
     throw UsageError("demo task '" + o.task + "': nlvr2, vqa or ve");
-  json annotations, questions;
+  json annotations, questions;  // paths relative to dir, as the rest of pipeline.json
   for (const std::string split : {"train", "dev"}) {
     const int n = split == "train" ? o.train_pairs : o.dev_pairs;
     fs::create_directories(dir / "images" / split);
     if (o.task == "vqa") {
       const auto [q, a] = VqaSplit(dir, split, 2 * n, o.image_size, rng, &words);
-      questions[split] = q;
-      annotations[split] = a;
+      questions[split] = fs::relative(q, dir).string();
+      annotations[split] = fs::relative(a, dir).string();
     } else if (o.task == "ve") {
-      annotations[split] = VeSplit(dir, split, 2 * n, o.image_size, rng, &words);
+      annotations[split] = fs::relative(VeSplit(dir, split, 2 * n, o.image_size, rng, &words), dir).string();
     } else {
-      annotations[split] = Nlvr2Split(dir, split, n, o.image_size, rng, &words);
+      annotations[split] = fs::relative(Nlvr2Split(dir, split, n, o.image_size, rng, &words), dir).string();
     }
   }
   std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
