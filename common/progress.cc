@@ -47,7 +47,8 @@ double Progress::ElapsedSeconds() const {
 void Progress::SetTotal(uint64_t total) { total_.store(total); }
 
 void Progress::Add(uint64_t n) {
-  count_.fetch_add(n, std::memory_order_relaxed);
+  const uint64_t now_count = count_.fetch_add(n, std::memory_order_relaxed) + n;
+  if (observer_) observer_(now_count, total_.load(std::memory_order_relaxed));
   if (quiet_) return;
   const int64_t now = NowNs();
   int64_t next = next_draw_ns_.load(std::memory_order_relaxed);

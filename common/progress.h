@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -21,6 +22,9 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void Add(uint64_t n = 1);
+  // `observer(count, total)` after every Add, on the adding thread (a
+  // caller's own display; runs quiet or not). Set before the first Add.
+  void OnAdd(std::function<void(uint64_t, uint64_t)> observer) { observer_ = std::move(observer); }
   void SetTotal(uint64_t total);
   // Prints the final line (count, elapsed, mean rate).
   void Finish();
@@ -39,6 +43,7 @@ class Progress {
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;
   std::atomic<int64_t> next_draw_ns_{0};
+  std::function<void(uint64_t, uint64_t)> observer_;
   std::mutex draw_mu_;
 };
 

@@ -115,7 +115,7 @@ std::vector<ExtractItemPtr> ListWork(const ExtractOptions& o, const Shard& shard
     it->seq = work.size();
     it->path = all[i];
     const fs::path p(it->path);
-    it->id = o.key_prefix + p.stem().string();
+    it->id = o.id_of ? o.id_of(p.stem().string()) : o.key_prefix + p.stem().string();
     if (auto [f, fresh] = first_path.emplace(it->id, it->path); !fresh) {
       it->error = "duplicate image id '" + it->id + "' (same file stem as " + f->second + ")";
     } else if (!o.boxes_json.empty()) {
@@ -200,6 +200,7 @@ ExtractResult RunExtract(const ExtractOptions& o) {
   sc.tokens = std::max<size_t>(16, 2 * static_cast<size_t>(o.batch) * extractors.size() + 2 * threads);
   for (const auto& e : extractors) sc.extractors.push_back(e.get());
   Progress progress("extract images", work.size(), o.quiet);
+  if (o.on_image) progress.OnAdd(o.on_image);
   ExtractCounts counts;
   ExtractStageTimes times;
   sc.sink = sink.get();

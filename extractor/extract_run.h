@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct ExtractOptions {
   std::string codec = "msgpack";  // img_db values: msgpack (UNITER's), npz or native. Default: msgpack.
   std::string key_suffix = ".npz";  // img_db key = id + this. Default: ".npz".
   std::string key_prefix;           // id = prefix + file stem. Default: none.
+  // When set, id = id_of(file stem) instead (a dataset's own naming, e.g.
+  // Flickr30k's 123.jpg -> flickr30k_000000000123); key_prefix is ignored.
+  std::function<std::string(const std::string&)> id_of;
   // "k/N": every N-th image from the k-th; "auto" (default): from torchrun
   // or SLURM variables when set, else all images (launch.h).
   std::string shard = "auto";
@@ -58,6 +62,9 @@ struct ExtractOptions {
   // order (db `all`), conf = the best object class score. Default: none.
   std::string boxes_json;
   bool quiet = false;
+  // Called from the writer (one thread) after each image written, skipped or
+  // rejected, with (images done, this shard's images): a caller's display.
+  std::function<void(uint64_t, uint64_t)> on_image;
   ExtractorConfig config;
 };
 

@@ -26,7 +26,8 @@ const std::map<std::string, Kind>& Schema() {
       {"model_config", Kind::kPath},    {"output", Kind::kPath},
       {"extract_target_size", Kind::kInt}, {"extract_max_size", Kind::kInt},
       {"extract_proposals", Kind::kInt}, {"extract_batch", Kind::kInt},
-      {"threads", Kind::kInt},
+      {"threads", Kind::kInt},          {"questions", Kind::kSplitPaths},
+      {"ans2label", Kind::kPath},
   };
   return schema;
 }
@@ -163,6 +164,8 @@ PipelineConfig ParsePipelineConfig(const std::string& json_text, const std::stri
   };
   str("task", &c.task);
   splits("annotations", &c.annotations);
+  splits("questions", &c.questions);
+  str("ans2label", &c.ans2label);
   splits("images", &c.images);
   splits("npz", &c.npz);
   str("vocab", &c.vocab);
@@ -186,7 +189,14 @@ PipelineConfig ParsePipelineConfig(const std::string& json_text, const std::stri
     }
   }
 
-  if (c.task != "nlvr2") throw UsageError("task '" + c.task + "': the pipeline runs nlvr2 (vqa and ve: not yet)", path);
+  if (c.task != "nlvr2" && c.task != "vqa" && c.task != "ve")
+    throw UsageError("task '" + c.task + "': the pipeline runs nlvr2, vqa or ve", path);
+  if (c.task == "vqa") {
+    for (const auto& [split, ann] : c.annotations)
+      if (!c.questions.count(split)) throw UsageError("vqa: split '" + split + "' has annotations but no 'questions'", path);
+  } else if (!c.questions.empty() || !c.ans2label.empty()) {
+    throw UsageError("'questions' and 'ans2label' are VQA's; task is " + c.task, path);
+  }
   for (const char* split : {"train", "dev"})
     if (!c.annotations.count(split)) throw UsageError(std::string("'annotations' needs the ") + split + " split", path);
   if (c.images.empty() == c.npz.empty()) throw UsageError("give exactly one of 'images' (extract) and 'npz' (pack)", path);

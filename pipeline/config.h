@@ -1,6 +1,14 @@
 // pipeline.json: what `uniter pipeline run` needs, one JSON object. Keys:
-//   task          "nlvr2" (VQA and VE: not yet)
+//   task          "nlvr2", "vqa" or "ve"
 //   annotations   {"train": FILE, "dev": FILE}: the task's raw annotation files per split
+//                 (NLVR2 and SNLI-VE JSON lines; VQA v2's annotations JSON)
+//   questions     VQA only, {"train": FILE, "dev": FILE}: VQA v2's questions JSON (a name
+//                 with train2014/val2014 in it, as the real ones, tells the image split)
+//   ans2label     VQA only, optional: the answer vocabulary; else built from the
+//                 train split's answers (UNITER's >= 9 questions) and used for dev
+//   Images are named as their datasets name them: NLVR2 <pair>-img0.png,
+//   VQA COCO_<split>_<12 digits>.jpg, SNLI-VE <flickr id>.jpg; the features
+//   get UNITER's keys (nlvr2_..., coco_<split>_<12 digits>, flickr30k_<12 digits>).
 //   images        {"train": DIR, "dev": DIR}: image folders (features extracted), or
 //   npz           {"train": DIR, "dev": DIR}: BUTD .npz folders (features packed)
 //   vocab         WordPiece vocab.txt
@@ -25,6 +33,8 @@ namespace uniter::pipeline {
 struct PipelineConfig {
   std::string task = "nlvr2";
   std::map<std::string, std::string> annotations;  // split -> file
+  std::map<std::string, std::string> questions;    // split -> file (VQA)
+  std::string ans2label;                           // VQA: "" = from the train split
   std::map<std::string, std::string> images;       // split -> folder (extract)
   std::map<std::string, std::string> npz;          // split -> folder (pack)
   std::string vocab;

@@ -85,32 +85,124 @@ void WriteText(const std::string& path, const std::string& text) {
   WriteFileAtomic(path, text);
 }
 
+// NLVR2: 6 statements about each image pair. Returns the annotation file.
+std::string Nlvr2Split(const fs::path& dir, const std::string& split, int pairs, int size, Rng& rng,
+                       std::set<std::string>* words) {
+  const fs::path images = dir / "images" / split;
+  std::string lines;
+  for (int i = 0; i < pairs; ++i) {
+    const std::string pair = split + "-" + std::to_string(i) + "-0";
+    const Picture left{rng.Below(3), rng.Below(3)}, right{rng.Below(3), rng.Below(3)};
+    Draw(left, size, rng, (images / (pair + "-img0.png")).string());
+    Draw(right, size, rng, (images / (pair + "-img1.png")).string());
+    for (int n = 0; n < kStatementsPerPair; ++n) {
+      const bool truth = rng.Below(2) == 0;
+      const std::string sentence = Statement(left, right, truth, rng);
+      std::istringstream in(sentence);
+      for (std::string w; in >> w;) words->insert(w);
+      lines += json{{"identifier", pair + "-" + std::to_string(n)}, {"sentence", sentence},
+                    {"label", truth ? "True" : "False"}}.dump() + "\n";
+    }
+  }
+  const std::string path = (dir / "nlvr2" / (split + ".json")).string();
+  WriteText(path, lines);
+  return path;
+}
+
+std::string Pad12(int64_t v) {
+  std::string s = std::to_string(v);
+  return std::string(12 - s.size(), '0') + s;
+}
+
+// VQA v2: three questions per COCO-named picture; ten answers each, two of
+// them another (so the soft scores and vqaEval's leave-one-out matter).
+// Returns {questions file, annotations file}.
+std::pair<std::string, std::string> VqaSplit(const fs::path& dir, const std::string& split, int images_n, int size,
+                                             Rng& rng, std::set<std::string>* words) {
+  const std::string coco = split == "train" ? "train2014" : "val2014";
+  json questions = json::array(), annotations = json::array();
+  const int64_t base = split == "train" ? 1 : 100000;
+  for (int i = 0; i < images_n; ++i) {
+    const int64_t image_id = base + i;
+    const Picture p{rng.Below(3), rng.Below(3)};
+    Draw(p, size, rng, (dir / "images" / split / ("COCO_" + coco + "_" + Pad12(image_id) + ".png")).string());
+    const int asked = rng.Below(3);
+    const std::vector<std::pair<std::string, std::string>> qa = {
+        {"what color is the shape", kColors[p.color]},
+        {"what shape is it", kShapes[p.shape]},
+        {std::string("is the shape ") + kColors[asked], p.color == asked ? "yes" : "no"}};
+    for (size_t q = 0; q < qa.size(); ++q) {
+      const int64_t qid = image_id * 10 + static_cast<int64_t>(q);
+      std::istringstream in(qa[q].first);
+      for (std::string w; in >> w;) words->insert(w);
+      json answers = json::array();
+      for (int h = 0; h < 10; ++h) {
+        std::string a = qa[q].second;
+        if (h >= 8) a = q == 0 ? kColors[rng.Below(3)] : q == 1 ? kShapes[rng.Below(3)] : (rng.Below(2) ? "yes" : "no");
+        answers.push_back({{"answer", a}, {"answer_confidence", "yes"}, {"answer_id", h + 1}});
+      }
+      questions.push_back({{"image_id", image_id}, {"question", qa[q].first + "?"}, {"question_id", qid}});
+      annotations.push_back({{"question_id", qid}, {"image_id", image_id}, {"question_type", "what"},
+                             {"answer_type", q == 2 ? "yes/no" : "other"}, {"multiple_choice_answer", qa[q].second},
+                             {"answers", answers}});
+    }
+  }
+  const std::string qpath = (dir / "vqa" / ("v2_OpenEnded_mscoco_" + coco + "_questions.json")).string();
+  const std::string apath = (dir / "vqa" / ("v2_mscoco_" + coco + "_annotations.json")).string();
+  WriteText(qpath, json{{"questions", questions}}.dump() + "\n");
+  WriteText(apath, json{{"annotations", annotations}}.dump() + "\n");
+  return {qpath, apath};
+}
+
+// SNLI-VE: three hypotheses per Flickr-named picture, one of each label.
+std::string VeSplit(const fs::path& dir, const std::string& split, int images_n, int size, Rng& rng,
+                    std::set<std::string>* words) {
+  static const std::array<const char*, 3> kUnknowable = {"old", "famous", "expensive"};
+  std::string lines;
+  const int64_t base = split == "train" ? 1000 : 900000;
+  for (int i = 0; i < images_n; ++i) {
+    const int64_t flickr = base + i;
+    const Picture p{rng.Below(3), rng.Below(3)};
+    Draw(p, size, rng, (dir / "images" / split / (std::to_string(flickr) + ".jpg")).string());
+    const int other = (p.color + 1 + rng.Below(2)) % 3;
+    const std::vector<std::pair<std::string, std::string>> hyps = {
+        {std::string("the image shows a ") + kColors[p.color] + " shape", "entailment"},
+        {std::string("the image shows a ") + kColors[other] + " shape", "contradiction"},
+        {std::string("the ") + kShapes[p.shape] + " is " + kUnknowable[rng.Below(3)], "neutral"}};
+    for (size_t h = 0; h < hyps.size(); ++h) {
+      std::istringstream in(hyps[h].first);
+      for (std::string w; in >> w;) words->insert(w);
+      lines += json{{"pairID", std::to_string(flickr) + "#" + std::to_string(h)},
+                    {"Flikr30kID", std::to_string(flickr) + ".jpg"}, {"sentence2", hyps[h].first},
+                    {"gold_label", hyps[h].second}}.dump() + "\n";
+    }
+  }
+  const std::string path = (dir / "snli_ve" / ("snli_ve_" + split + ".jsonl")).string();
+  WriteText(path, lines);
+  return path;
+}
+
 }  // namespace
 
 std::string WriteDemoInputs(const DemoOptions& o) {
   const fs::path dir = fs::absolute(o.dir);
   Rng rng(o.seed);
   std::set<std::string> words;
+  if (o.task != "nlvr2" && o.task != "vqa" && o.task != "ve")
+    throw UsageError("demo task '" + o.task + "': nlvr2, vqa or ve");
+  json annotations, questions;  // paths relative to dir, as the rest of pipeline.json
   for (const std::string split : {"train", "dev"}) {
-    const int pairs = split == "train" ? o.train_pairs : o.dev_pairs;
-    const fs::path images = dir / "images" / split;
-    fs::create_directories(images);
-    std::string lines;
-    for (int i = 0; i < pairs; ++i) {
-      const std::string pair = split + "-" + std::to_string(i) + "-0";
-      const Picture left{rng.Below(3), rng.Below(3)}, right{rng.Below(3), rng.Below(3)};
-      Draw(left, o.image_size, rng, (images / (pair + "-img0.png")).string());
-      Draw(right, o.image_size, rng, (images / (pair + "-img1.png")).string());
-      for (int n = 0; n < kStatementsPerPair; ++n) {
-        const bool truth = rng.Below(2) == 0;
-        const std::string sentence = Statement(left, right, truth, rng);
-        std::istringstream in(sentence);
-        for (std::string w; in >> w;) words.insert(w);
-        lines += json{{"identifier", pair + "-" + std::to_string(n)}, {"sentence", sentence},
-                      {"label", truth ? "True" : "False"}}.dump() + "\n";
-      }
+    const int n = split == "train" ? o.train_pairs : o.dev_pairs;
+    fs::create_directories(dir / "images" / split);
+    if (o.task == "vqa") {
+      const auto [q, a] = VqaSplit(dir, split, 2 * n, o.image_size, rng, &words);
+      questions[split] = fs::relative(q, dir).string();
+      annotations[split] = fs::relative(a, dir).string();
+    } else if (o.task == "ve") {
+      annotations[split] = fs::relative(VeSplit(dir, split, 2 * n, o.image_size, rng, &words), dir).string();
+    } else {
+      annotations[split] = fs::relative(Nlvr2Split(dir, split, n, o.image_size, rng, &words), dir).string();
     }
-    WriteText((dir / "nlvr2" / (split + ".json")).string(), lines);
   }
   std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
   for (const auto& w : words) vocab += w + "\n";
@@ -131,30 +223,33 @@ std::string WriteDemoInputs(const DemoOptions& o) {
                       {"max_position_embeddings", 64}, {"type_vocab_size", 2}, {"initializer_range", 0.02},
                       {"img_dim", 2048 / o.channel_divisor}};
   WriteText((dir / "uniter-tiny.json").string(), model.dump(2) + "\n");
-  const json train = {{"model_config", "uniter-tiny.json"}, {"checkpoint", ""}, {"model", "paired-attn"},
+  json train = {{"model_config", "uniter-tiny.json"}, {"checkpoint", ""}, {"model", "paired-attn"},
                       {"use_img_type", true}, {"max_txt_len", 40}, {"conf_th", 0.2}, {"max_bb", 10},
                       {"min_bb", 10}, {"num_bb", 10}, {"train_batch_size", 1200}, {"val_batch_size", 4000},
                       {"gradient_accumulation_steps", 1}, {"learning_rate", 1e-3}, {"valid_steps", 100},
                       {"num_train_steps", o.train_steps}, {"optim", "adamw"}, {"betas", {0.9, 0.98}},
                       {"dropout", 0.1}, {"weight_decay", 0.01}, {"grad_norm", 2.0}, {"warmup_steps", o.train_steps / 10},
                       {"seed", 42}, {"fp16", false}, {"n_workers", 1}, {"pin_mem", false}};
+  if (o.task != "nlvr2") train.erase("model");  // NLVR2's head option
   // model_config in a train config is relative to the working directory (UNITER's
   // argparse); the demo's is absolute.
   json train_abs = train;
   train_abs["model_config"] = (dir / "uniter-tiny.json").string();
-  WriteText((dir / "train-nlvr2-tiny.json").string(), train_abs.dump(2) + "\n");
-  const json pipeline = {
-      {"task", "nlvr2"},
-      {"annotations", {{"train", "nlvr2/train.json"}, {"dev", "nlvr2/dev.json"}}},
+  const std::string train_name = "train-" + o.task + "-tiny.json";
+  WriteText((dir / train_name).string(), train_abs.dump(2) + "\n");
+  json pipeline = {
+      {"task", o.task},
+      {"annotations", annotations},
       {"images", {{"train", "images/train"}, {"dev", "images/dev"}}},
       {"vocab", "vocab-uncased.txt"},
       {"detector_prototxt", "detector/narrow.prototxt"},
       {"detector_weights", "detector/narrow.caffemodel"},
-      {"train_config", "train-nlvr2-tiny.json"},
+      {"train_config", train_name},
       {"output", "out"},
       {"extract_target_size", o.image_size},
       {"extract_max_size", o.image_size},
       {"extract_proposals", 30}};
+  if (o.task == "vqa") pipeline["questions"] = questions;
   const std::string path = (dir / "pipeline.json").string();
   WriteText(path, pipeline.dump(2) + "\n");
   return path;

@@ -4,7 +4,11 @@
 // image pair (6 per pair, half true) whose truth follows from those colours; a WordPiece
 // vocab of the statements' words; a narrow synthetic BUTD detector
 // (extract-tools make-caffemodel's WriteSyntheticModel); a small UNITER model
-// and train config; and the pipeline.json tying them together.
+// and train config; and the pipeline.json tying them together. `task` vqa
+// draws the same pictures as COCO-named images with VQA v2 questions and
+// annotations (colour, shape, yes/no; 10 human answers, some disagreeing);
+// ve as Flickr30k-named images with SNLI-VE hypotheses (colour: entailment or
+// contradiction; an unknowable property: neutral).
 // Deterministic for a seed.
 #pragma once
 
@@ -15,7 +19,8 @@ namespace uniter::pipeline {
 
 struct DemoOptions {
   std::string dir;          // everything goes here; pipeline.json at its top
-  int train_pairs = 150;    // image pairs (2 images, 6 statements each)
+  std::string task = "nlvr2";  // nlvr2, vqa or ve
+  int train_pairs = 150;    // image pairs (2 images, 6 statements each); vqa/ve: 2 images each
   int dev_pairs = 50;
   int image_size = 160;     // square images, pixels
   int channel_divisor = 32; // detector width: 2048 / this feature dims

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -121,11 +122,14 @@ std::string MetricsSection(const std::map<std::string, Manifest>& stages) {
   std::string h = "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>";
   auto eval = stages.find("eval");
   if (eval != stages.end()) {
+    // The task's own metrics (NLVR2 accuracy, consistency, ...; VQA accuracy,
+    // overall, questions; VE accuracy, examples, correct): floats first.
     const json& m = eval->second.result["metrics"];
-    for (const char* k : {"accuracy", "consistency"})
-      h += "<tr><td>dev " + std::string(k) + "</td>" + Td(Num(m[k].get<double>()), std::string("metric-") + k) + "</tr>";
-    for (const char* k : {"examples", "correct", "sentences", "consistent"})
-      h += "<tr><td>dev " + std::string(k) + "</td>" + Td(std::to_string(m[k].get<int64_t>()), std::string("metric-") + k) + "</tr>";
+    for (bool floats : {true, false})
+      for (const auto& [k, v] : m.items())
+        if (v.is_number_float() == floats)
+          h += "<tr><td>dev " + k + "</td>" +
+               Td(floats ? Num(v.get<double>()) : std::to_string(v.get<int64_t>()), "metric-" + k) + "</tr>";
   }
   auto train = stages.find("train");
   if (train != stages.end()) {
@@ -143,13 +147,13 @@ std::string CurvesSection(const std::string& log_dir) {
   const auto scalars = trainer::ReadScalars(log_dir);
   std::string h = "<h2>Training</h2><div class=\"row\">";
   std::string lasts = "<table><tr><th>curve</th><th>points</th><th>last step</th><th>last value</th></tr>";
-  for (const auto& [tag, label] : std::vector<std::pair<std::string, std::string>>{
-           {"loss", "training loss"}, {"lr", "learning rate"}, {"valid/val_acc", "validation accuracy"},
-           {"valid/val_loss", "validation loss"}}) {
+  // train_vqa.py logs validation untagged by split (valid/acc); the others valid/val_acc.
+  for (const auto& [tag, label, id] : std::vector<std::array<std::string, 3>>{
+           {"loss", "training loss", "loss"}, {"lr", "learning rate", "lr"},
+           {"valid/val_acc", "validation accuracy", "val-acc"}, {"valid/acc", "validation accuracy", "val-acc"},
+           {"valid/val_loss", "validation loss", "val-loss"}, {"valid/loss", "validation loss", "val-loss"}}) {
     auto it = scalars.find(tag);
     if (it == scalars.end() || it->second.empty()) continue;
-    std::string id = tag.substr(tag.rfind('/') + 1);
-    std::replace(id.begin(), id.end(), '_', '-');
     h += LineChart(label + " (" + tag + ")", it->second);
     lasts += "<tr><td>" + tag + "</td>" + Td(std::to_string(it->second.size()), "curve-" + id + "-points") +
              Td(std::to_string(it->second.back().step), "curve-" + id + "-step") +

@@ -14,14 +14,19 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "converters/convert.h"
+#include "converters/vqa_answer.h"
 #include "extractor/extract_run.h"
+#include "featdb/db_tools.h"
 #include "featdb/img_db.h"
 #include "featdb/pack.h"
 #include "pipeline/board.h"
 #include "pipeline/manifest.h"
+#include "pipeline/ranks.h"
 #include "pipeline/report.h"
 #include "trainer/nlvr2_eval.h"
 #include "trainer/train.h"
+#include "trainer/ve_eval.h"
+#include "trainer/vqa_eval.h"
 
 namespace uniter::pipeline {
 namespace {
@@ -35,6 +40,22 @@ int StageIndex(const std::string& name) {
     if (n == kStageNames[i]) return i;
   throw UsageError("unknown stage '" + name + "'; stages: convert, extract|pack, train, infer, eval, report");
 }
+
+json WithSummary(json r) {
+  r["summary"] = std::to_string(r["items"].get<uint64_t>()) + " images, " + std::to_string(r["rejects"].get<uint64_t>()) +
+                 " rejects";
+  return r;
+}
+
+// The extractor's shard outputs of a split folder (<dir>.shardKofN/).
+void RemoveShards(const std::string& dir) {
+  const fs::path p(dir);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p.parent_path(), ec))
+    if (e.path().filename().string().starts_with(p.filename().string() + ".shard")) fs::remove_all(e.path());
+}
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -59,6 +80,29 @@ std::string NewestCheckpoint(const std::string& output_dir) {
 }
 
 
+trainer::TaskKind KindOf(const std::string& task) {
+  return task == "vqa" ? trainer::TaskKind::kVqa : task == "ve" ? trainer::TaskKind::kVe : trainer::TaskKind::kNlvr2;
+}
+
+std::string Pad12(const std::string& digits) { return std::string(12 - std::min<size_t>(12, digits.size()), '0') + digits; }
+
+// An image file's stem -> the key UNITER's txt_db names for it (without
+// .npz): NLVR2 nlvr2_<stem>; COCO's COCO_val2014_000000000042 lowercased;
+// Flickr30k's 42 as flickr30k_000000000042. A stem that does not fit keeps
+// its name, and examples naming the expected key find no features.
+std::string FeatureId(const std::string& task, const std::string& stem) {
+  if (task == "vqa") {
+    std::string id = stem;
+    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    return id;
+  }
+  if (task == "ve") {
+    const bool digits = !stem.empty() && stem.size() <= 12 && stem.find_first_not_of("0123456789") == std::string::npos;
+    return digits ? "flickr30k_" + Pad12(stem) : stem;
+  }
+  return "nlvr2_" + stem;
+}
+
 class Runner {
  public:
   Runner(const PipelineConfig& c, const RunPipelineOptions& o) : c_(c), o_(o) {
@@ -68,22 +112,22 @@ class Runner {
     root_ = fs::absolute(c.output).lexically_normal().string();
     for (const auto& [split, ann] : c.annotations) splits_.push_back(split);
     ParseTrain();
+    ranks_ = Ranks::Connect(trainer::ReadDistEnv(), std::chrono::seconds(trainer::RunOptions().dist_timeout_s));
   }
 
   PipelineResult Run();
 
  private:
-  struct Stage {
-    std::string name;
-    int index;
-    std::string manifest_path;
-    Manifest expected;  // filled by the stage's Prepare, before its body runs
-  };
-
   void ParseTrain();
   std::string TxtDb(const std::string& split) const { return root_ + "/txt_db/" + c_.task + "_" + split + ".db"; }
   std::string ImgDbSplit(const std::string& split) const { return root_ + "/img_db/" + c_.task + "_" + split; }
   std::string FeatureStage(const std::string& split) const { return (c_.extracts() ? "extract-" : "pack-") + split; }
+  // VQA's answer vocabulary: given, or the one convert-train builds.
+  std::string Ans2Label() const { return c_.ans2label.empty() ? TxtDb("train") + "/ans2label.json" : c_.ans2label; }
+  // Whether convert-<split> needs convert-train's ans2label.json first.
+  bool NeedsTrainAnswers(const std::string& split) const {
+    return c_.task == "vqa" && c_.ans2label.empty() && split != "train";
+  }
 
   // Runs `body` unless the stage's manifest matches; then writes the manifest.
   // `redo` clears a stale output first (not for a stage that resumes).
@@ -93,9 +137,14 @@ class Runner {
 
   void Convert(const std::string& split);
   void Features(const std::string& split);
+  extractor::ExtractOptions ExtractOptionsFor(const std::string& split, int rank) const;
+  nlohmann::json MergeShards(const std::string& split, const std::string& stage, const extractor::ExtractResult& mine);
+  PipelineResult RunOtherRank();
+  std::vector<std::string> PlanStages() const;
   void Train();
   void Infer();
   void Eval();
+  nlohmann::json Metrics(const std::string& results) const;
   void Report();
 
   const PipelineConfig& c_;
@@ -105,7 +154,8 @@ class Runner {
   std::vector<std::string> splits_;
   trainer::TrainOptions train_;
   std::string model_config_;
-  std::unique_ptr<Board> board_;
+  std::unique_ptr<Board> board_;  // rank 0 only
+  std::unique_ptr<Ranks> ranks_;  // several processes (torchrun, srun) only
   std::mutex mu_;
   PipelineResult result_;
 };
@@ -121,7 +171,8 @@ void Runner::ParseTrain() {
   }
   if (!c_.model_config.empty()) ov.push_back({"model_config", {c_.model_config}});
   for (const auto& [k, v] : c_.train_overrides) ov.push_back({k, {v}});
-  train_ = trainer::ParseTrainOptions(trainer::TaskKind::kNlvr2, c_.train_config_json, c_.train_config_where, ov);
+  if (c_.task == "vqa") ov.push_back({"ans2label", {Ans2Label()}});
+  train_ = trainer::ParseTrainOptions(KindOf(c_.task), c_.train_config_json, c_.train_config_where, ov);
   model_config_ = train_.model_config;
   if (!fs::exists(model_config_)) throw IoError("no such model config", model_config_);
 }
@@ -172,12 +223,20 @@ void Runner::Convert(const std::string& split) {
   Manifest m;
   m.stage = "convert-" + split;
   m.options = {{"task", c_.task}};
+  if (c_.task == "vqa") m.AddInput(c_.questions.at(split));
   m.AddInput(c_.annotations.at(split));
   m.AddInput(c_.vocab);
+  if (!c_.ans2label.empty()) m.AddInput(c_.ans2label);
+  if (NeedsTrainAnswers(split))
+    m.options["answers_from"] = Identity(Finished(TxtDb("train") + "/manifest.json", "convert-train"));
   RunStage(m.stage, 0, db + "/manifest.json", m, [&] { fs::remove_all(db); }, [&] {
     converters::ConvertOptions co;
     co.task = c_.task;
     co.annotations = {c_.annotations.at(split)};
+    if (c_.task == "vqa") {
+      co.annotations.insert(co.annotations.begin(), c_.questions.at(split));
+      if (!c_.ans2label.empty() || split != "train") co.task_options["ans2label"] = {Ans2Label()};
+    }
     co.vocab = c_.vocab;
     co.output = db;
     co.threads = c_.threads;
@@ -204,27 +263,17 @@ void Runner::Features(const std::string& split) {
   } else {
     m.AddInput(c_.npz.at(split));
   }
-  RunStage(m.stage, 1, dir + "/manifest.json", m, [&] { fs::remove_all(dir); }, [&] {
+  auto redo = [&] {
+    fs::remove_all(dir);
+    RemoveShards(dir);
+  };
+  RunStage(m.stage, 1, dir + "/manifest.json", m, redo, [&] {
     json r;
     if (c_.extracts()) {
-      extractor::ExtractOptions eo;
-      eo.images = c_.images.at(split);
-      eo.prototxt = c_.detector_prototxt;
-      eo.weights = c_.detector_weights;
-      eo.out = dir;
-      eo.codec = train_.compressed_db ? "npz" : "msgpack";
-      eo.key_prefix = c_.task + "_";  // NLVR2's images are <pair>-img0.png; its features nlvr2_<pair>-img0.npz
-      eo.shard = "0/1";
-      eo.batch = c_.extract_batch;
-      eo.threads = c_.threads;
-      eo.quiet = true;
-      eo.config.target_size = c_.extract_target_size;
-      eo.config.max_size = c_.extract_max_size;
-      eo.config.post_nms_top_n = c_.extract_proposals;
-      eo.config.conf_threshold = train_.conf_th;
-      eo.config.max_boxes = train_.max_bb;
-      eo.config.min_boxes = train_.min_bb;
-      const extractor::ExtractResult x = extractor::RunExtract(eo);
+      // Several ranks: each extracts every N-th image; rank 0 merges.
+      if (ranks_) ranks_->Plan(m.stage, "run");
+      const extractor::ExtractResult x = extractor::RunExtract(ExtractOptionsFor(split, 0));
+      if (ranks_) return MergeShards(split, m.stage, x);
       r = {{"items", x.written}, {"rejects", x.rejected}, {"rejects_path", x.rejected ? x.rejects_path : ""},
            {"unit", "images"}, {"db", x.output_path}};
     } else {
@@ -247,10 +296,63 @@ void Runner::Features(const std::string& split) {
            {"rejects_path", p.rejected ? dir + "/" + fs::path(p.rejects_path).filename().string() : ""},
            {"db", dir + "/" + fs::path(p.db_path).filename().string()}};
     }
-    r["summary"] = std::to_string(r["items"].get<uint64_t>()) + " images, " +
-                   std::to_string(r["rejects"].get<uint64_t>()) + " rejects";
-    return r;
+    return WithSummary(r);
   });
+  if (ranks_ && c_.extracts()) ranks_->Plan(m.stage, "skip");  // not run: up to date, or after --until
+}
+
+extractor::ExtractOptions Runner::ExtractOptionsFor(const std::string& split, int rank) const {
+  extractor::ExtractOptions eo;
+  eo.images = c_.images.at(split);
+  eo.prototxt = c_.detector_prototxt;
+  eo.weights = c_.detector_weights;
+  eo.out = ImgDbSplit(split);  // shard k of N: <out>.shardkofN/
+  eo.codec = train_.compressed_db ? "npz" : "msgpack";
+  eo.id_of = [task = c_.task](const std::string& stem) { return FeatureId(task, stem); };
+  if (board_)
+    eo.on_image = [this, name = FeatureStage(split)](uint64_t done, uint64_t total) {
+      board_->Update(name, std::to_string(done) + "/" + std::to_string(total) + " images");
+    };
+  eo.shard = std::to_string(rank) + "/" + std::to_string(ranks_ ? ranks_->world_size() : 1);
+  eo.batch = c_.extract_batch;
+  eo.threads = c_.threads;
+  eo.quiet = true;
+  eo.config.target_size = c_.extract_target_size;
+  eo.config.max_size = c_.extract_max_size;
+  eo.config.post_nms_top_n = c_.extract_proposals;
+  eo.config.conf_threshold = train_.conf_th;
+  eo.config.max_boxes = train_.max_bb;
+  eo.config.min_boxes = train_.min_bb;
+  return eo;
+}
+
+// Rank 0: every rank's shard db (rank 0's `mine`) into the split folder, the
+// shards' rejects into one file beside it; then the shards go.
+json Runner::MergeShards(const std::string& split, const std::string& stage, const extractor::ExtractResult& mine) {
+  json r = {{"items", mine.written}, {"rejects", mine.rejected}, {"unit", "images"}};
+  featdb::MergeOptions mo;
+  mo.shards = {mine.output_path};
+  std::vector<std::string> rejects = {mine.rejects_path};
+  for (int k = 1; k < ranks_->world_size(); ++k) {
+    const json x = ranks_->AwaitShard(stage, k);
+    r["items"] = r["items"].get<uint64_t>() + x["written"].get<uint64_t>();
+    r["rejects"] = r["rejects"].get<uint64_t>() + x["rejected"].get<uint64_t>();
+    mo.shards.push_back(x["db"].get<std::string>());
+    rejects.push_back(x["rejects_path"].get<std::string>());
+  }
+  mo.out = ImgDbSplit(split);
+  mo.quiet = true;
+  const featdb::MergeResult merged = featdb::Merge(mo);
+  std::string lines;
+  for (const auto& f : rejects)
+    if (fs::exists(f)) lines += ReadWholeFile(f);
+  const std::string rejects_path = merged.out_db + ".rejects.jsonl";
+  if (!lines.empty()) WriteFileAtomic(rejects_path, lines);
+  RemoveShards(ImgDbSplit(split));
+  r["rejects_path"] = lines.empty() ? "" : rejects_path;
+  r["db"] = merged.out_db;
+  r["ranks"] = ranks_->world_size();
+  return WithSummary(r);
 }
 
 void Runner::Train() {
@@ -283,12 +385,14 @@ void Runner::Train() {
     ro.on_step = [this](int64_t step, int64_t total) {
       board_->Update("train", "step " + std::to_string(step) + "/" + std::to_string(total));
     };
-    const trainer::TrainResult t = trainer::Train(trainer::TaskKind::kNlvr2, train_, ro);
+    if (ranks_) ranks_->Plan("train", "run");  // the other ranks join the trainer's group
+    const trainer::TrainResult t = trainer::Train(KindOf(c_.task), train_, ro);
     fs::remove(pending);
     return json{{"items", t.global_step}, {"unit", "steps"}, {"val_acc", t.val_acc}, {"val_loss", t.val_loss},
                 {"checkpoint", NewestCheckpoint(train_.output_dir)},
                 {"summary", std::to_string(t.global_step) + " steps, val acc " + std::to_string(t.val_acc)}};
   });
+  if (ranks_) ranks_->Plan("train", "skip");  // up to date
 }
 
 void Runner::Infer() {
@@ -305,13 +409,33 @@ void Runner::Infer() {
     io.model_config = model_config_;  // log/model.json leaves out img_dim
     io.output_dir = dir;
     trainer::ApplyTrainConfig(ReadWholeFile(train_.output_dir + "/log/hps.json"), train_.output_dir + "/log/hps.json", &io);
+    if (c_.task == "vqa") io.ans2label = Ans2Label();
     trainer::RunOptions ro;
     ro.quiet = true;
     ro.threads = c_.threads;
-    const trainer::InferResult r = trainer::Infer(trainer::TaskKind::kNlvr2, io, ro);
+    const trainer::InferResult r = trainer::Infer(KindOf(c_.task), io, ro);
     return json{{"items", r.examples}, {"unit", "examples"}, {"results", r.results},
                 {"checkpoint", io.checkpoint}, {"summary", std::to_string(r.examples) + " predictions"}};
   });
+}
+
+// The dev metrics as the task's own evaluation computes them (trainer/*_eval.h).
+json Runner::Metrics(const std::string& results) const {
+  const std::string& ann = c_.annotations.at("dev");
+  if (c_.task == "vqa") {
+    trainer::VqaNormalizer norm;
+    norm.process_punctuation = converters::VqaProcessPunctuation;
+    norm.process_digit_article = converters::VqaProcessDigitArticle;
+    const trainer::VqaMetrics e = trainer::EvalVqa(results, ann, norm);
+    return {{"accuracy", e.accuracy}, {"overall", e.overall}, {"questions", e.questions}};
+  }
+  if (c_.task == "ve") {
+    const trainer::VeMetrics e = trainer::EvalVe(results, ann);
+    return {{"accuracy", e.accuracy}, {"examples", e.examples}, {"correct", e.correct}};
+  }
+  const trainer::Nlvr2Metrics e = trainer::EvalNlvr2(results, ann);
+  return {{"accuracy", e.accuracy}, {"consistency", e.consistency}, {"examples", e.examples},
+          {"correct", e.correct}, {"sentences", e.sentences}, {"consistent", e.consistent}};
 }
 
 void Runner::Eval() {
@@ -319,23 +443,23 @@ void Runner::Eval() {
   const std::string dir = root_ + "/eval";
   Manifest m;
   m.stage = "eval";
-  m.options = {{"upstream", {Identity(Finished(root_ + "/infer/manifest.json", "infer"))}}};
+  const Manifest infer = Finished(root_ + "/infer/manifest.json", "infer");
+  m.options = {{"upstream", {Identity(infer)}}};
   m.AddInput(c_.annotations.at("dev"));
   RunStage("eval", 4, dir + "/manifest.json", m, [&] { fs::remove_all(dir); }, [&] {
-    const trainer::Nlvr2Metrics e = trainer::EvalNlvr2(root_ + "/infer/results.csv", c_.annotations.at("dev"));
-    const json metrics = {{"accuracy", e.accuracy}, {"consistency", e.consistency}, {"examples", e.examples},
-                          {"correct", e.correct}, {"sentences", e.sentences}, {"consistent", e.consistent}};
+    const json metrics = Metrics(infer.result["results"].get<std::string>());
     fs::create_directories(dir);
     WriteFileAtomic(dir + "/metrics.json", metrics.dump(1) + "\n");
-    return json{{"items", e.examples}, {"unit", "examples"}, {"metrics", metrics},
-                {"summary", "accuracy " + std::to_string(e.accuracy) + ", consistency " +
-                                std::to_string(e.consistency)}};
+    std::string summary;
+    for (const auto& [k, v] : metrics.items())
+      if (v.is_number_float()) summary += (summary.empty() ? "" : ", ") + k + " " + std::to_string(v.get<double>());
+    return json{{"items", metrics.value("examples", metrics.value("questions", int64_t{0}))}, {"unit", "examples"},
+                {"metrics", metrics}, {"summary", summary}};
   });
   Manifest done;
-  if (until_ >= 4 && ReadManifest(dir + "/manifest.json", &done)) {
-    result_.accuracy = done.result["metrics"]["accuracy"].get<double>();
-    result_.consistency = done.result["metrics"]["consistency"].get<double>();
-  }
+  if (until_ >= 4 && ReadManifest(dir + "/manifest.json", &done))
+    for (const auto& [k, v] : done.result["metrics"].items())
+      if (v.is_number_float()) result_.metrics.emplace_back(k, v.get<double>());
 }
 
 void Runner::Report() {
@@ -362,7 +486,49 @@ void Runner::Report() {
   board_->Done("report", result_.report, false);
 }
 
+std::vector<std::string> Runner::PlanStages() const {
+  std::vector<std::string> out;
+  if (c_.extracts())
+    for (const auto& s : splits_) out.push_back(FeatureStage(s));
+  out.push_back("train");
+  return out;
+}
+
+// A rank other than 0: its shard of each extract stage rank 0 runs, then its
+// part of training; nothing else (rank 0 converts, merges, infers, evaluates).
+PipelineResult Runner::RunOtherRank() {
+  const int rank = ranks_->rank();
+  try {
+    const std::vector<std::string> stages = PlanStages();
+    for (size_t i = 0; i + 1 < stages.size(); ++i) {
+      if (ranks_->AwaitPlan(stages[i]) != "run") continue;
+      try {
+        const extractor::ExtractResult x = extractor::RunExtract(ExtractOptionsFor(splits_[i], rank));
+        ranks_->ShardDone(stages[i], {{"written", x.written}, {"rejected", x.rejected}, {"db", x.output_path},
+                                      {"rejects_path", x.rejects_path}});
+      } catch (const std::exception& e) {
+        ranks_->ShardFailed({stages.begin() + static_cast<std::ptrdiff_t>(i), stages.end() - 1}, FirstLine(e.what()));
+        throw;
+      }
+    }
+    if (until_ >= 2 && ranks_->AwaitPlan("train") == "run") {
+      trainer::RunOptions ro;
+      ro.quiet = true;
+      ro.threads = c_.threads;
+      trainer::Train(KindOf(c_.task), train_, ro);
+    }
+  } catch (...) {
+    ranks_->Exit();
+    throw;
+  }
+  ranks_->Exit();
+  PipelineResult r;
+  r.rank = rank;
+  return r;
+}
+
 PipelineResult Runner::Run() {
+  if (ranks_ && ranks_->rank() != 0) return RunOtherRank();
   std::vector<std::string> names;
   for (const auto& s : splits_) names.push_back("convert-" + s);
   for (const auto& s : splits_) names.push_back(FeatureStage(s));
@@ -376,14 +542,19 @@ PipelineResult Runner::Run() {
   tbb::flow::broadcast_node<tbb::flow::continue_msg> start(g);
   std::vector<std::unique_ptr<Node>> inputs;
   auto train = std::make_unique<Node>(g, [this](tbb::flow::continue_msg) { Train(); });
+  Node* convert_train = nullptr;
   for (const auto& split : splits_) {
     inputs.push_back(std::make_unique<Node>(g, [this, split](tbb::flow::continue_msg) { Convert(split); }));
+    if (split == "train") convert_train = inputs.back().get();
     inputs.push_back(std::make_unique<Node>(g, [this, split](tbb::flow::continue_msg) { Features(split); }));
   }
   for (auto& n : inputs) {
     tbb::flow::make_edge(start, *n);
     tbb::flow::make_edge(*n, *train);
   }
+  // VQA's dev answers are the train split's (a continue_node waits for all its predecessors).
+  for (size_t i = 0; i < splits_.size(); ++i)
+    if (NeedsTrainAnswers(splits_[i])) tbb::flow::make_edge(*convert_train, *inputs[2 * i]);
   Node infer(g, [this](tbb::flow::continue_msg) { Infer(); });
   Node eval(g, [this](tbb::flow::continue_msg) { Eval(); });
   Node report(g, [this](tbb::flow::continue_msg) { Report(); });
@@ -393,19 +564,33 @@ PipelineResult Runner::Run() {
   start.try_put(tbb::flow::continue_msg());
   try {
     g.wait_for_all();
-  } catch (...) {
+  } catch (const std::exception& e) {
     board_->Stop();
+    if (ranks_) {  // every rank still waiting for a plan ends with this line
+      ranks_->PlanRest(PlanStages(), "error: " + FirstLine(e.what()));
+      ranks_->AwaitExits(std::chrono::seconds(60));
+    }
     throw;
   }
   board_->Stop();
+  if (ranks_) {
+    ranks_->PlanRest(PlanStages(), "skip");
+    ranks_->AwaitExits(std::chrono::seconds(60));
+  }
   return result_;
 }
 
 }  // namespace
 
 PipelineResult RunPipeline(const PipelineConfig& config, const RunPipelineOptions& options) {
-  Runner runner(config, options);
-  return runner.Run();
+  const trainer::DistEnv env = trainer::ReadDistEnv();
+  try {
+    Runner runner(config, options);
+    return runner.Run();
+  } catch (...) {
+    if (env.world_size <= 1) throw;
+    trainer::RethrowNamingRank(env);
+  }
 }
 
 }  // namespace uniter::pipeline

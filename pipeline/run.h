@@ -18,10 +18,19 @@
 //   txt_db/<task>_<split>.db/          convert (manifest.json, rejects.jsonl inside)
 //   img_db/<task>_<split>/             extract or pack (manifest.json, feat_* db, nbb json)
 //   train/run/                         the trainer's output_dir; train/manifest.json
-//   infer/results.csv, eval/metrics.json, report.html
+//   infer/results.csv (VQA results_test/results_<step>_all.json, VE results.json),
+//   eval/metrics.json, report.html
+// Under torchrun or srun (trainer/dist.h's variables) every rank runs the
+// same command: each extract stage is sharded by rank (every N-th image) and
+// merged by rank 0, the train stage is the trainer's multi-process run, and
+// rank 0 alone runs the rest; the other ranks block on a c10d store until
+// rank 0 says what to do (pipeline/ranks.h). A failure on any rank ends every
+// rank with one line.
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pipeline/config.h"
 
@@ -39,8 +48,9 @@ struct RunPipelineOptions {
 
 struct PipelineResult {
   std::string report;  // report.html ("" when --until stopped before it)
-  double accuracy = -1, consistency = -1;  // eval's, -1 when it did not run
+  std::vector<std::pair<std::string, double>> metrics;  // eval's (accuracy, ...); empty when it did not run
   int stages_run = 0, stages_skipped = 0;
+  int rank = 0;  // under torchrun/srun: this process's (only rank 0 runs the stages it counts)
 };
 
 // Throws UsageError/IoError/FormatError (one line, naming the stage and file)

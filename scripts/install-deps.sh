@@ -5,7 +5,8 @@
 # PyPI. Two profiles:
 #
 #   scripts/install-deps.sh demo   # build + what `make demo` runs (~1 GB of
-#                                  # Debian packages, HF tokenizers from PyPI)
+#                                  # Debian packages; nothing from PyPI: the demo
+#                                  # generates its data in C++, `uniter pipeline demo`)
 #   scripts/install-deps.sh test   # (default) + the test references: Python
 #                                  # packages, clang for the fuzzers, and where
 #                                  # nvcc is, PyPI's CUDA torch (about 3.5 GB)
@@ -35,11 +36,11 @@ APT_PACKAGES=(
   # an optimized BLAS: libtorch1.13 links libblas.so.3, which is netlib's reference
   # BLAS (20x slower matmuls) unless an optimized one provides the alternative
   libopenblas0-pthread
-  # the demo's data generator (scripts/demo_data.py) and the pure-Python
-  # dependencies of its PyPI tokenizers (Debian's, so pinned by the release)
-  python3 python3-venv python3-numpy python3-yaml python3-certifi python3-idna
 )
 APT_TEST_PACKAGES=(
+  # the Python references' venv and the pure-Python dependencies of the PyPI
+  # tokenizers (Debian's, so pinned by the release)
+  python3 python3-venv python3-numpy python3-yaml python3-certifi python3-idna
   # the fuzzers (libFuzzer), spm_train/spm_encode, mdb_dump
   clang libclang-rt-14-dev sentencepiece lmdb-utils
   # the reference BLAS: `uniter --version` must name it when it is the one loaded
@@ -53,15 +54,14 @@ APT_TEST_PACKAGES=(
   chromium  # the pipeline test opens report.html headless (--dump-dom, --screenshot)
 )
 
-# PyPI packages, each pinned to an exact version, with their dependencies
-# that Debian does not provide (pinned too: nothing floats).
-PIP_PACKAGES=(
-  "tokenizers==0.22.1"              # HF tokenizers (Rust core): the demo's vocab trainer, a speed peer
+# PyPI packages (test profile), each pinned to an exact version, with their
+# dependencies that Debian does not provide (pinned too: nothing floats).
+PIP_PACKAGES=()  # the demo profile's: none
+PIP_TEST_PACKAGES=(
+  "tokenizers==0.22.1"              # HF tokenizers (Rust core): a speed peer and reference
   "huggingface_hub==1.33.0" "hf-xet==1.8.0" "httpx==0.28.1" "httpcore==1.0.9" "h11==0.16.0"
   "anyio==4.16.0" "click==8.5.1" "filelock==4.3.1" "fsspec==2026.9.0" "packaging==26.4"
   "tqdm==4.70.1" "typing_extensions==4.16.0"
-)
-PIP_TEST_PACKAGES=(
   "pytorch-pretrained-bert==0.6.2"  # the tokenizer UNITER pins
   "flash-tokenizer==1.2.0"          # C++ LinMaxMatch: the other speed peer
   # pytorch-pretrained-bert's imports
@@ -93,17 +93,21 @@ fi
 # The venv sees Debian's python3-lmdb/msgpack/lz4/numpy/torch (system site
 # packages) and adds the pinned PyPI references.
 VENV="${UNITER_VENV:-$HOME/.cache/uniter/venv}"
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "install-deps: creating venv $VENV"
-  mkdir -p "$(dirname "$VENV")"
-  /usr/bin/python3 -m venv --system-site-packages "$VENV"
-fi
-stamp="$VENV/.uniter-pip-stamp"
-want="$(printf '%s\n' "${PIP_PACKAGES[@]}")"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "install-deps: pip install into $VENV"
-  "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
-  printf '%s' "$want" > "$stamp"
+if [ "$PROFILE" = demo ]; then
+  echo "install-deps: demo profile: no Python venv (scripts/install-deps.sh test adds it)"
+else
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "install-deps: creating venv $VENV"
+    mkdir -p "$(dirname "$VENV")"
+    /usr/bin/python3 -m venv --system-site-packages "$VENV"
+  fi
+  stamp="$VENV/.uniter-pip-stamp"
+  want="$(printf '%s\n' "${PIP_PACKAGES[@]}")"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "install-deps: pip install into $VENV"
+    "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
+    printf '%s' "$want" > "$stamp"
+  fi
 fi
 
 # The CUDA LibTorch for the second build tree (make test's build-cuda): PyPI's

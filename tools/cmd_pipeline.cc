@@ -58,8 +58,13 @@ std::vector<std::pair<std::string, std::string>> KeyValues(const std::vector<std
 void Run(const pipeline::PipelineConfig& config, const pipeline::RunPipelineOptions& run) {
   ConfigureTorchThreads(config.threads);
   const pipeline::PipelineResult r = pipeline::RunPipeline(config, run);
+  if (r.rank != 0) return;  // rank 0 reports for the run
   std::printf("pipeline: %d stages run, %d up to date\n", r.stages_run, r.stages_skipped);
-  if (r.accuracy >= 0) std::printf("dev accuracy=%.4f consistency=%.4f\n", r.accuracy, r.consistency);
+  if (!r.metrics.empty()) {
+    std::printf("dev");
+    for (const auto& [k, v] : r.metrics) std::printf(" %s=%.4f", k.c_str(), v);
+    std::printf("\n");
+  }
   if (!r.report.empty()) std::printf("report: %s\n", r.report.c_str());
 }
 
@@ -73,12 +78,14 @@ void SetupPipelineCommand(CLI::App& app) {
   CLI::App* pipe = app.add_subcommand("pipeline", "raw data -> dbs -> trained model -> metrics -> report.html, one run");
   pipe->footer(
       "uniter pipeline run pipeline.json [--KEY VALUE ...]: run (or resume) the pipeline.\n"
-      "uniter pipeline demo [--dir DIR]: generate a small NLVR2-style data set (synthetic images) and run it.\n"
+      "uniter pipeline demo [--dir DIR] [--task nlvr2|vqa|ve]: generate a small data set of that task's shape\n"
+      "(synthetic images) and run it.\n"
       "Stages: convert-<split> and extract-<split> (images) or pack-<split> (npz) run concurrently; then train,\n"
       "infer (dev), eval (dev), report (<output>/report.html). A stage whose manifest.json matches its inputs is\n"
       "skipped; an interrupted one is redone (train: resumed from its last checkpoint).\n"
       "pipeline.json keys (any as --KEY VALUE; --annotations.SPLIT FILE; --train.KEY VALUE for the train config):\n"
-      "  task annotations images|npz vocab detector_prototxt detector_weights train_config model_config output\n"
+      "  task (nlvr2 vqa ve) annotations questions (vqa) ans2label (vqa) images|npz vocab detector_prototxt\n"
+      "  detector_weights train_config model_config output\n"
       "  extract_target_size extract_max_size extract_proposals extract_batch threads");
   pipe->add_option("action", *action, "run or demo")->required()->check(CLI::IsMember({"run", "demo"}));
   pipe->add_option("config", o->config, "pipeline.json (run)");
@@ -87,6 +94,7 @@ void SetupPipelineCommand(CLI::App& app) {
   pipe->add_flag("--quiet", o->run.quiet, "no progress display");
   o->demo.dir = "demo-out";
   pipe->add_option("--dir", o->demo.dir, "demo: where inputs and outputs go")->capture_default_str();
+  pipe->add_option("--task", o->demo.task, "demo: nlvr2, vqa or ve")->capture_default_str();
   pipe->add_option("--train-pairs", o->demo.train_pairs, "demo: training image pairs")->capture_default_str();
   pipe->add_option("--dev-pairs", o->demo.dev_pairs, "demo: dev image pairs")->capture_default_str();
   pipe->add_option("--steps", o->demo.train_steps, "demo: training steps")->capture_default_str();

@@ -305,4 +305,61 @@ void DistGroup::Barrier() {
   impl_->Run("barrier", impl_->Guard("barrier", [&] { return impl_->group->barrier(); }));
 }
 
+struct DistStore::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  std::string where;  // host:port, for errors
+
+  template <typename F>
+  auto Guard(const std::string& what, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const c10::Error& e) {
+      throw Error("c10d store " + what + " failed: " + FirstLine(e.what_without_backtrace()), where);
+    } catch (const std::exception& e) {
+      throw Error("c10d store " + what + " failed: " + FirstLine(e.what()), where);
+    }
+  }
+};
+
+DistStore::DistStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DistStore::~DistStore() = default;
+
+std::unique_ptr<DistStore> DistStore::Connect(const DistEnv& env, int port, std::chrono::seconds timeout) {
+  if (port <= 0 || port > 65535) throw UsageError("store port " + std::to_string(port) + " is not in 1..65535");
+  auto impl = std::make_unique<Impl>();
+  impl->where = env.master_addr + ":" + std::to_string(port);
+  impl->Guard(env.rank == 0 ? "listen" : "connect", [&] {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = env.world_size;
+    so.waitWorkers = false;  // a rank reads the keys it needs when it gets there
+    so.timeout = timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    return 0;
+  });
+  return std::unique_ptr<DistStore>(new DistStore(std::move(impl)));
+}
+
+void DistStore::Set(const std::string& key, const std::string& value) {
+  impl_->Guard("set " + key, [&] {
+    impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+    return 0;
+  });
+}
+
+std::string DistStore::Get(const std::string& key) {
+  const auto bytes = impl_->Guard("get " + key, [&] { return impl_->store->get(key); });
+  return std::string(bytes.begin(), bytes.end());
+}
+
+bool DistStore::WaitFor(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
+  try {
+    impl_->store->wait(keys, timeout);
+    return true;
+  } catch (const std::exception&) {  // the timeout, or the host gone: either way not all set
+    return false;
+  }
+}
+
 }  // namespace uniter::trainer

@@ -5,8 +5,10 @@
 // group itself is trainer/internal/dist_group.h.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,5 +57,28 @@ bool DistHasNccl();
 // gradient all-reduce needs every rank); evaluation keeps them all.
 std::vector<std::vector<int64_t>> ShardBatches(std::vector<std::vector<int64_t>> batches, int rank, int world_size,
                                                bool even);
+
+// A key-value store every rank of a run shares (c10d's TCPStore, hosted by
+// rank 0 at `port`): what a job's steps besides the trainer's own process
+// group (the pipeline's stages, pipeline/run.h) wait on. Blocking reads, no
+// polling; a host that went away ends a reader's wait with an Error at once.
+class DistStore {
+ public:
+  // Rank 0 listens at env.master_addr:port, the others connect (retrying
+  // until `timeout`). Throws Error naming the address when it cannot.
+  static std::unique_ptr<DistStore> Connect(const DistEnv& env, int port, std::chrono::seconds timeout);
+  ~DistStore();
+
+  void Set(const std::string& key, const std::string& value);
+  // Waits until `key` is set (at most the timeout given to Connect), then returns its value.
+  std::string Get(const std::string& key);
+  // Waits at most `timeout` for every key in `keys`; false when one is still unset.
+  bool WaitFor(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  explicit DistStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace uniter::trainer

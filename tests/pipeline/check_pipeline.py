@@ -3,12 +3,18 @@ lmdb, msgpack, lz4, json and html.parser (and PyPI tensorboard's event reader
 through tests/trainer/read_events.py).
 
 usage:
-  check_pipeline.py same ROOT_A ROOT_B   the two runs' dbs hold the same records
-                                         and their results/metrics files are equal
+  check_pipeline.py same ROOT_A ROOT_B   the two runs' dbs hold the same records,
+                                         their results/metrics files and final checkpoints are equal
   check_pipeline.py to-npz DB DIR        writes each record of an img_db as DIR/<key> (np.savez_compressed)
   check_pipeline.py same-img DB_A DB_B   the two img_dbs hold the same arrays per key
   check_pipeline.py report DOM ROOT      the numbers report.html shows (DOM: what
                                          chromium --dump-dom printed) equal ROOT's files
+  check_pipeline.py metrics TASK ROOT ANN   ROOT/eval/metrics.json equals the dev accuracy
+                                         recomputed from ROOT's results file and the dev
+                                         annotations ANN (VQA: tests/trainer/vqa_eval_ref.py,
+                                         vqaEval's algorithm; VE: label equality)
+  check_pipeline.py keys ROOT            every image a txt_db record names (img_fname) is
+                                         a key of its split's img_db, and nothing else is
 Prints "ok" or the first difference, and exits non-zero on one.
 """
 import glob
@@ -60,11 +66,14 @@ def same(a, b):
     for rel in ("infer/results.csv", "eval/metrics.json"):
         if open(os.path.join(a, rel), "rb").read() != open(os.path.join(b, rel), "rb").read():
             fail(f"{rel} differs")
-    ca = sorted(glob.glob(os.path.join(a, "train/run/ckpt/*.pt")))
-    cb = sorted(glob.glob(os.path.join(b, "train/run/ckpt/*.pt")))
+    def step(p):
+        return int(os.path.basename(p)[len("model_step_"):-len(".pt")])
+    ca = sorted(glob.glob(os.path.join(a, "train/run/ckpt/model_step_*.pt")), key=step)
+    cb = sorted(glob.glob(os.path.join(b, "train/run/ckpt/model_step_*.pt")), key=step)
     if [os.path.basename(p) for p in ca] != [os.path.basename(p) for p in cb] or not ca:
         fail(f"checkpoints differ: {ca} vs {cb}")
-    # the trainer resumes bit for bit: the final weights are the same bytes
+    # the trainer resumes bit for bit (and two ranks summing gradients are one
+    # process accumulating two micro-batches): the final weights are the same bytes
     if open(ca[-1], "rb").read() != open(cb[-1], "rb").read():
         fail(f"{os.path.basename(ca[-1])} differs")
     print("ok")
@@ -105,10 +114,8 @@ def report(dom_path, root):
     if p.external:
         fail(f"report loads external things: {p.external}")
     metrics = json.load(open(os.path.join(root, "eval/metrics.json")))
-    for k in ("accuracy", "consistency"):
-        close(t[f"metric-{k}"], metrics[k], 5e-5, k)
-    for k in ("examples", "correct"):
-        close(t[f"metric-{k}"], metrics[k], 0, k)
+    for k, v in metrics.items():
+        close(t[f"metric-{k}"], v, 5e-5 if isinstance(v, float) else 0, k)
     # the curves: every events file of the run through tensorboard's checksum-
     # checking record reader (a killed run's file counts up to its torn tail),
     # the later file winning a step
@@ -120,17 +127,18 @@ def report(dom_path, root):
         for e in records:
             for v in e.summary.value:
                 points.setdefault(v.tag, {})[e.step] = v.simple_value
-    for tag, key in (("loss", "loss"), ("lr", "lr"), ("valid/val_acc", "val-acc")):
+    val = "valid/acc" if "valid/acc" in points else "valid/val_acc"  # train_vqa.py's tag
+    for tag, key in (("loss", "loss"), ("lr", "lr"), (val, "val-acc")):
         steps = points[tag]
         last = max(steps)
         close(t[f"curve-{key}-step"], last, 0, tag + " last step")
         close(t[f"curve-{key}-points"], len(steps), 0, tag + " points")
         close(t[f"curve-{key}-last"], steps[last], abs(steps[last]) * 1e-5 + 1e-12, tag + " last value")
     for split in ("train", "dev"):
-        id2len = json.load(open(os.path.join(root, f"txt_db/nlvr2_{split}.db/id2len.json")))
+        id2len = json.load(open(glob.glob(os.path.join(root, f"txt_db/*_{split}.db/id2len.json"))[0]))
         close(t[f"data-{split}-examples"], len(id2len), 0, split + " examples")
         close(t[f"data-{split}-mean-len"], sum(id2len.values()) / len(id2len), 0.005, split + " mean length")
-        nbb = json.load(open(glob.glob(os.path.join(root, f"img_db/nlvr2_{split}/nbb_*.json"))[0]))
+        nbb = json.load(open(glob.glob(os.path.join(root, f"img_db/*_{split}/nbb_*.json"))[0]))
         close(t[f"data-{split}-images"], len(nbb), 0, split + " images")
         close(t[f"data-{split}-mean-boxes"], sum(nbb.values()) / len(nbb), 0.005, split + " mean boxes")
     rejects = 0
@@ -180,6 +188,49 @@ def same_img(a, b):
     print("ok")
 
 
+def metrics(task, root, ann):
+    got = json.load(open(os.path.join(root, "eval/metrics.json")))
+    if task == "vqa":
+        import subprocess
+        results = glob.glob(os.path.join(root, "infer/results_test/results_*_all.json"))
+        if len(results) != 1:
+            fail(f"expected one VQA results file, found {results}")
+        ref = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "trainer", "vqa_eval_ref.py")
+        out = subprocess.run([sys.executable, ref, results[0], ann], check=True, capture_output=True, text=True).stdout
+        want = {k: float(v) for k, v in (line.split("=") for line in out.split())}
+    else:
+        pred = json.load(open(os.path.join(root, "infer/results.json")))
+        gold = {}
+        for line in open(ann):
+            if line.strip():
+                r = json.loads(line)
+                gold[r["pairID"]] = r["gold_label"]
+        if set(pred) != set(gold):
+            fail(f"results cover {len(pred)} pairs, the annotations {len(gold)}")
+        correct = sum(pred[k] == v for k, v in gold.items())
+        want = {"accuracy": correct / len(gold), "examples": len(gold), "correct": correct}
+    if set(got) - {"overall"} != set(want) - {"overall"}:
+        fail(f"metrics.json keys {sorted(got)}, expected {sorted(want)}")
+    for k, v in want.items():
+        if abs(got[k] - v) > 1e-12:
+            fail(f"{k}: metrics.json {got[k]}, recomputed {v}")
+    print("ok")
+
+
+def keys(root):
+    for db in sorted(glob.glob(os.path.join(root, "txt_db", "*.db"))):
+        split = os.path.basename(db)[:-3]
+        named = {r["img_fname"].encode() for r in txt_records(db).values() if isinstance(r, dict) and "img_fname" in r}
+        feats = glob.glob(os.path.join(root, "img_db", split, "feat_*"))
+        if len(feats) != 1:
+            fail(f"no single img_db for {split}: {feats}")
+        stored = set(db_records(feats[0])) - {b"__keys__"}
+        if not named or named != stored:
+            fail(f"{split}: txt_db names {len(named)} images ({sorted(named)[:2]}), img_db holds {len(stored)} "
+                 f"({sorted(stored)[:2]})")
+    print("ok")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "same":
         same(sys.argv[2], sys.argv[3])
@@ -187,5 +238,9 @@ if __name__ == "__main__":
         to_npz(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "same-img":
         same_img(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "metrics":
+        metrics(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "keys":
+        keys(sys.argv[2])
     else:
         report(sys.argv[2], sys.argv[3])
