@@ -122,6 +122,8 @@ NamedArrays BatchArrays(const Batch& b, TaskKind task) {
   return out;
 }
 
+NamedArrays ItmHardNegArrays(const Batch& b) { return Shared(b); }
+
 NamedArrays PretrainBatchArrays(const PretrainBatch& p) {
   const Batch& b = p.batch;
   NamedArrays out = Shared(b);

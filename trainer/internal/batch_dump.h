@@ -57,6 +57,10 @@ class BatchDumper {
 //   RE (re_collate): + obj_masks, targets, txt_lens, num_bbs (lists as int64 [B])
 //   VCR (vcr_collate): + txt_type_ids, targets
 NamedArrays BatchArrays(const Batch& batch, TaskKind task);
+// An ITM hard-negative micro-batch as ItmRankDatasetHardNegFrom{Text,Image}
+// yield it: the six shared keys only (rows expanded: the text, or the image,
+// repeated on every row, which UNITER's forward also accepts).
+NamedArrays ItmHardNegArrays(const Batch& batch);
 
 // A pretraining micro-batch under the keys of UNITER's mlm/mrfr/mrc/itm
 // collates: the shared six, then those defined of txt_type_ids,
