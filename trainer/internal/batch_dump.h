@@ -39,9 +39,10 @@ class BatchDumper {
   // IoError naming the file on a write failure; UsageError on a dtype numpy
   // lacks or a repeated name.
   void Dump(const std::string& stem, const NamedArrays& arrays, double loss);
-  // "batch_000000", "batch_000001", ...: the next finetuning stem (names that
-  // sort in the order written).
-  std::string NextStem() const;
+  // `prefix` + the count written so far, zero-padded to `digits`: names that
+  // sort in the order written. Finetuning: "batch_000000", "batch_000001", ...;
+  // pretraining: NextStem(task + "_" + db + "_", 3) → "mlm_coco_000".
+  std::string NextStem(const std::string& prefix = "batch_", int digits = 6) const;
 
  private:
   std::string dir_;
