@@ -134,7 +134,8 @@ void SetupTrainCommand(CLI::App& app) {
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,
                   "N DIR: write the first N training micro-batches as DIR/batch_000000.npz, ... (UNITER's collate "
-                  "key names + a 0-d float32 `loss`: our step's loss on it, before accumulation/scaling)")
+                  "key names + a 0-d float32 `loss`: our step's loss on it, before loss scaling; ITM hard "
+                  "negatives: batch_N_i|_t.npz)")
       ->expected(2)
       ->type_name("N DIR");
   sub->allow_extras();

@@ -65,10 +65,10 @@ NamedArrays Shared(const Batch& b) {
 
 BatchDumper::BatchDumper(std::string dir, int64_t limit) : dir_(std::move(dir)), limit_(limit) {}
 
-std::string BatchDumper::NextStem() const {
+std::string BatchDumper::NextStem(const std::string& prefix, int digits) const {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "batch_%06lld", static_cast<long long>(written_));
-  return buf;
+  std::snprintf(buf, sizeof(buf), "%0*lld", digits, static_cast<long long>(written_));
+  return prefix + buf;
 }
 
 void BatchDumper::Dump(const std::string& stem, const NamedArrays& arrays, double loss) {
@@ -121,6 +121,8 @@ NamedArrays BatchArrays(const Batch& b, TaskKind task) {
   }
   return out;
 }
+
+NamedArrays ItmHardNegArrays(const Batch& b) { return Shared(b); }
 
 NamedArrays PretrainBatchArrays(const PretrainBatch& p) {
   const Batch& b = p.batch;

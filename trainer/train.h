@@ -120,10 +120,13 @@ struct RunOptions {
   // on the training thread (a caller's progress display). Optional.
   std::function<void(int64_t, int64_t)> on_step;
   // `--dump-batches N DIR` (not a UNITER key): the first N training
-  // micro-batches as DIR/batch_000000.npz, ... under UNITER's collate key
-  // names plus a 0-d float32 `loss`: the fp32 loss our step computed on that
-  // micro-batch, as the task's train_*.py reduces it, before any loss scaling
-  // or accumulation. Rank 0 only. 0 = none.
+  // micro-batches of this invocation as DIR/batch_000000.npz, ... (ITM hard
+  // negatives: batch_000000_i.npz, batch_000001_t.npz, ...: the side the
+  // negatives come from) under UNITER's collate key names plus a 0-d float32
+  // `loss`: the loss our step computed on that micro-batch, reduced as the
+  // task's train_*.py reduces it (NLVR2/VCR mean, VQA/VE mean × answers, ITM
+  // mean, RE sum), before loss scaling and before hard-negative ITM's
+  // / train_batch_size. Rank 0's micro-batches only. 0 = none.
   int64_t dump_batches = 0;
   std::string dump_batches_dir;
 };

@@ -57,7 +57,8 @@ Batch SelectRows(const Batch& b, const at::Tensor& idx) {
 
 }  // namespace
 
-at::Tensor HardNegativeLoss(TaskModelImpl& m, Batch b, char from, int64_t hard_size, bool fix_uniter_quirks) {
+at::Tensor HardNegativeLoss(TaskModelImpl& m, Batch b, char from, int64_t hard_size, bool fix_uniter_quirks,
+                            Batch* fed) {
   if (from != 't' && from != 'i') throw UsageError("sample_from must be 't' or 'i'");
   if (from == 'i' && !fix_uniter_quirks) {
     // ItmRankDatasetHardNegFromImage: get_gather_index(txt_lens, ..., tl, ...)
@@ -73,6 +74,7 @@ at::Tensor HardNegativeLoss(TaskModelImpl& m, Batch b, char from, int64_t hard_s
       for (int64_t k = 0; k < nbb && t + k < out; ++k) gi[r * out + t + k] = last + k;
     }
   }
+  if (fed) *fed = b;
   at::Tensor idx;
   {
     torch::NoGradGuard no_grad;
@@ -205,8 +207,12 @@ at::Tensor ItmTrainer::HardNegLoss(const std::string& txt, char from) {
   }
   const Batch b = data::CollatePairs(db, pairs);
   n_examples_ += b.input_ids.size(0);
-  return HardNegativeLoss(model_->module(), b, from, o_.hard_neg_size, o_.fix_uniter_quirks).mean() /
-         static_cast<double>(o_.train_batch_size);
+  Batch fed;
+  const at::Tensor loss = HardNegativeLoss(model_->module(), b, from, o_.hard_neg_size, o_.fix_uniter_quirks,
+                                           dump_.Wants() ? &fed : nullptr).mean();
+  // The mean over the kept rows, before train_itm_hard_negatives.py's / train_batch_size.
+  if (dump_.Wants()) dump_.Dump(dump_.NextStem() + "_" + from, ItmHardNegArrays(fed), loss.item<double>());
+  return loss / static_cast<double>(o_.train_batch_size);
 }
 
 void ItmTrainer::Update() {

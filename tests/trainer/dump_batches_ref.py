@@ -11,7 +11,7 @@ Usage:
       prints one JSON line per dumped file: {"file", "keys", "loss", "ref"}
       and exits 1 on a key, dtype or collate mismatch
 
-TASK: nlvr2 | vqa | ve | itm | re | vcr. The model config must have zero
+TASK: nlvr2 | vqa | ve | itm | itm_hn (hard negatives: files *_i / *_t) | re | vcr. The model config must have zero
 dropout (and the run `dropout` 0): then training mode computes what eval mode
 does, which is what this script runs.
 """
@@ -37,6 +37,7 @@ COLLATE_KEYS = {
     'vqa': SHARED + ['targets'],
     've': SHARED + ['targets'],
     'itm': SHARED + ['sample_size'],
+    'itm_hn': SHARED,  # ItmRankDatasetHardNegFrom{Text,Image}.__getitem__
     're': SHARED + ['obj_masks', 'targets', 'txt_lens', 'num_bbs'],
     'vcr': SHARED + ['txt_type_ids', 'targets'],
 }
@@ -52,6 +53,8 @@ def build(task, cfg, arg):
         return Vqa(cfg, 3 if task == 've' else int(arg))
     if task == 'itm':
         return Itm(cfg)
+    if task == 'itm_hn':
+        return Itm(cfg, hard_size=int(arg or 16))
     if task == 're':
         return Re(cfg, int(arg or 1))
     return Vcr(cfg)
@@ -76,14 +79,17 @@ def expected_dtype(task, key):
     return np.int64
 
 
-def check_collate(task, b):
+def check_collate(task, b, sample_from):
     """The arrays agree with what UNITER's collate derives them from."""
     ids, masks = b['input_ids'], b['attn_masks']
     txt_lens = [int(n) for n in (ids != 0).sum(1)]
     num_bbs = [int(m) - t for m, t in zip(masks.sum(1), txt_lens)]
     if task == 're':  # re_collate's lists are the ground truth there (ids may hold no 0s)
         txt_lens, num_bbs = [int(x) for x in b['txt_lens']], [int(x) for x in b['num_bbs']]
-    gi = gather_index(txt_lens, num_bbs, ids.shape[0], ids.shape[1], masks.shape[1]).numpy()
+    max_len = ids.shape[1]
+    if sample_from == 'i':  # ItmRankDatasetHardNegFromImage: `tl` left over from its loop (the quirk)
+        max_len = txt_lens[-1]
+    gi = gather_index(txt_lens, num_bbs, ids.shape[0], max_len, masks.shape[1]).numpy()
     errors = []
     if not np.array_equal(gi, b['gather_index']):
         errors.append('gather_index differs from get_gather_index(txt_lens, num_bbs, ...)')
@@ -101,7 +107,7 @@ def check(task, model_json, init_pt, folder, arg):
     cfg = Cfg(json.load(open(model_json)))
     model = build(task, cfg, arg)
     model.load_state_dict(torch.load(init_pt))
-    if task == 'itm':
+    if task in ('itm', 'itm_hn'):
         model.init_output()  # train_itm.py: the pretrained ITM head seeds rank_output
     model.eval()
     files = sorted(glob.glob(os.path.join(folder, '*.npz')))
@@ -120,14 +126,18 @@ def check(task, model_json, init_pt, folder, arg):
         if z['loss'].shape != ():
             errors.append(f'loss has shape {z["loss"].shape}')
         arrays = {k: z[k] for k in keys}
+        # hard negatives: batch_NNNNNN_i / _t, the side the negatives come from
+        sample_from = os.path.basename(path)[-5] if task == 'itm_hn' else ''
         if not errors:
-            errors += check_collate(task, arrays)
+            errors += check_collate(task, arrays, sample_from)
         b = {k: torch.from_numpy(v) for k, v in arrays.items()}
         if task == 're':
             b['txt_lens'], b['num_bbs'] = arrays['txt_lens'].tolist(), arrays['num_bbs'].tolist()
         with torch.no_grad():
-            scores = model.scores(b)
-            ref = float(model.train_loss(model.loss(scores, b), b))
+            if task == 'itm_hn':  # model(batch, sample_from, compute_loss=True).mean()
+                ref = float(model.hard_forward(b, sample_from).mean())
+            else:
+                ref = float(model.train_loss(model.loss(model.scores(b), b), b))
         print(json.dumps({'file': os.path.basename(path), 'keys': keys, 'loss': float(arrays['loss']),
                           'ref': ref, 'errors': errors}))
         ok = ok and not errors

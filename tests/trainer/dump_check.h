@@ -29,22 +29,25 @@ inline nlohmann::json NoDropoutModelJson() {
 }
 
 // Runs `uniter train <task> --config <config> <extra>` dumping 3 micro-batches
-// into <root>/dump_<task> from dump_batches_ref.py's initial weights, then the
-// reference over the files. `arg`: the reference's model argument (NLVR2
-// variant, VQA answers, RE mlp).
-inline void ExpectDumpedLossesMatchUniter(const std::string& root, const std::string& task,
-                                          const std::string& config, const std::string& arg,
-                                          const std::string& extra = "") {
+// into <root>/dump_<ref_task> from dump_batches_ref.py's initial weights, then
+// the reference (its task `ref_task`: `task`, or itm_hn) over the files,
+// which must be named `files`. `arg`: the reference's model argument (NLVR2
+// variant, VQA answers, RE mlp, ITM hard_neg_size).
+inline void ExpectDumpedLossesMatchUniter(
+    const std::string& root, const std::string& task, const std::string& config, const std::string& arg,
+    const std::string& extra = "", std::string ref_task = "",
+    const std::vector<std::string>& files = {"batch_000000.npz", "batch_000001.npz", "batch_000002.npz"}) {
+  if (ref_task.empty()) ref_task = task;
   namespace fs = std::filesystem;
   using ::uniter::testing::Quote;
   UNITER_REQUIRE_PYTHON_MODULE("torch");
-  const std::string model_json = root + "/dump_model_" + task + ".json";
-  const std::string init = root + "/dump_init_" + task + ".pt";
-  const std::string dump = root + "/dump_" + task, out = root + "/dump_run_" + task;
+  const std::string model_json = root + "/dump_model_" + ref_task + ".json";
+  const std::string init = root + "/dump_init_" + ref_task + ".pt";
+  const std::string dump = root + "/dump_" + ref_task, out = root + "/dump_run_" + ref_task;
   ::uniter::testing::WriteFile(model_json, NoDropoutModelJson().dump());
   const std::string ref = Quote(::uniter::testing::Python()) + " " +
                           Quote(std::string(UNITER_TRAINER_TEST_DIR) + "/dump_batches_ref.py");
-  const auto ri = ::uniter::testing::Run(ref + " init " + task + " " + Quote(model_json) + " " + Quote(init) + " " +
+  const auto ri = ::uniter::testing::Run(ref + " init " + ref_task + " " + Quote(model_json) + " " + Quote(init) + " " +
                                          arg + " 2>&1");
   ASSERT_EQ(ri.exit_code, 0) << ri.out;
   const auto r = ::uniter::testing::Run(
@@ -56,10 +59,10 @@ inline void ExpectDumpedLossesMatchUniter(const std::string& root, const std::st
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dump)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"batch_000000.npz", "batch_000001.npz", "batch_000002.npz"}));
+  EXPECT_EQ(names, files);
   // --dump-batches is ours: not a UNITER key in hps.json.
   EXPECT_EQ(::uniter::testing::ReadFile(out + "/log/hps.json").find("\"dump_batches"), std::string::npos);
-  const auto c = ::uniter::testing::Run(ref + " check " + task + " " + Quote(model_json) + " " + Quote(init) + " " +
+  const auto c = ::uniter::testing::Run(ref + " check " + ref_task + " " + Quote(model_json) + " " + Quote(init) + " " +
                                         Quote(dump) + " " + arg + " 2>&1");
   EXPECT_EQ(c.exit_code, 0) << c.out;
   std::istringstream lines(c.out);

@@ -314,6 +314,15 @@ TEST_F(ItmCli, DbWithoutImageListIsOneLine) {
 // recomputed by the Python restatement of UNITER's model (dump_check.h).
 TEST_F(ItmCli, DumpedBatchesRecomputeInUnitersModel) {
   testing::ExpectDumpedLossesMatchUniter(*root_, "itm", WriteConfig("dump_itm", Config()), "");
+  // Hard negatives: one image-side then one text-side micro-batch (train_batch_size 2
+  // of each pair per update), gt + 3 of 7 kept, UNITER's gather-index quirk included.
+  nlohmann::json c = Config();
+  c["negative_size"] = 7;
+  c["hard_neg_size"] = 3;
+  c["train_batch_size"] = 2;
+  c["train_txt_dbs"] = {*root_ + "/txt_test"};  // the hard-negative datasets read img2txts.json
+  testing::ExpectDumpedLossesMatchUniter(*root_, "itm", WriteConfig("dump_itm_hn", c), "3", "", "itm_hn",
+                                         {"batch_000000_i.npz", "batch_000001_t.npz", "batch_000002_i.npz"});
 }
 
 }  // namespace

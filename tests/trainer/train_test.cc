@@ -730,6 +730,12 @@ TEST_F(TrainNlvr2, RunWithoutTrainingStateIsNotResumed) {
 // restatement of UNITER's model from the file alone (tests/trainer/dump_check.h).
 TEST_F(TrainNlvr2, DumpedPairedAttnBatchesRecomputeInUnitersModel) {
   testing::ExpectDumpedLossesMatchUniter(*root_, "nlvr2", WriteConfig("dump_nlvr2", Config()), "paired-attn");
+  const auto bad = Uniter("train nlvr2 --config " + Quote(WriteConfig("dump_bad", Config())) + " --output_dir " +
+                          Quote(*root_ + "/dump_bad") + " --dump-batches three " + Quote(*root_ + "/dump_bad_dir"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("--dump-batches N DIR: N must be a count"), std::string::npos) << bad.out;
+  EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
+  EXPECT_FALSE(fs::exists(*root_ + "/dump_bad"));
 }
 
 TEST_F(TrainNlvr2, DumpedVqaAndVeBatchesRecomputeInUnitersModel) {

@@ -39,9 +39,10 @@ class BatchDumper {
   // IoError naming the file on a write failure; UsageError on a dtype numpy
   // lacks or a repeated name.
   void Dump(const std::string& stem, const NamedArrays& arrays, double loss);
-  // "batch_000000", "batch_000001", ...: the next finetuning stem (names that
-  // sort in the order written).
-  std::string NextStem() const;
+  // `prefix` + the count written so far, zero-padded to `digits`: names that
+  // sort in the order written. Finetuning: "batch_000000", "batch_000001", ...;
+  // pretraining: NextStem(task + "_" + db + "_", 3) → "mlm_coco_000".
+  std::string NextStem(const std::string& prefix = "batch_", int digits = 6) const;
 
  private:
   std::string dir_;
@@ -57,6 +58,10 @@ class BatchDumper {
 //   RE (re_collate): + obj_masks, targets, txt_lens, num_bbs (lists as int64 [B])
 //   VCR (vcr_collate): + txt_type_ids, targets
 NamedArrays BatchArrays(const Batch& batch, TaskKind task);
+// An ITM hard-negative micro-batch as ItmRankDatasetHardNegFrom{Text,Image}
+// yield it: the six shared keys only (rows expanded: the text, or the image,
+// repeated on every row, which UNITER's forward also accepts).
+NamedArrays ItmHardNegArrays(const Batch& batch);
 
 // A pretraining micro-batch under the keys of UNITER's mlm/mrfr/mrc/itm
 // collates: the shared six, then those defined of txt_type_ids,

@@ -28,8 +28,11 @@ std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, cons
 // terms [1, hard_size] returned from a forward in the model's own mode.
 // `from`: 't' (one text, many images: padding cut to the longest kept row) or
 // 'i' (one image, many texts). Unless `fix_uniter_quirks`, an 'i' batch gets
-// UNITER's gather index built from the last row's text length.
-at::Tensor HardNegativeLoss(TaskModelImpl& model, Batch batch, char from, int64_t hard_size, bool fix_uniter_quirks);
+// UNITER's gather index built from the last row's text length. `fed` (optional)
+// gets the batch as UNITER's hard-negative dataset yields it (that gather
+// index included), before the selection: what --dump-batches writes.
+at::Tensor HardNegativeLoss(TaskModelImpl& model, Batch batch, char from, int64_t hard_size, bool fix_uniter_quirks,
+                            Batch* fed = nullptr);
 
 // The fp16 rounding UNITER's score matrix holds (score_matrix is float16).
 std::vector<float> RoundToHalf(const std::vector<float>& scores, std::vector<uint16_t>* bits = nullptr);
