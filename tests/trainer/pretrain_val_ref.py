@@ -1,0 +1,163 @@
+"""Reference side of the pretraining run's tests: generated caption dbs and
+pretrain.py's validate_mlm / validate_mrfr / validate_mrc / validate_itm
+restated (ChenRocks/UNITER pretrain.py) over pretrain_ref.py's model and
+pretrain_data_ref.py's datasets and collates, with the run's validation
+seeding (epoch 1, the config's seed; db order, batches of 8: validation sums
+do not depend on how examples are batched).
+
+  pretrain_val_ref.py gen OUT SEED          OUT/img (img_db with 1601-wide soft labels),
+                                            OUT/txt_train, OUT/txt_val (caption txt_dbs)
+  pretrain_val_ref.py validate CASE.json    one `task: loss=X [acc=Y]` line per val task
+"""
+import json
+import os
+import random
+import sys
+from os.path import dirname
+
+import lmdb
+import msgpack
+import msgpack_numpy
+import numpy as np
+import torch
+from lz4.frame import compress
+from torch.nn import functional as F
+
+msgpack_numpy.patch()
+sys.path.insert(0, dirname(__file__))
+from pretrain_data_ref import PretrainData, collate  # noqa: E402
+from pretrain_ref import IMG_LABEL_DIM, Pretrain  # noqa: E402
+from uniter_ref import IMG_DIM, Cfg  # noqa: E402
+
+COLORS, IMAGES, BOXES = 4, 48, 10
+
+
+def gen(out, seed):
+    """Image i has colour i % 4: its boxes carry a block of ones at the colour's
+    64 feature dims and the detector's soft label peaks at class 1 + colour;
+    each caption holds filler words and its image's colour word (10 + colour)."""
+    rng = np.random.RandomState(seed)
+    img_dir = f'{out}/img'
+    os.makedirs(img_dir, exist_ok=True)
+    names = [f'img_{i:03d}.npz' for i in range(IMAGES)]
+    env = lmdb.open(f'{img_dir}/feat_th0.2_max100_min10', map_size=1 << 30)
+    with env.begin(write=True) as txn:
+        for i, name in enumerate(names):
+            c = i % COLORS
+            feat = rng.randn(BOXES, IMG_DIM) * 0.3
+            feat[:, c * 64:(c + 1) * 64] += 1.0
+            x, y = rng.rand(BOXES) * 0.5, rng.rand(BOXES) * 0.5
+            w, h = 0.2 + rng.rand(BOXES) * 0.3, 0.2 + rng.rand(BOXES) * 0.3
+            soft = rng.rand(BOXES, IMG_LABEL_DIM) * 0.01
+            soft[:, 1 + c] = 0.9
+            d = {'features': feat.astype(np.float16),
+                 'norm_bb': np.stack([x, y, x + w, y + h, w, h], 1).astype(np.float16),
+                 'conf': np.full(BOXES, 0.9, np.float16), 'soft_labels': soft.astype(np.float16)}
+            txn.put(name.encode(), msgpack.dumps(d, use_bin_type=True))
+        txn.put(b'__keys__', json.dumps(names).encode())
+    env.close()
+    json.dump({n: BOXES for n in names}, open(f'{img_dir}/nbb_th0.2_max100_min10.json', 'w'))
+    for split, n in (('train', 480), ('val', 64)):
+        db = f'{out}/txt_{split}'
+        os.makedirs(db, exist_ok=True)
+        env = lmdb.open(db, map_size=1 << 28)
+        id2len, txt2img, img2txts = {}, {}, {}
+        with env.begin(write=True) as txn:
+            for k in range(n):
+                img = names[rng.randint(IMAGES)]
+                ids = [int(t) for t in rng.randint(20, 100, size=rng.randint(3, 7))]
+                ids[rng.randint(len(ids))] = 10 + names.index(img) % COLORS
+                key = f'{split}_{k}'
+                ex = {'input_ids': ids, 'img_fname': img, 'id': key}
+                txn.put(key.encode(), compress(msgpack.dumps(ex, use_bin_type=True)))
+                id2len[key], txt2img[key] = len(ids), img
+                img2txts.setdefault(img, []).append(key)
+        env.close()
+        json.dump(id2len, open(f'{db}/id2len.json', 'w'))
+        json.dump(txt2img, open(f'{db}/txt2img.json', 'w'))
+        json.dump(img2txts, open(f'{db}/img2txts.json', 'w'))
+        json.dump({'bert': 'generated', 'UNK': 100, 'CLS': 101, 'SEP': 102, 'MASK': 103, 'v_range': [10, 100]},
+                  open(f'{db}/meta.json', 'w'))
+
+
+def scores(model, b, task):
+    """UniterForPretraining.forward(batch, task, compute_loss=False)."""
+    if task == 'mlm':
+        seq = model.encode(b)[:, :b['input_ids'].size(1), :]
+        return model.cls(model.masked_hidden(seq, b['txt_labels'] != -1))
+    hidden = model.masked_hidden(model.encode(b, b['img_masks']), b['img_mask_tgt'])
+    return model.feat_regress(hidden) if task == 'mrfr' else model.region_classifier(hidden)
+
+
+def soft_accuracy(out, labels):
+    return (out.max(dim=-1)[1] == labels.max(dim=-1)[1]).sum().item()
+
+
+def validate_task(model, task, loader, ot):
+    loss, correct, n, ot_pos, ot_neg = 0.0, 0, 0, 0.0, 0.0
+    for b in loader:
+        if task == 'mlm':
+            s = scores(model, b, task)
+            labels = b['txt_labels'][b['txt_labels'] != -1]
+            loss += F.cross_entropy(s, labels, reduction='sum').item()
+            correct += (s.max(dim=-1)[1] == labels).sum().item()
+            n += labels.numel()
+        elif task == 'mrfr':
+            loss += F.mse_loss(scores(model, b, task), b['feat_targets'], reduction='none').sum().item() / IMG_DIM
+            n += b['img_mask_tgt'].sum().item()
+        elif task.startswith('mrc'):
+            pred = scores(model, b, task)
+            t = b['label_targets']
+            if 'kl' in task:
+                pred = F.log_softmax(pred, dim=-1)
+                loss += F.kl_div(pred, t, reduction='sum').item()
+                correct += soft_accuracy(pred, t)
+            else:  # what UNITER's branch means (it reads label_targets undefined)
+                loss += F.cross_entropy(pred, t[:, 1:].max(dim=-1)[1] + 1, ignore_index=0, reduction='sum').item()
+                correct += soft_accuracy(pred[:, 1:], t[:, 1:])
+            n += b['img_mask_tgt'].sum().item()
+        else:
+            seq = model.encode(b)
+            s = model.itm_output(model.uniter.pooler(seq))
+            if ot:
+                _, (pos, neg) = model(b, 'itm')
+                ot_pos += pos.sum().item()
+                ot_neg += neg.sum().item()
+            loss += F.cross_entropy(s, b['targets'], reduction='sum').item()
+            correct += (s.max(dim=-1)[1] == b['targets']).sum().item()
+            n += len(b['targets'])
+    line = f'loss={loss / n:.6f}'
+    if task != 'mrfr':
+        line += f' acc={correct / n:.6f}'
+    return line
+
+
+def validate(case_path):
+    c = json.load(open(case_path))
+    torch.manual_seed(0)
+    model = Pretrain(Cfg(json.load(open(c['model_config']))))
+    state = torch.load(c['checkpoint'])
+    missing, _ = model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    assert not [k for k in missing if 'position_ids' not in k], missing
+    model.eval()
+    with torch.no_grad():
+        for d in c['val_datasets']:
+            for t in d['tasks']:
+                task = 'mrc-kl' if t.startswith('mrc') and 'kl' in t else t
+                data = PretrainData({'task': 'mrc' if task.startswith('mrc') else task, 'seed': c['seed'],
+                                     'mask_prob': c['mrm_prob'], 'itm_neg_prob': c['itm_neg_prob'],
+                                     'txt_db': d['db'][0], 'img_db': d['img'][0], 'max_txt_len': -1})
+                data.new_epoch(1)
+                ot = task == 'itm' and c['itm_ot_lambda'] > 0
+                idx = list(range(len(data.ids)))
+                loader = (collate(data.task, [data.get(i) for i in idx[k:k + 8]], ot) for k in range(0, len(idx), 8))
+                print(f"{t}_{d['name']}: {validate_task(model, task, loader, ot)}")
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'gen':
+        gen(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == 'validate':
+        validate(sys.argv[2])
+    else:
+        sys.exit(f'unknown command {sys.argv[1]}')
