@@ -120,7 +120,8 @@ class PretrainRun : public ::testing::Test {
       const auto r = Sh(Quote(::uniter::testing::Python()) + " " + Quote(TestDir() + "/read_events.py") + " " +
                          Quote(e.path().string()));
       EXPECT_EQ(r.exit_code, 0) << r.out;
-      for (const auto& v : nlohmann::json::parse(r.out).at("scalars"))
+      const nlohmann::json j = nlohmann::json::parse(r.out);
+      for (const auto& v : j.at("scalars"))
         s[v[0].get<std::string>()][v[1].get<int64_t>()] = v[2].get<double>();
     }
     return s;

@@ -50,6 +50,7 @@ def gen(out, seed):
             w, h = 0.2 + rng.rand(BOXES) * 0.3, 0.2 + rng.rand(BOXES) * 0.3
             soft = rng.rand(BOXES, IMG_LABEL_DIM) * 0.01
             soft[:, 1 + c] = 0.9
+            soft /= soft.sum(1, keepdims=True)  # a distribution, as the detector's
             d = {'features': feat.astype(np.float16),
                  'norm_bb': np.stack([x, y, x + w, y + h, w, h], 1).astype(np.float16),
                  'conf': np.full(BOXES, 0.9, np.float16), 'soft_labels': soft.astype(np.float16)}
