@@ -26,6 +26,7 @@ struct TrainCliOptions {
   bool quiet = false;
   int threads = 0;
   int dist_timeout = 1800;
+  std::vector<std::string> dump_batches;  // N DIR
 };
 
 trainer::TaskKind ParseTask(const std::string& name) {
@@ -75,6 +76,17 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.quiet = o.quiet;
   run.threads = o.threads;
   run.dist_timeout_s = o.dist_timeout;
+  if (!o.dump_batches.empty()) {
+    size_t used = 0;
+    try {
+      run.dump_batches = std::stoll(o.dump_batches[0], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != o.dump_batches[0].size() || run.dump_batches < 0)
+      throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + o.dump_batches[0] + "'");
+    run.dump_batches_dir = o.dump_batches[1];
+  }
   const trainer::TrainResult r = trainer::Train(task, opts, run);
   if (r.rank != 0) return;  // under torchrun/srun rank 0 speaks for the run
   for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);
@@ -120,6 +132,11 @@ void SetupTrainCommand(CLI::App& app) {
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
+  sub->add_option("--dump-batches,--dump_batches", o->dump_batches,
+                  "N DIR: write the first N training micro-batches as DIR/batch_000000.npz, ... (UNITER's collate "
+                  "key names + a 0-d float32 `loss`: our step's loss on it, before accumulation/scaling)")
+      ->expected(2)
+      ->type_name("N DIR");
   sub->allow_extras();
   sub->fallthrough(false);  // keep the --KEY VALUE extras here instead of passing them up
   sub->callback([o, sub] { RunTrain(*o, sub->remaining()); });

@@ -18,6 +18,7 @@
 #include "featdb/npy.h"
 #include "trainer/data/internal/re_vcr.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/internal/batch_dump.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
@@ -51,7 +52,8 @@ std::string CheckpointTag(const std::string& checkpoint) {
 // groups, the update, logs.
 class Run {
  public:
-  Run(TaskKind task, const TrainOptions& o, const RunOptions& run) : task_(task), o_(o), run_(run) {}
+  Run(TaskKind task, const TrainOptions& o, const RunOptions& run)
+      : task_(task), o_(o), run_(run), dump_(run.dump_batches_dir, run.dump_batches) {}
 
   // Checks output_dir (absent or empty), builds the model (seeded, checkpoint
   // loaded) and optimizer; nothing is written yet.
@@ -95,6 +97,7 @@ class Run {
     const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(b), b), b);
     loss.backward();
     const double v = loss.item<double>();
+    if (dump_.Wants()) dump_.Dump(dump_.NextStem(), BatchArrays(b, task_), v);
     loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;
     loss_set_ = true;
     if (micro % o_.gradient_accumulation_steps != 0) return false;
@@ -146,6 +149,7 @@ class Run {
   int64_t global_step_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
+  BatchDumper dump_;  // --dump-batches
 };
 
 // ---------------------------------------------------------------------- RE

@@ -119,6 +119,13 @@ struct RunOptions {
   // Called after every optimizer step with (global_step, num_train_steps),
   // on the training thread (a caller's progress display). Optional.
   std::function<void(int64_t, int64_t)> on_step;
+  // `--dump-batches N DIR` (not a UNITER key): the first N training
+  // micro-batches as DIR/batch_000000.npz, ... under UNITER's collate key
+  // names plus a 0-d float32 `loss`: the fp32 loss our step computed on that
+  // micro-batch, as the task's train_*.py reduces it, before any loss scaling
+  // or accumulation. Rank 0 only. 0 = none.
+  int64_t dump_batches = 0;
+  std::string dump_batches_dir;
 };
 
 struct TrainResult {

@@ -18,6 +18,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "trainer/internal/batch_dump.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/itm_eval.h"
@@ -98,7 +99,8 @@ namespace {
 
 class ItmTrainer {
  public:
-  ItmTrainer(const TrainOptions& o, const RunOptions& run) : o_(o), run_(run) {}
+  ItmTrainer(const TrainOptions& o, const RunOptions& run)
+      : o_(o), run_(run), dump_(run.dump_batches_dir, run.dump_batches) {}
   TrainResult Run();
 
  private:
@@ -126,6 +128,7 @@ class ItmTrainer {
   double loss_ema_ = 0;
   bool loss_set_ = false;
   TrainResult result_;
+  BatchDumper dump_;  // --dump-batches
 };
 
 void ItmTrainer::Prepare() {
@@ -181,7 +184,9 @@ void ItmTrainer::StepRank(const std::vector<std::string>& txts) {
   b.sample_size = 1 + 2 * o_.negative_size;
   n_examples_ += b.input_ids.size(0);
   TaskModelImpl& m = model_->module();
-  Backward(m.TrainLoss(m.Loss(m.Scores(b), b), b));
+  const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(b), b), b);
+  if (dump_.Wants()) dump_.Dump(dump_.NextStem(), BatchArrays(b, TaskKind::kItm), loss.item<double>());
+  Backward(loss);
 }
 
 // UniterForImageTextRetrievalHardNeg.forward on one HardNegFrom{Text ('t'),

@@ -31,6 +31,7 @@
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/dist.h"
 #include "trainer/internal/amp.h"
+#include "trainer/internal/batch_dump.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/itm_run.h"
@@ -71,7 +72,8 @@ struct Split {
 class Trainer {
  public:
   Trainer(TaskKind task, const TrainOptions& o, const RunOptions& run, const DistEnv& env)
-      : task_(task), o_(o), run_(run), env_(env), rank_(env.rank), world_(env.world_size) {
+      : task_(task), o_(o), run_(run), env_(env), rank_(env.rank), world_(env.world_size),
+        dump_(run.dump_batches_dir, rank_ == 0 ? run.dump_batches : 0) {
     if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
   }
 
@@ -122,6 +124,7 @@ class Trainer {
   c10::Device device_{c10::kCPU};
   Precision precision_;
   std::unique_ptr<LossScaler> scaler_;  // enabled for fp16 only
+  BatchDumper dump_;  // --dump-batches
 
   int64_t global_step_ = 0;
   int64_t n_examples_ = 0;
@@ -405,8 +408,10 @@ bool Trainer::TrainEpoch() {
   data::PrefetchLoader loader(train_, std::move(batches), lo);
   while (auto batch = loader.Next()) {
     n_examples_ += batch->targets.size(0);
-    loss_.Add(ForwardBackward(model_->module(), *batch, {device_, precision_.mode, scaler_.get(), o_.pin_mem})
-                  .item<double>());
+    const double loss =
+        ForwardBackward(model_->module(), *batch, {device_, precision_.mode, scaler_.get(), o_.pin_mem}).item<double>();
+    if (dump_.Wants()) dump_.Dump(dump_.NextStem(), BatchArrays(*batch, task_), loss);
+    loss_.Add(loss);
     if (++batch_in_epoch_ % o_.gradient_accumulation_steps == 0) {
       SyncGradients();
       Update();

@@ -21,6 +21,7 @@
 #include "featdb/npy.h"
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
+#include "tests/trainer/dump_check.h"
 
 namespace uniter::trainer {
 namespace {
@@ -307,6 +308,12 @@ TEST_F(ItmCli, DbWithoutImageListIsOneLine) {
   EXPECT_NE(t.out.find("img2txts.json"), std::string::npos) << t.out;
   EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 1) << t.out;
   EXPECT_FALSE(fs::exists(*root_ + "/bad_train"));
+}
+
+// --dump-batches: each dumped itm_rank_collate batch's ranking loss
+// recomputed by the Python restatement of UNITER's model (dump_check.h).
+TEST_F(ItmCli, DumpedBatchesRecomputeInUnitersModel) {
+  testing::ExpectDumpedLossesMatchUniter(*root_, "itm", WriteConfig("dump_itm", Config()), "");
 }
 
 }  // namespace

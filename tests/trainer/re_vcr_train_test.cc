@@ -19,6 +19,7 @@
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
+#include "tests/trainer/dump_check.h"
 
 namespace uniter::trainer {
 namespace {
@@ -462,6 +463,33 @@ TEST(VcrEndToEnd, LearnsAboveChanceAndWritesUnitersFiles) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
   EXPECT_NE(bad.out.find("vcr_gt_missing"), std::string::npos) << bad.out;
+}
+
+// --dump-batches: each dumped re_collate / vcr_collate batch's loss
+// recomputed by the Python restatement of UNITER's model (dump_check.h).
+TEST(ReVcrDump, DumpedBatchesRecomputeInUnitersModel) {
+  const std::string root = ::uniter::testing::TempDir("re_vcr_dump");
+  std::mt19937 gen(5);
+  const ReWorld w = WriteReImages(root, gen);
+  WriteReTxt(root + "/refcoco_train.db", w, 1000, 100, gen);  // 3 full batches of 32
+  WriteReTxt(root + "/refcoco_val.db", w, 5000, 16, gen);
+  const std::string re_cfg = root + "/re.json";
+  ::uniter::testing::WriteFile(re_cfg, ReConfig(root).dump());
+  testing::ExpectDumpedLossesMatchUniter(root, "re", re_cfg, "2");
+
+  WriteVcrImages(root, "train", gen);
+  WriteVcrImages(root, "val", gen);
+  WriteVcrTxt(root + "/vcr_train.db", "train", 40, gen);
+  WriteVcrTxt(root + "/vcr_val.db", "val", 8, gen);
+  const nlohmann::json c = {
+      {"train_txt_dbs", {root + "/vcr_train.db"}}, {"train_img_dbs", {root + "/vcr_gt_train;" + root + "/vcr_train"}},
+      {"val_txt_db", root + "/vcr_val.db"}, {"val_img_db", root + "/vcr_gt_val;" + root + "/vcr_val"},
+      {"checkpoint_from", "vcr_pretrain"},  // the reference's state dict has the expanded tables already
+      {"max_txt_len", 220}, {"train_batch_size", 2200}, {"val_batch_size", 10}, {"learning_rate", 1e-3},
+      {"warmup_steps", 1}, {"seed", 42}, {"n_workers", 1}};
+  const std::string vcr_cfg = root + "/vcr.json";
+  ::uniter::testing::WriteFile(vcr_cfg, c.dump());
+  testing::ExpectDumpedLossesMatchUniter(root, "vcr", vcr_cfg, "");
 }
 
 }  // namespace

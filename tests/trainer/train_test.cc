@@ -22,6 +22,7 @@
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
+#include "tests/trainer/dump_check.h"
 #include "tests/trainer/train_test_data.h"
 
 namespace uniter::trainer {
@@ -723,6 +724,29 @@ TEST_F(TrainNlvr2, RunWithoutTrainingStateIsNotResumed) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
   EXPECT_EQ(::uniter::testing::ReadFile(out + "/log/hps.json"), "{}");
   EXPECT_EQ(std::distance(fs::recursive_directory_iterator(out), fs::recursive_directory_iterator()), 2);
+}
+
+// --dump-batches: each dumped micro-batch's loss recomputed by the Python
+// restatement of UNITER's model from the file alone (tests/trainer/dump_check.h).
+TEST_F(TrainNlvr2, DumpedPairedAttnBatchesRecomputeInUnitersModel) {
+  testing::ExpectDumpedLossesMatchUniter(*root_, "nlvr2", WriteConfig("dump_nlvr2", Config()), "paired-attn");
+}
+
+TEST_F(TrainNlvr2, DumpedVqaAndVeBatchesRecomputeInUnitersModel) {
+  auto c = Config();
+  for (const char* k : {"model", "use_img_type", "train_txt_db", "train_img_db"}) c.erase(k);
+  c["train_txt_dbs"] = {*root_ + "/vqa_train"};
+  c["train_img_dbs"] = {*root_ + "/img"};
+  c["val_txt_db"] = *root_ + "/vqa_dev";
+  c["ans2label"] = *root_ + "/ans2label.json";
+  testing::ExpectDumpedLossesMatchUniter(*root_, "vqa", WriteConfig("dump_vqa", c),
+                                         std::to_string(kVqaAnswers.size()));
+  auto v = Config();
+  v.erase("model");
+  v.erase("use_img_type");
+  v["train_txt_db"] = *root_ + "/ve_train";
+  v["val_txt_db"] = *root_ + "/ve_dev";
+  testing::ExpectDumpedLossesMatchUniter(*root_, "ve", WriteConfig("dump_ve", v), "");
 }
 
 }  // namespace
