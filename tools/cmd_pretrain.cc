@@ -28,6 +28,7 @@ struct PretrainCliOptions {
   bool quiet = false;
   int threads = 0;
   int dist_timeout = 1800;
+  std::vector<std::string> dump_batches;  // N DIR
 };
 
 // The `--key value...` tokens CLI11 left over, in order.
@@ -76,6 +77,17 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
   run.quiet = o.quiet;
   run.threads = o.threads;
   run.dist_timeout_s = o.dist_timeout;
+  if (!o.dump_batches.empty()) {
+    size_t used = 0;
+    try {
+      run.dump_batches = std::stoll(o.dump_batches[0], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != o.dump_batches[0].size() || run.dump_batches < 0)
+      throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + o.dump_batches[0] + "'");
+    run.dump_batches_dir = o.dump_batches[1];
+  }
   if (o.validate_only) {
     for (const auto& v : trainer::ValidatePretrain(opts, o.checkpoint, run)) PrintValLog(v);
     return;
@@ -110,6 +122,11 @@ void SetupPretrainCommand(CLI::App& app) {
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
+  sub->add_option("--dump-batches,--dump_batches", o->dump_batches,
+                  "N DIR: each task's first N training micro-batches as DIR/<task>_<db>_<nnn>.npz (UNITER's collate "
+                  "keys, OT inputs as ot_inputs.<key>, plus a 0-d float32 `loss`: our step's loss on it)")
+      ->expected(2)
+      ->type_name("N DIR");
   sub->allow_extras();
   sub->fallthrough(false);
   sub->callback([o, sub] { RunPretrain(*o, sub->remaining()); });

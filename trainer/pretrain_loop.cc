@@ -28,6 +28,7 @@
 #include "trainer/data/token_bucket_sampler.h"
 #include "trainer/dist.h"
 #include "trainer/internal/amp.h"
+#include "trainer/internal/batch_dump.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/pretrain_run.h"
@@ -70,6 +71,7 @@ struct TaskStream {
   int64_t epoch = 0, epoch_start = 0;  // the listed epoch and its first global position
   std::vector<std::vector<int64_t>> batches;
   double n_examples = 0, n_in_units = 0, n_loss_units = 0;  // this rank's, since the run (re)started
+  BatchDumper dump;  // --dump-batches: this task's first N micro-batches (rank 0)
 };
 
 struct ValTask {
@@ -154,6 +156,7 @@ void Pretrainer::Prepare() {
       s.index = static_cast<int>(streams_.size()) - 1;
       s.mix_ratio = d.mix_ratio[i];
       s.data = std::make_unique<PretrainTaskData>(ParsePretrainTask(d.tasks[i]), pairs, o_);
+      if (rank_ == 0 && run_.dump_batches > 0) s.dump = BatchDumper(run_.dump_batches_dir, run_.dump_batches);
       pool.emplace_back(s.name, s.mix_ratio);
     }
   }
@@ -332,7 +335,8 @@ Meter& Pretrainer::MeterOf(const std::string& name) {
 void Pretrainer::MicroBatch(TaskStream& s) {
   const int64_t g = s.next + rank_;
   s.next += world_;
-  const PretrainBatch b = ToDevice(s.data->Load(BatchAt(s, g), *arena_), ctx_.device, ctx_.pin);
+  const PretrainBatch cpu = s.data->Load(BatchAt(s, g), *arena_);
+  const PretrainBatch b = ToDevice(cpu, ctx_.device, ctx_.pin);
   const PretrainTask task = s.data->task();
   s.n_examples += static_cast<double>(b.batch.input_ids.size(0));
   s.n_in_units += static_cast<double>(b.batch.attn_masks.eq(1).sum().item<int64_t>());
@@ -355,6 +359,11 @@ void Pretrainer::MicroBatch(TaskStream& s) {
     MeterOf("loss/" + s.name + "_ot").Add((out.ot_pos.sum() - out.ot_neg.sum()).item<double>() / n);
   }
   MeterOf("loss/" + s.name).Add(loss.item<double>());
+  if (s.dump.Wants()) {
+    char stem[32];
+    std::snprintf(stem, sizeof(stem), "_%03lld", static_cast<long long>(s.dump.written()));
+    s.dump.Dump(s.name + stem, PretrainBatchArrays(cpu), loss.item<double>());
+  }
 }
 
 void Pretrainer::Update(TaskStream& s) {

@@ -69,12 +69,17 @@ class PretrainRun : public ::testing::Test {
     root_ = new std::string(::uniter::testing::TempDir("pretrain_run"));
     gen_ = Sh(Quote(::uniter::testing::Python()) + " " + Quote(TestDir() + "/pretrain_val_ref.py") + " gen " +
                Quote(*root_) + " 5 2>&1");
-    WriteFile(*root_ + "/model.json",
-              nlohmann::json{{"vocab_size", 128}, {"hidden_size", 64}, {"num_hidden_layers", 2},
-                             {"num_attention_heads", 4}, {"intermediate_size", 128}, {"hidden_act", "gelu"},
-                             {"hidden_dropout_prob", 0.1}, {"attention_probs_dropout_prob", 0.1},
-                             {"max_position_embeddings", 64}, {"type_vocab_size", 2}, {"initializer_range", 0.02}}
-                  .dump(2));
+    WriteModelConfigs();
+  }
+  static void WriteModelConfigs() {
+    for (const double p : {0.1, 0.0})
+      WriteFile(*root_ + (p > 0 ? "/model.json" : "/model_nodrop.json"),
+                nlohmann::json{{"vocab_size", 128}, {"hidden_size", 64}, {"num_hidden_layers", 2},
+                               {"num_attention_heads", 4}, {"intermediate_size", 128}, {"hidden_act", "gelu"},
+                               {"hidden_dropout_prob", p}, {"attention_probs_dropout_prob", p},
+                               {"max_position_embeddings", 64}, {"type_vocab_size", 2},
+                               {"initializer_range", 0.02}}
+                    .dump(2));
   }
   static void TearDownTestSuite() {
     delete root_;
@@ -207,12 +212,6 @@ TEST_F(PretrainRun, KilledRunResumesToTheUninterruptedBytes) {
 
 TEST_F(PretrainRun, TwoGlooRanksSummingEqualOneProcessAccumulatingTwo) {
   // No dropout: ranks draw other random numbers than one process.
-  WriteFile(*root_ + "/model_nodrop.json",
-            nlohmann::json{{"vocab_size", 128}, {"hidden_size", 64}, {"num_hidden_layers", 2},
-                           {"num_attention_heads", 4}, {"intermediate_size", 128}, {"hidden_act", "gelu"},
-                           {"hidden_dropout_prob", 0.0}, {"attention_probs_dropout_prob", 0.0},
-                           {"max_position_embeddings", 64}, {"type_vocab_size", 2}, {"initializer_range", 0.02}}
-                .dump(2));
   const std::string config = Config("dist", {"mlm", "mrc", "itm"}, {1, 1, 1},
                                     {{"num_train_steps", 12}, {"valid_steps", 6}, {"dropout", 0.0},
                                      {"grad_reduce", "sum"}, {"model_config", *root_ + "/model_nodrop.json"}});
@@ -260,6 +259,36 @@ TEST_F(PretrainRun, ValidateOnlyEqualsUniterValidateRestated) {
   }
   // The run's own final validation printed the same lines.
   EXPECT_EQ(ParseValLines(r.out), got);
+}
+
+// --dump-batches: each task's first 2 micro-batches under UNITER's collate
+// keys, their `loss` recomputed by pretrain.py's forward + reduction
+// (pretrain_val_ref.py dumps) with the run's weights (learning_rate 0 and no
+// dropout: every micro-batch saw the checkpoint's weights).
+TEST_F(PretrainRun, DumpedBatchesRecomputeToTheirLossInPython) {
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  const std::string config = Config("dump", {"mlm", "mrfr", "mrc", "mrckl", "itm"}, {1, 1, 1, 1, 1},
+                                    {{"num_train_steps", 30}, {"valid_steps", 30}, {"learning_rate", 0.0},
+                                     {"dropout", 0.0}, {"model_config", *root_ + "/model_nodrop.json"}});
+  const std::string out = *root_ + "/dump", dir = *root_ + "/dump_batches";
+  const auto r = Uniter(Pretrain(config, out) + " --dump-batches 2 " + Quote(dir) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto ref = Sh(Quote(::uniter::testing::Python()) + " " + Quote(TestDir() + "/pretrain_val_ref.py") +
+                      " dumps " + Quote(dir) + " " + Quote(out + "/ckpt/model_step_30.pt") + " " +
+                      Quote(*root_ + "/model_nodrop.json") + " 0.1");
+  ASSERT_EQ(ref.exit_code, 0) << ref.out;
+  std::istringstream in(ref.out);
+  std::string stem;
+  double ours = 0, want = 0;
+  std::vector<std::string> stems;
+  while (in >> stem >> ours >> want) {
+    stems.push_back(stem);
+    EXPECT_NEAR(ours, want, 1e-5 * std::max(1.0, std::fabs(want))) << stem;
+  }
+  EXPECT_EQ(stems, (std::vector<std::string>{"itm_cap_000", "itm_cap_001", "mlm_cap_000", "mlm_cap_001",
+                                             "mrc_cap_000", "mrc_cap_001", "mrckl_cap_000", "mrckl_cap_001",
+                                             "mrfr_cap_000", "mrfr_cap_001"}))
+      << ref.out;
 }
 
 TEST_F(PretrainRun, BadConfigKeyOrMissingDbFailsInOneLine) {

@@ -8,6 +8,11 @@ do not depend on how examples are batched).
   pretrain_val_ref.py gen OUT SEED          OUT/img (img_db with 1601-wide soft labels),
                                             OUT/txt_train, OUT/txt_val (caption txt_dbs)
   pretrain_val_ref.py validate CASE.json    one `task: loss=X [acc=Y]` line per val task
+  pretrain_val_ref.py dumps DIR CKPT MODEL_JSON ITM_OT_LAMBDA
+                                            per --dump-batches file: `stem ours ref`, the dumped `loss`
+                                            and pretrain.py's loss recomputed on the file's arrays with the
+                                            checkpoint's weights; exits 1 when a file's keys are not the
+                                            ones UNITER's collate yields
 """
 import json
 import os
@@ -26,7 +31,7 @@ from torch.nn import functional as F
 msgpack_numpy.patch()
 sys.path.insert(0, dirname(__file__))
 from pretrain_data_ref import PretrainData, collate  # noqa: E402
-from pretrain_ref import IMG_LABEL_DIM, Pretrain  # noqa: E402
+from pretrain_ref import IMG_LABEL_DIM, Pretrain, train_loss  # noqa: E402
 from uniter_ref import IMG_DIM, Cfg  # noqa: E402
 
 COLORS, IMAGES, BOXES = 4, 48, 10
@@ -155,10 +160,42 @@ def validate(case_path):
                 print(f"{t}_{d['name']}: {validate_task(model, task, loader, ot)}")
 
 
+COLLATE_KEYS = {'input_ids', 'position_ids', 'img_feat', 'img_pos_feat', 'attn_masks', 'gather_index'}
+TASK_KEYS = {'mlm': {'txt_labels'}, 'mrfr': {'img_masks', 'img_mask_tgt', 'feat_targets'},
+             'mrc': {'img_masks', 'img_mask_tgt', 'label_targets'},
+             'itm': {'targets', 'ot_inputs.ot_scatter', 'ot_inputs.scatter_max', 'ot_inputs.txt_pad',
+                     'ot_inputs.img_pad'}}
+
+
+def dumps(dump_dir, ckpt, model_json, itm_ot_lambda):
+    """pretrain.py's forward + loss reduction on each dumped micro-batch."""
+    model = Pretrain(Cfg(json.load(open(model_json))))
+    model.load_state_dict({k: v.float() for k, v in torch.load(ckpt).items()}, strict=False)
+    model.train()  # as the step ran it (the test's config has no dropout)
+    bad = False
+    for name in sorted(os.listdir(dump_dir)):
+        stem = name[:-len('.npz')]
+        task = stem.split('_')[0]
+        z = np.load(f'{dump_dir}/{name}')
+        want = COLLATE_KEYS | TASK_KEYS['mrc' if task.startswith('mrc') else task] | {'loss'}
+        if set(z.files) != want:
+            print(f'{stem}: keys {sorted(set(z.files) ^ want)} differ from the collate', file=sys.stderr)
+            bad = True
+            continue
+        b = {k.split('.')[-1]: torch.from_numpy(z[k]) for k in z.files if k != 'loss'}
+        with torch.no_grad():
+            loss, ot = model(b, 'mrc-kl' if task == 'mrckl' else task)
+            ref = train_loss(task, loss, ot, itm_ot_lambda).item()
+        print(stem, float(z['loss']), ref)
+    sys.exit(1 if bad else 0)
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'gen':
         gen(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == 'validate':
         validate(sys.argv[2])
+    elif sys.argv[1] == 'dumps':
+        dumps(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
     else:
         sys.exit(f'unknown command {sys.argv[1]}')
