@@ -189,6 +189,24 @@ TEST_F(PretrainRun, CheckpointHasUniterForPretrainingKeys) {
   EXPECT_EQ(py.out, "[]\nTrue\n");
 }
 
+// Starting from BERT: a pytorch-pretrained-bert pytorch_model.bin (bert.*
+// keys, gamma/beta) reaches UniterForPretraining's keys, the MLM decoder
+// tied to the loaded word embeddings (learning_rate 0 runs at get_lr_sched's
+// floor of 1e-8: the weights stay within 1e-6 of the loaded ones).
+TEST_F(PretrainRun, StartsFromABertCheckpoint) {
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  const std::string py = Quote(::uniter::testing::Python()) + " " + Quote(TestDir() + "/pretrain_val_ref.py");
+  const std::string bert = *root_ + "/bert.bin", out = *root_ + "/from_bert";
+  const auto made = Sh(py + " bert " + Quote(*root_ + "/model.json") + " " + Quote(bert) + " 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const std::string config = Config("bert", {"mlm"}, {1}, {{"num_train_steps", 2}, {"learning_rate", 0.0}});
+  const auto r = Uniter(Pretrain(config, out) + " --checkpoint " + Quote(bert) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto check = Sh(py + " check_init " + Quote(bert) + " " + Quote(out + "/ckpt/model_step_2.pt") + " 2>&1");
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+  EXPECT_EQ(check.out.rfind("ok ", 0), 0u) << check.out;
+}
+
 TEST_F(PretrainRun, KilledRunResumesToTheUninterruptedBytes) {
   const std::string config = Config("resume", {"mlm", "mrfr", "mrckl", "itm"}, {2, 1, 1, 2},
                                     {{"num_train_steps", 30}, {"valid_steps", 10}, {"gradient_accumulation_steps", 2}});
@@ -263,8 +281,9 @@ TEST_F(PretrainRun, ValidateOnlyEqualsUniterValidateRestated) {
 
 // --dump-batches: each task's first 2 micro-batches under UNITER's collate
 // keys, their `loss` recomputed by pretrain.py's forward + reduction
-// (pretrain_val_ref.py dumps) with the run's weights (learning_rate 0 and no
-// dropout: every micro-batch saw the checkpoint's weights).
+// (pretrain_val_ref.py dumps) with the run's weights (no dropout; learning_rate
+// 0, which get_lr_sched floors at 1e-8: every micro-batch saw the
+// checkpoint's weights to ~1e-7, far inside the 1e-5 tolerance).
 TEST_F(PretrainRun, DumpedBatchesRecomputeToTheirLossInPython) {
   UNITER_REQUIRE_PYTHON_MODULE("torch");
   const std::string config = Config("dump", {"mlm", "mrfr", "mrc", "mrckl", "itm"}, {1, 1, 1, 1, 1},

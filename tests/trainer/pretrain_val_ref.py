@@ -13,6 +13,10 @@ do not depend on how examples are batched).
                                             and pretrain.py's loss recomputed on the file's arrays with the
                                             checkpoint's weights; exits 1 when a file's keys are not the
                                             ones UNITER's collate yields
+  pretrain_val_ref.py bert MODEL_JSON OUT   a pytorch-pretrained-bert layout state dict (bert.* keys,
+                                            LayerNorm gamma/beta, cls.predictions.*) of random weights
+  pretrain_val_ref.py check_init BERT CKPT  `ok` when every BERT tensor reached its UNITER key in CKPT
+                                            (and the tied decoder equals the word embeddings)
 """
 import json
 import os
@@ -190,11 +194,38 @@ def dumps(dump_dir, ckpt, model_json, itm_ot_lambda):
     sys.exit(1 if bad else 0)
 
 
+def bert(model_json, out):
+    torch.manual_seed(11)
+    m = Pretrain(Cfg(json.load(open(model_json))))
+    state = {}
+    for k, v in m.state_dict().items():
+        if 'img_embeddings' in k or not k.startswith(('uniter.', 'cls.')) or k == 'cls.predictions.decoder.weight':
+            continue
+        k = k.replace('uniter.', 'bert.', 1).replace('LayerNorm.weight', 'LayerNorm.gamma')
+        state[k.replace('LayerNorm.bias', 'LayerNorm.beta')] = torch.randn(v.shape) * 0.1
+    state['cls.predictions.decoder.weight'] = state['bert.embeddings.word_embeddings.weight']
+    torch.save(state, out)
+
+
+def check_init(bert_path, ckpt):
+    b, c = torch.load(bert_path), torch.load(ckpt)
+    for k, v in b.items():
+        u = k.replace('bert.', 'uniter.', 1).replace('gamma', 'weight').replace('beta', 'bias')
+        # learning_rate 0 runs at 1e-8 (get_lr_sched's floor): two steps move a weight by ~2e-8
+        assert (c[u].float() - v).abs().max() < 1e-6, u
+    assert torch.equal(c['cls.predictions.decoder.weight'], c['uniter.embeddings.word_embeddings.weight'])
+    print('ok', len(b))
+
+
 if __name__ == '__main__':
     if sys.argv[1] == 'gen':
         gen(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == 'validate':
         validate(sys.argv[2])
+    elif sys.argv[1] == 'bert':
+        bert(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == 'check_init':
+        check_init(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == 'dumps':
         dumps(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
     else:
