@@ -187,6 +187,17 @@ TEST_F(PretrainRun, CheckpointHasUniterForPretrainingKeys) {
                       Quote(out + "/ckpt/model_step_2.pt") + " 2>&1");
   ASSERT_EQ(py.exit_code, 0) << py.out;
   EXPECT_EQ(py.out, "[]\nTrue\n");
+  // The optimizer holds a tied tensor once, under its first name in
+  // PyTorch's named_parameters() (the embeddings', not the heads').
+  const auto optim = Sh(Quote(::uniter::testing::Python()) + " -c " +
+                        Quote("import sys, torch; s = torch.load(sys.argv[1]); "
+                              "k = {n[6:].rsplit('.', 1)[0] for n in s if n.startswith('optim.')}; "
+                              "print('uniter.embeddings.word_embeddings.weight' in k, "
+                              "'uniter.img_embeddings.img_linear.weight' in k, "
+                              "'cls.predictions.decoder.weight' in k, 'feat_regress.weight' in k)") +
+                        " " + Quote(out + "/train_state/state_step_2.pt") + " 2>&1");
+  ASSERT_EQ(optim.exit_code, 0) << optim.out;
+  EXPECT_EQ(optim.out, "True True False False\n");
 }
 
 // Starting from BERT: a pytorch-pretrained-bert pytorch_model.bin (bert.*
