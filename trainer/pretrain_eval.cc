@@ -2,6 +2,7 @@
 // pretrain.py's validate_mlm / validate_mrfr / validate_mrc / validate_itm,
 // plus `--validate-only`.
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <tbb/parallel_for.h>
 #include <torch/utils.h>
 
@@ -27,6 +28,24 @@ data::DbPair PretrainDbs::Open(const std::string& txt, const std::string& img, b
   auto& m = img_[img];
   if (!m) m = std::make_shared<const data::ImgFeatDb>(img, data::ImgDbOptionsOf(o_));
   return {t, m};
+}
+
+void CheckSameTokenizer(const PretrainOptions& o) {
+  std::string first, first_db;
+  for (const auto* sets : {&o.train_datasets, &o.val_datasets})
+    for (const auto& d : *sets)
+      for (const auto& db : d.db) {
+        std::string bert;
+        try {
+          bert = nlohmann::json::parse(ReadWholeFile(db + "/meta.json")).value("bert", "");
+        } catch (const nlohmann::json::exception& e) {
+          throw FormatError(std::string("meta.json is not JSON: ") + e.what(), db);
+        }
+        if (first_db.empty()) first = bert, first_db = db;
+        if (bert != first)
+          throw UsageError("txt_dbs tokenized differently: " + first_db + " by '" + first + "', " + db + " by '" +
+                           bert + "' (meta.json 'bert'; pretrain.py asserts they agree)");
+      }
 }
 
 PretrainTaskData::PretrainTaskData(PretrainTask task, const std::vector<data::DbPair>& dbs,
@@ -202,6 +221,7 @@ PretrainModel MakePretrainModel(const PretrainOptions& o, std::string* model_jso
 std::vector<PretrainValLog> ValidatePretrain(const PretrainOptions& o, const std::string& checkpoint,
                                              const RunOptions& run) {
   PretrainDbs dbs(o);
+  CheckSameTokenizer(o);
   std::vector<std::pair<std::string, std::unique_ptr<PretrainTaskData>>> tasks;
   for (const auto& d : o.val_datasets)
     for (const auto& t : d.tasks)

@@ -169,6 +169,7 @@ void Pretrainer::Prepare() {
       v.batches = ShardBatches(ValBatches(*v.data, o_, static_cast<int64_t>(vals_.size()) - 1), rank_, world_, false);
     }
   }
+  CheckSameTokenizer(o_);
   for (const auto& s : streams_) meters_.push_back({"loss/" + s.name});
   if (o_.itm_ot_lambda > 0)
     for (const auto& s : streams_)

@@ -31,6 +31,9 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
       {"device", Kind::kStr}, {"amp_dtype", Kind::kStr}, {"grad_reduce", Kind::kStr},
+      // pretrain.py sets opts.rank itself; configs saved from a run's hps.json
+      // (pretrain-vcr-*.json) carry it. Accepted, ignored.
+      {"rank", Kind::kInt},
   };
   return kinds;
 }

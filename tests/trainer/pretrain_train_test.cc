@@ -337,6 +337,20 @@ TEST_F(PretrainRun, BadConfigKeyOrMissingDbFailsInOneLine) {
   EXPECT_NE(missing.out.find(*root_ + "/no_such_db"), std::string::npos) << missing.out;
   EXPECT_EQ(std::count(missing.out.begin(), missing.out.end(), '\n'), 1) << missing.out;
   EXPECT_FALSE(fs::exists(*root_ + "/missing_out")) << "nothing written on a bad input";
+
+  // A val db tokenized by another BERT than the train db (meta.json 'bert').
+  fs::copy(*root_ + "/txt_val", *root_ + "/txt_val_uncased", fs::copy_options::recursive);
+  nlohmann::json meta = nlohmann::json::parse(ReadFile(*root_ + "/txt_val_uncased/meta.json"));
+  meta["bert"] = "bert-base-uncased";
+  WriteFile(*root_ + "/txt_val_uncased/meta.json", meta.dump());
+  c = nlohmann::json::parse(ReadFile(Config("uncased", {"mlm"}, {1})));
+  c["val_datasets"][0]["db"] = {*root_ + "/txt_val_uncased"};
+  WriteFile(*root_ + "/uncased.json", c.dump());
+  const auto mixed = Uniter(Pretrain(*root_ + "/uncased.json", *root_ + "/uncased_out") + " 2>&1");
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.out.find("tokenized differently"), std::string::npos) << mixed.out;
+  EXPECT_EQ(std::count(mixed.out.begin(), mixed.out.end(), '\n'), 1) << mixed.out;
+  EXPECT_FALSE(fs::exists(*root_ + "/uncased_out"));
 }
 
 }  // namespace

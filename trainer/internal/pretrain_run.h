@@ -34,6 +34,10 @@ class PretrainDbs {
   std::map<std::string, std::shared_ptr<const data::ImgFeatDb>> img_;
 };
 
+// pretrain.py's check that every txt_db's meta.json names the same `bert`
+// tokenizer; UsageError naming two that differ. Call once the dbs opened.
+void CheckSameTokenizer(const PretrainOptions& o);
+
 // One task over its (txt_db, img_db) pairs, concatenated in order
 // (ConcatDatasetWithLens). Db j > 0 draws from seed ExampleSeed(seed, j, −3)
 // so that its examples are not masked as db 0's same-index ones.
