@@ -31,10 +31,14 @@ std::unique_ptr<optim::AdamW> MakeTaskOptimizer(TaskModelImpl& model, TaskKind t
 
 at::Tensor ForwardBackward(TaskModelImpl& model, const Batch& batch, const StepContext& ctx) {
   const Batch b = ToDevice(batch, ctx.device, ctx.pin);
+  return ForwardBackward([&] { return model.TrainLoss(model.Loss(model.Scores(b), b), b); }, ctx);
+}
+
+at::Tensor ForwardBackward(const std::function<at::Tensor()>& loss_fn, const StepContext& ctx) {
   at::Tensor loss;
   {
     AutocastGuard autocast(ctx.amp, ctx.device);
-    loss = model.TrainLoss(model.Loss(model.Scores(b), b), b);
+    loss = loss_fn();
   }
   (ctx.scaler ? ctx.scaler->Scale(loss) : loss).backward();
   return loss.detach();

@@ -41,6 +41,9 @@ class PretrainModelImpl : public torch::nn::Module {
   // The scalar pretrain.py backpropagates: the mean of the losses; ITM with
   // OT adds itm_ot_lambda · (Σ ot_pos − Σ ot_neg) / (#pos + #neg).
   static at::Tensor TrainLoss(PretrainTask task, const PretrainOutput& out, double itm_ot_lambda);
+  // ITM's compute_loss=False with OT (validate_itm): scores [B, 2]; `ot`
+  // (when not null and the batch has ot_inputs) gets ot_pos / ot_neg.
+  at::Tensor ItmScores(const PretrainBatch& b, PretrainOutput* ot);
 
   // pretrain_vcr.py's model set-up (UniterForPretrainingForVCR, after the
   // checkpoint is loaded): init_type_embedding (4 type rows [t0, t1, t0, t0])
@@ -57,7 +60,6 @@ class PretrainModelImpl : public torch::nn::Module {
   at::Tensor Encode(const PretrainBatch& b, bool mask_regions);
   at::Tensor MlmScores(const PretrainBatch& b);
   at::Tensor RegionHidden(const PretrainBatch& b);
-  at::Tensor ItmScores(const PretrainBatch& b, PretrainOutput* ot);
 
   // cls.predictions: transform (dense, act, LayerNorm) → decoder (tied) + bias.
   torch::nn::Module* predictions_ = nullptr;

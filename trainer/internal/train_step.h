@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,11 @@ struct StepContext {
 // reduction under autocast, backward of the (scaled) loss (grads
 // accumulate). Returns the unscaled scalar loss, detached.
 at::Tensor ForwardBackward(TaskModelImpl& model, const Batch& batch, const StepContext& ctx = {});
+
+// The same step for any model (the pretraining loop's): `loss` (the scalar
+// train loss of a batch already on ctx.device) computed under autocast, its
+// scaled value backpropagated. Returns the unscaled loss, detached.
+at::Tensor ForwardBackward(const std::function<at::Tensor()>& loss, const StepContext& ctx);
 
 struct UpdateResult {
   double grad_norm = -1;  // before clipping; −1 when not clipped

@@ -1,0 +1,136 @@
+// `uniter pretrain --config pretrain-*.json [--KEY VALUE ...]`: UNITER's
+// pretraining (pretrain.py), its configs accepted unchanged, any scalar key
+// overridable on the command line. `--validate-only --checkpoint F` runs
+// pretrain.py's validate() on the config's val_datasets and prints one
+// `task: loss=… acc=…` line per val task.
+#ifdef UNITER_HAVE_TORCH
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/torch_runtime.h"
+#include "tools/commands.h"
+#include "trainer/pretrain.h"
+
+namespace uniter::tools {
+namespace {
+
+struct PretrainCliOptions {
+  std::string config;
+  bool validate_only = false;
+  std::string checkpoint;
+  bool quiet = false;
+  int threads = 0;
+  int dist_timeout = 1800;
+  std::vector<std::string> dump_batches;  // N DIR
+};
+
+// The `--key value...` tokens CLI11 left over, in order.
+std::vector<trainer::OptionOverride> ParseOverrides(const std::vector<std::string>& args) {
+  std::vector<trainer::OptionOverride> out;
+  for (const std::string& a : args) {
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      const size_t eq = a.find('=');
+      out.push_back({a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {}});
+      if (eq != std::string::npos) out.back().values.push_back(a.substr(eq + 1));
+    } else if (out.empty()) {
+      throw UsageError("unexpected argument '" + a + "' (options are --key value)");
+    } else {
+      out.back().values.push_back(a);
+    }
+  }
+  return out;
+}
+
+std::string ReadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open pretrain config", path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void PrintValLog(const trainer::PretrainValLog& v) {
+  std::printf("%s: loss=%.6f", v.task.c_str(), v.loss);
+  if (v.acc >= 0) std::printf(" acc=%.6f", v.acc);
+  std::printf("\n");
+}
+
+void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& extras) {
+  auto overrides = ParseOverrides(extras);
+  if (o.validate_only) {
+    if (o.checkpoint.empty()) throw UsageError("--validate-only needs --checkpoint F");
+  } else if (!o.checkpoint.empty()) {
+    overrides.push_back({"checkpoint", {o.checkpoint}});  // the init checkpoint, as the config key
+  }
+  const trainer::PretrainOptions opts =
+      trainer::ParsePretrainOptions(ReadConfig(o.config), o.config, overrides, !o.validate_only);
+  ConfigureTorchThreads(o.threads);
+  trainer::RunOptions run;
+  run.banner = "pretrain: " + FormatTorchRuntime(DescribeTorchRuntime());
+  run.quiet = o.quiet;
+  run.threads = o.threads;
+  run.dist_timeout_s = o.dist_timeout;
+  if (!o.dump_batches.empty()) {
+    size_t used = 0;
+    try {
+      run.dump_batches = std::stoll(o.dump_batches[0], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != o.dump_batches[0].size() || run.dump_batches < 0)
+      throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + o.dump_batches[0] + "'");
+    run.dump_batches_dir = o.dump_batches[1];
+  }
+  if (o.validate_only) {
+    for (const auto& v : trainer::ValidatePretrain(opts, o.checkpoint, run)) PrintValLog(v);
+    return;
+  }
+  const trainer::PretrainResult r = trainer::Pretrain(opts, run);
+  if (r.rank != 0) return;
+  for (const auto& v : r.val) PrintValLog(v);
+  std::printf("%s: %lld steps\n", opts.output_dir.c_str(), static_cast<long long>(r.global_step));
+}
+
+}  // namespace
+
+void SetupPretrainCommand(CLI::App& app) {
+  auto o = std::make_shared<PretrainCliOptions>();
+  CLI::App* sub = app.add_subcommand("pretrain", "pretrain UNITER: MLM, MRFR, MRC(-kl), ITM + OT (UNITER's pretrain.py)");
+  sub->footer(
+      "Options: pretrain.py's keys from --config (train_datasets / val_datasets there only: name, db, img, tasks,\n"
+      "mix_ratio), each scalar overridable as --KEY VALUE. Tasks are named {task}_{dataset name} (mlm_coco, ...);\n"
+      "each update trains one task drawn by mix_ratio (MetaLoader). Writes log/hps.json, log/model.json,\n"
+      "TensorBoard events (loss/{task}, lr, grad_norm, perf/*, valid_{task}/{task}_*), ckpt/model_step_N.pt\n"
+      "(UniterForPretraining keys) and train_state/: the same command resumes a killed run bit-identically.\n"
+      "torchrun --nproc-per-node=N --no-python uniter pretrain ...: ranks take turns in each task's batches;\n"
+      "--grad_reduce sum makes N ranks equal one process with gradient_accumulation_steps x N.\n"
+      "--validate-only --checkpoint F: validate F on every val task, one `task: loss=X acc=Y` line each (mrfr\n"
+      "has no acc). Validation uses epoch-1 masks and negatives every time. MRC (non-kl) validates (UNITER's\n"
+      "validate_mrc crashes on an undefined variable there). Without --validate-only, --checkpoint F sets the\n"
+      "init checkpoint (a BERT pytorch_model.bin or a UNITER checkpoint).");
+  sub->add_option("--config", o->config, "UNITER's pretrain-*.json")->required();
+  sub->add_flag("--validate-only", o->validate_only, "only validate --checkpoint on the val datasets");
+  sub->add_option("--checkpoint", o->checkpoint, "the checkpoint to validate (or to start from)");
+  sub->add_flag("--quiet,-q", o->quiet, "no progress output");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--dist-timeout", o->dist_timeout,
+                  "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
+  sub->add_option("--dump-batches,--dump_batches", o->dump_batches,
+                  "N DIR: each task's first N training micro-batches as DIR/<task>_<db>_<nnn>.npz (UNITER's collate "
+                  "keys, OT inputs as ot_inputs.<key>, plus a 0-d float32 `loss`: our step's loss on it)")
+      ->expected(2)
+      ->type_name("N DIR");
+  sub->allow_extras();
+  sub->fallthrough(false);
+  sub->callback([o, sub] { RunPretrain(*o, sub->remaining()); });
+}
+
+}  // namespace uniter::tools
+#endif  // UNITER_HAVE_TORCH

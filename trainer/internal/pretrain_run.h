@@ -1,0 +1,88 @@
+// What the pretraining loop (pretrain_loop.cc) and its validation
+// (pretrain_eval.cc) share: a task's data over its dbs, batch loading, and
+// pretrain.py's validate_* sums.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <tbb/task_arena.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainer/data/pretrain_datasets.h"
+#include "trainer/internal/pretrain_batch.h"
+#include "trainer/internal/pretrain_model.h"
+#include "trainer/internal/train_step.h"
+#include "trainer/pretrain.h"
+
+namespace uniter::trainer {
+
+constexpr int64_t kPretrainImgDim = 2048;       // utils/const.py IMG_DIM
+constexpr int64_t kPretrainImgLabelDim = 1601;  // IMG_LABEL_DIM
+
+// The open dbs, shared by every task reading them (UNITER's ImageLmdbGroup).
+class PretrainDbs {
+ public:
+  explicit PretrainDbs(const PretrainOptions& o) : o_(o) {}
+  data::DbPair Open(const std::string& txt, const std::string& img, bool train);
+
+ private:
+  const PretrainOptions& o_;
+  std::map<std::string, std::shared_ptr<const data::TxtTokDb>> txt_;
+  std::map<std::string, std::shared_ptr<const data::ImgFeatDb>> img_;
+};
+
+// pretrain.py's check that every txt_db's meta.json names the same `bert`
+// tokenizer; UsageError naming two that differ. Call once the dbs opened.
+void CheckSameTokenizer(const PretrainOptions& o);
+
+// One task over its (txt_db, img_db) pairs, concatenated in order
+// (ConcatDatasetWithLens). Db j > 0 draws from seed ExampleSeed(seed, j, −3)
+// so that its examples are not masked as db 0's same-index ones.
+class PretrainTaskData {
+ public:
+  PretrainTaskData(PretrainTask task, const std::vector<data::DbPair>& dbs, const PretrainOptions& o);
+
+  PretrainTask task() const { return task_; }
+  void NewEpoch(int64_t epoch);
+  std::vector<int64_t> Lens() const;
+  // The collated batch of examples `indices` (read on `arena`'s threads).
+  PretrainBatch Load(const std::vector<int64_t>& indices, tbb::task_arena& arena) const;
+  bool ot() const { return ot_; }
+
+ private:
+  PretrainTask task_;
+  bool ot_ = false;  // ITM collates ot_inputs (itm_ot_lambda > 0)
+  std::vector<std::unique_ptr<data::PretrainDataset>> dbs_;
+  std::vector<int64_t> offsets_;  // first global index of each db
+};
+
+// A copy with every tensor on `device`.
+PretrainBatch ToDevice(const PretrainBatch& p, const c10::Device& device, bool pin);
+
+// One validate_* pass's sums over this process's batches (all-reduced by the caller).
+struct PretrainValSums {
+  double loss = 0;     // summed as UNITER sums it
+  double correct = 0;  // mlm / mrc / itm
+  double count = 0;    // n_word / n_feat / n_ex
+  double ot_pos = 0, ot_neg = 0;
+  bool ot = false;     // itm with OT
+};
+
+PretrainValSums ValidateSums(PretrainModelImpl& model, const PretrainTaskData& data,
+                             const std::vector<std::vector<int64_t>>& batches, const StepContext& ctx,
+                             tbb::task_arena& arena);
+
+// val_log from the (reduced) sums and the seconds it took.
+PretrainValLog MakeValLog(const std::string& name, PretrainTask task, const PretrainValSums& s, double secs);
+
+// The validation batches of `data` (epoch 1: the same masks and negatives at
+// every validation), val_batch_size tokens, all of them (no droplast).
+std::vector<std::vector<int64_t>> ValBatches(PretrainTaskData& data, const PretrainOptions& o, int64_t index);
+
+// UniterForPretraining seeded as set_random_seed + from_pretrained do.
+PretrainModel MakePretrainModel(const PretrainOptions& o, std::string* model_json);
+
+}  // namespace uniter::trainer
