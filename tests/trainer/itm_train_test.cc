@@ -9,6 +9,9 @@
 // checkpoint without rank_output; hard-negative training runs; a txt_db
 // without img2txts.json is refused in one line.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -307,6 +310,153 @@ TEST_F(ItmCli, DbWithoutImageListIsOneLine) {
   EXPECT_NE(t.out.find("img2txts.json"), std::string::npos) << t.out;
   EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 1) << t.out;
   EXPECT_FALSE(fs::exists(*root_ + "/bad_train"));
+}
+
+// ------------------------------------------------------------- resume and c10d
+
+// A port the kernel just handed out (and took back) on 127.0.0.1.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Both ranks of a 2-process run as torchrun would start them (env://),
+// outputs to `logs`.0 / .1; "0 0\n" when both exit 0.
+::uniter::testing::CommandResult TwoRanks(const std::string& args, const std::string& logs) {
+  const int port = FreePort();
+  auto rank = [&](int r) {
+    return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +
+           Quote(::uniter::testing::UniterBinary()) + " " + args + " > " + Quote(logs + "." + std::to_string(r)) +
+           " 2>&1 & ";
+  };
+  return ::uniter::testing::Run(rank(0) + "p0=$!; " + rank(1) + "p1=$!; wait $p0; r0=$?; wait $p1; echo $r0 $?");
+}
+
+// A run killed with SIGKILL once its step-20 state exists, then started again
+// with the same command, ends with the uninterrupted run's checkpoint bytes
+// and metrics: plain and hard-negative training, with dropout (the torch
+// generator is part of the state).
+TEST_F(ItmCli, KilledRunsResumeToTheUninterruptedResult) {
+  for (const bool hard : {false, true}) {
+    nlohmann::json c = Config();
+    c["num_train_steps"] = 40;
+    c["valid_steps"] = 10;
+    c["dropout"] = 0.1;
+    c["train_batch_size"] = 8;
+    if (hard) {
+      c["negative_size"] = 7;
+      c["hard_neg_size"] = 3;
+      c["train_batch_size"] = 2;
+      c["train_txt_dbs"] = {*root_ + "/txt_test"};
+    }
+    const std::string name = hard ? "resume_hn" : "resume";
+    const std::string cmd = "train itm --config " + Quote(WriteConfig(name, c)) + " --threads 1 --output_dir ";
+    const std::string a = *root_ + "/" + name + "_a", b = *root_ + "/" + name + "_b";
+    const auto ra = Uniter(cmd + Quote(a) + " -q");
+    ASSERT_EQ(ra.exit_code, 0) << ra.out;
+    const std::string marker = b + "/train_state/state_step_20.json";
+    const auto killed = ::uniter::testing::Run(
+        Quote(::uniter::testing::UniterBinary()) + " " + cmd + Quote(b) + " -q > /dev/null 2>&1 & pid=$!; " +
+        "while [ ! -e " + Quote(marker) + " ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; " +
+        "kill -9 $pid; wait $pid; echo $?");
+    ASSERT_EQ(killed.out, "137\n") << "the run was not killed mid-way";
+    ASSERT_FALSE(fs::exists(b + "/ckpt/model_step_40.pt")) << "the run finished before the kill";
+    const auto rb = Uniter(cmd + Quote(b));
+    ASSERT_EQ(rb.exit_code, 0) << rb.out;
+    EXPECT_NE(rb.out.find("resuming at step "), std::string::npos) << rb.out;
+    EXPECT_TRUE(::uniter::testing::ReadFile(a + "/ckpt/model_step_40.pt") ==
+                ::uniter::testing::ReadFile(b + "/ckpt/model_step_40.pt"))
+        << (hard ? "hard negatives" : "plain");
+    EXPECT_EQ(Metrics(ra.out), Metrics(rb.out));
+    EXPECT_EQ(Metrics(ra.out).count("test_r_mean"), 1u) << ra.out;
+  }
+  // A folder holding something else is refused before anything is written.
+  const std::string other = *root_ + "/not_a_run";
+  fs::create_directories(other);
+  ::uniter::testing::WriteFile(other + "/notes.txt", "x");
+  const auto r = Uniter("train itm --config " + Quote(WriteConfig("other", Config())) + " --output_dir " +
+                        Quote(other) + " -q");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("holds no resumable training state"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(other + "/log"));
+}
+
+// issue #11: `uniter infer itm` as 2 Gloo processes writes one process's
+// scores.json and results.bin, byte for byte, and prints its R@K; rank 1
+// prints nothing.
+TEST_F(ItmCli, TwoGlooRanksInferAsOneProcess) {
+  const std::string ckpt = Trained(100) + "/ckpt/model_step_100.pt";
+  const std::string one = *root_ + "/infer_one", two = *root_ + "/infer_two";
+  const std::string printed = Infer(ckpt, one);
+  const auto r = TwoRanks("infer itm --txt_db " + Quote(*root_ + "/txt_test") + " --img_db " + Quote(*root_ + "/img") +
+                              " --checkpoint " + Quote(ckpt) + " --model_config " + Quote(*root_ + "/model.json") +
+                              " --output_dir " + Quote(two) + " --batch_size 16 -q --threads 1",
+                          two + ".log");
+  ASSERT_EQ(r.out, "0 0\n") << ::uniter::testing::ReadFile(two + ".log.0") << ::uniter::testing::ReadFile(two + ".log.1");
+  EXPECT_EQ(::uniter::testing::ReadFile(two + ".log.1"), "");
+  const auto m = Metrics(::uniter::testing::ReadFile(two + ".log.0"));
+  EXPECT_EQ(m, Metrics(printed));
+  EXPECT_EQ(m.count("r_mean"), 1u) << printed;
+  for (const char* f : {"/scores.json", "/results.bin"})
+    EXPECT_TRUE(::uniter::testing::ReadFile(one + f) == ::uniter::testing::ReadFile(two + f)) << f;
+}
+
+// 2 Gloo ranks with grad_reduce sum take the micro-batches one process takes
+// accumulating 2: the same checkpoint bytes and metrics; only rank 0 writes.
+// Hard negatives: 2 ranks of train_batch_size 2 (mean) against one process
+// of 4 — the same terms summed in another order: weights within 1e-6 (they
+// move by ~5e-4 in these steps; a zero-gradient bias rules out a relative test).
+TEST_F(ItmCli, TwoGlooRanksTrainAsOneProcess) {
+  for (const bool hard : {false, true}) {
+    nlohmann::json c = Config();
+    c["num_train_steps"] = 12;
+    c["valid_steps"] = 6;
+    c["train_batch_size"] = 8;
+    c["grad_reduce"] = "sum";
+    if (hard) {
+      c["negative_size"] = 7;
+      c["hard_neg_size"] = 3;
+      c["grad_reduce"] = "mean";
+      c["train_batch_size"] = 2;
+      c["train_txt_dbs"] = {*root_ + "/txt_test"};
+    }
+    const std::string name = hard ? "dist_hn" : "dist";
+    nlohmann::json c1 = c;
+    if (hard) c1["train_batch_size"] = 4;
+    else c1["gradient_accumulation_steps"] = 2;
+    const std::string one = *root_ + "/" + name + "_one", two = *root_ + "/" + name + "_two";
+    const auto r1 = Uniter("train itm --config " + Quote(WriteConfig(name + "1", c1)) + " --output_dir " +
+                           Quote(one) + " -q --threads 1");
+    ASSERT_EQ(r1.exit_code, 0) << r1.out;
+    const auto r2 = TwoRanks("train itm --config " + Quote(WriteConfig(name + "2", c)) + " --output_dir " +
+                                 Quote(two) + " -q --threads 1 --dist-timeout 120",
+                             two + ".log");
+    ASSERT_EQ(r2.out, "0 0\n") << ::uniter::testing::ReadFile(two + ".log.0")
+                               << ::uniter::testing::ReadFile(two + ".log.1");
+    EXPECT_EQ(::uniter::testing::ReadFile(two + ".log.1"), "");
+    const std::string ckpt = "/ckpt/model_step_12.pt";
+    if (!hard) {
+      EXPECT_TRUE(::uniter::testing::ReadFile(one + ckpt) == ::uniter::testing::ReadFile(two + ckpt));
+      EXPECT_EQ(Metrics(::uniter::testing::ReadFile(two + ".log.0")), Metrics(r1.out));
+      continue;
+    }
+    UNITER_REQUIRE_PYTHON_MODULE("torch");
+    const auto py = ::uniter::testing::Run(
+        Quote(::uniter::testing::Python()) + " -c " +
+        Quote("import sys, torch; a, b = (torch.load(p) for p in sys.argv[1:]); assert a.keys() == b.keys(); "
+              "print(max((a[k].double() - b[k].double()).abs().max().item() for k in a))") +
+        " " + Quote(one + ckpt) + " " + Quote(two + ckpt) + " 2>&1");
+    ASSERT_EQ(py.exit_code, 0) << py.out;
+    EXPECT_LE(std::stod(py.out), 1e-6) << "largest weight difference " << py.out;
+  }
 }
 
 }  // namespace
