@@ -1,6 +1,7 @@
 // The RE and VCR finetuning and inference loops (train_re.py, inf_re.py,
-// train_vcr.py, inf_vcr.py). Batches are loaded on the calling thread; a run
-// is not resumable (a new or empty output_dir only).
+// train_vcr.py, inf_vcr.py). Batches are loaded on the calling thread. A run
+// resumes from the training state saved with each checkpoint (RE: at each
+// epoch's end; VCR: every valid_steps), trainer/internal/task_state.h.
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/modules/dropout.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/atomic_file.h"
@@ -18,6 +20,7 @@
 #include "featdb/npy.h"
 #include "trainer/data/internal/re_vcr.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
@@ -53,14 +56,13 @@ class Run {
  public:
   Run(TaskKind task, const TrainOptions& o, const RunOptions& run) : task_(task), o_(o), run_(run) {}
 
-  // Checks output_dir (absent or empty), builds the model (seeded, checkpoint
-  // loaded) and optimizer; nothing is written yet.
+  // Checks output_dir (absent, empty, or holding a state to resume), builds
+  // the model (seeded, checkpoint loaded) and optimizer, restores the state;
+  // nothing is written yet.
   void Prepare() {
-    std::error_code ec;
-    if (fs::exists(o_.output_dir, ec) && !(fs::is_directory(o_.output_dir, ec) && fs::is_empty(o_.output_dir, ec)))
-      throw UsageError("output_dir " + o_.output_dir + " is not empty (RE/VCR runs start in a new or empty folder)");
-    config_ = UniterConfig::FromJsonFile(o_.model_config);
     model_json_ = ReadWholeFile(o_.model_config);
+    resume_ = StateToResume(o_.output_dir, o_.hps_json, model_json_);
+    config_ = UniterConfig::FromJsonFile(o_.model_config);
     at::manual_seed(o_.seed);
     rng_.Seed(o_.seed);
     TaskOptions to;
@@ -68,22 +70,49 @@ class Run {
     to.re_mlp = o_.mlp;
     to.checkpoint_from = o_.checkpoint_from;
     model_ = std::make_unique<Model>(config_, to, o_.seed);
-    if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
+    // A resumed run gets every weight from its state (the init file may be gone).
+    if (!o_.checkpoint.empty() && !resume_) model_->Load(o_.checkpoint);
     SetDropout(model_->module(), o_.dropout);
     model_->module().train();
     opt_ = MakeTaskOptimizer(model_->module(), task_, o_);
     params_ = opt_->AllParams();
+    if (resume_) Restore();
+  }
+
+  // The state resumed (nullptr for a new run): the loop's values and tensors.
+  const RestoredState* resumed() const { return restored_ ? &*restored_ : nullptr; }
+  const std::string& state_path() const { return resume_->tensors_path; }
+  const at::Tensor& StateTensor(const std::string& key) const {
+    auto it = restored_->extra.find(key);
+    if (it == restored_->extra.end()) throw FormatError("key '" + key + "' is missing", resume_->tensors_path);
+    return it->second;
+  }
+
+  // The training state beside the checkpoint just saved: the model, AdamW,
+  // both generators, the step and loss, plus the loop's own `extra` / `loop`.
+  void SaveState(StateDict extra, nlohmann::json loop) {
+    extra.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
+    loop["global_step"] = global_step_;
+    loop["loss_ema"] = loss_ema_;
+    loop["loss_set"] = loss_set_;
+    SaveTaskState(o_.output_dir, global_step_, model_->module(), *opt_, {}, std::move(extra), std::move(loop), 1,
+                  o_.hps_json, model_json_);
   }
 
   void CreateOutputDir() {
     for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
-    WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
-    WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+    if (!resume_) {
+      WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
+      WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+    }
     tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
     if (!run_.quiet) {
       if (!run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
       std::fprintf(stderr, "train: %lld parameters, %lld steps\n", static_cast<long long>(model_->NumParameters()),
                    static_cast<long long>(o_.num_train_steps));
+      if (resume_)
+        std::fprintf(stderr, "train: resuming at step %lld from %s\n", static_cast<long long>(global_step_),
+                     resume_->tensors_path.c_str());
     }
   }
 
@@ -133,6 +162,15 @@ class Run {
   EventWriter& tb() { return *tb_; }
 
  private:
+  void Restore() {
+    restored_ = RestoreTaskState(*resume_, model_->module(), *opt_, 0, 1, o_.output_dir);
+    rng_.SetState(PyRandomStateFrom(StateTensor("rng.python"), resume_->tensors_path));
+    const nlohmann::json& l = restored_->loop;
+    global_step_ = l.at("global_step").get<int64_t>();
+    loss_ema_ = l.at("loss_ema").get<double>();
+    loss_set_ = l.at("loss_set").get<bool>();
+  }
+
   TaskKind task_;
   const TrainOptions& o_;
   RunOptions run_;
@@ -146,6 +184,8 @@ class Run {
   int64_t global_step_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
+  std::optional<SavedState> resume_;
+  std::optional<RestoredState> restored_;
 };
 
 // ---------------------------------------------------------------------- RE
@@ -262,6 +302,13 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   TrainResult result;
   double best = -1;
   int64_t epoch = 0;
+  if (const RestoredState* s = run.resumed()) {  // saved at an epoch's end
+    epoch = s->loop.at("epoch").get<int64_t>();
+    best = s->loop.at("best").get<double>();
+    train_txt.SetRefOrder(Int64Vector(run.StateTensor("re.ref_order"), "re.ref_order", run.state_path()),
+                          run.state_path());
+    if (o.fix_uniter_quirks) ids = train_txt.SentIds();
+  }
   auto validate = [&]() {
     const ReEval e = EvaluateRe(run.model(), val_txt, val_img, val_gt, o.val_batch_size, false);
     run.Log({{"valid/acc", e.acc}}, "validation (" + std::to_string(e.n) + " sents)");
@@ -269,7 +316,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
     result.metrics = {{"valid/acc", e.acc}};
     return e;
   };
-  while (true) {
+  while (!run.Done()) {
     int64_t micro = 0;
     for (size_t start = 0; start < ids.size() && !run.Done(); start += o.train_batch_size) {
       std::vector<data::ReItem> items;
@@ -286,7 +333,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
     }
     train_txt.Shuffle(run.rng());
     if (o.fix_uniter_quirks) ids = train_txt.SentIds();
-    if (run.Done()) break;
+    run.SaveState({{"re.ref_order", Int64Tensor(train_txt.ref_order())}}, {{"epoch", epoch}, {"best", best}});
   }
   const ReEval e = validate();
   result.val_results = o.output_dir + "/results/results_" + std::to_string(run.global_step()) + "_rank0_final.json";
@@ -458,10 +505,32 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
     run.Log(result.metrics, final ? "final validation (all QA→R choices)" : "validation");
     return e;
   };
+  // The generator before each epoch's batches are drawn; a resumed run draws
+  // its epoch again from it, then skips the batches already trained on.
+  data::PyRandom::State epoch_rng;
+  std::optional<data::PyRandom::State> resume_rng;
+  int64_t resume_micro = 0;
+  if (const RestoredState* s = run.resumed()) {
+    epoch_rng = PyRandomStateFrom(run.StateTensor("rng.python_epoch"), run.state_path());
+    resume_rng = run.rng().GetState();
+    resume_micro = s->loop.at("micro").get<int64_t>();
+  }
   while (!run.Done()) {
+    if (resume_rng) run.rng().SetState(epoch_rng);
+    else epoch_rng = run.rng().GetState();
     const auto batches = sampler.Batches(run.rng());
     int64_t micro = 0;
-    for (const auto& batch : batches) {
+    if (resume_rng) {
+      run.rng().SetState(*resume_rng);
+      resume_rng.reset();
+      if (resume_micro < 0 || resume_micro > static_cast<int64_t>(batches.size()))
+        throw FormatError("micro " + std::to_string(resume_micro) + " is past the epoch's " +
+                              std::to_string(batches.size()) + " batches",
+                          run.state_path());
+      micro = resume_micro;
+    }
+    for (size_t bi = static_cast<size_t>(micro); bi < batches.size(); ++bi) {
+      const auto& batch = batches[bi];
       std::vector<data::VcrExample> exs;
       std::vector<data::VcrImage> images;
       exs.reserve(batch.size());
@@ -484,6 +553,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
       if (run.Step(b, ++micro) && run.global_step() % o.valid_steps == 0) {
         validate(false);
         run.Save("model_step_" + std::to_string(run.global_step()));
+        run.SaveState({{"rng.python_epoch", PyRandomStateTensor(epoch_rng)}}, {{"micro", micro}});
       }
       if (run.Done()) break;
     }

@@ -15,6 +15,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
@@ -462,6 +463,74 @@ TEST(VcrEndToEnd, LearnsAboveChanceAndWritesUnitersFiles) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_EQ(std::count(bad.out.begin(), bad.out.end(), '\n'), 1) << bad.out;
   EXPECT_NE(bad.out.find("vcr_gt_missing"), std::string::npos) << bad.out;
+}
+
+// A run killed with SIGKILL once its step-`at` training state exists, then
+// started again with the same command, ends with the uninterrupted run's
+// bytes in `files` (under output_dir).
+void ExpectKilledRunResumes(const std::string& cmd, const std::string& root, int at,
+                            const std::vector<std::string>& files) {
+  const std::string a = root + "/resume_a", b = root + "/resume_b";
+  const auto ra = Uniter(cmd + " --output_dir " + Quote(a));
+  ASSERT_EQ(ra.exit_code, 0) << ra.out;
+  const std::string marker = b + "/train_state/state_step_" + std::to_string(at) + ".json";
+  const auto killed = ::uniter::testing::Run(
+      Quote(::uniter::testing::UniterBinary()) + " " + cmd + " --output_dir " + Quote(b) + " > /dev/null 2>&1 & " +
+      "pid=$!; while [ ! -e " + Quote(marker) + " ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; " +
+      "kill -9 $pid; wait $pid; echo $?");
+  ASSERT_EQ(killed.out, "137\n") << "the run was not killed mid-way";
+  ASSERT_FALSE(fs::exists(b + "/" + files[0])) << "the run finished before the kill";
+  const auto rb = Uniter(cmd + " --output_dir " + Quote(b));
+  ASSERT_EQ(rb.exit_code, 0) << rb.out;
+  EXPECT_NE(rb.out.find("resuming at step " + std::to_string(at)), std::string::npos) << rb.out;
+  for (const auto& f : files)
+    EXPECT_TRUE(::uniter::testing::ReadFile(a + "/" + f) == ::uniter::testing::ReadFile(b + "/" + f)) << f;
+  // Other options than the saved run's: refused in one line.
+  const auto other = Uniter(cmd + " --output_dir " + Quote(b) + " --seed 5");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.out.find("option 'seed'"), std::string::npos) << other.out;
+}
+
+// RE saves its state at each epoch's end (with the shuffled ref order, which
+// --fix-uniter-quirks makes matter); dropout on.
+TEST(ReEndToEnd, KilledRunResumesToTheUninterruptedResult) {
+  const std::string root = ::uniter::testing::TempDir("re_resume");
+  std::mt19937 gen(5);
+  const ReWorld w = WriteReImages(root, gen);
+  WriteReTxt(root + "/refcoco_train.db", w, 1000, 320, gen);
+  WriteReTxt(root + "/refcoco_val.db", w, 5000, 40, gen);
+  ::uniter::testing::WriteFile(root + "/model.json", ModelJson().dump());
+  nlohmann::json c = ReConfig(root);
+  c["num_train_steps"] = 40;
+  c["dropout"] = 0.1;
+  ::uniter::testing::WriteFile(root + "/re.json", c.dump(4));
+  ExpectKilledRunResumes("train re --threads 1 --fix-uniter-quirks --config " + Quote(root + "/re.json"), root, 20,
+                         {"ckpt/model_epoch_40_final.pt", "ckpt/model_epoch_best.pt",
+                          "results/results_40_rank0_final.json"});
+}
+
+// VCR saves its state every valid_steps, mid-epoch (the epoch's batches are
+// drawn again on resume); dropout on.
+TEST(VcrEndToEnd, KilledRunResumesToTheUninterruptedResult) {
+  const std::string root = ::uniter::testing::TempDir("vcr_resume");
+  std::mt19937 gen(9);
+  WriteVcrImages(root, "train", gen);
+  WriteVcrImages(root, "val", gen);
+  WriteVcrTxt(root + "/vcr_train.db", "train", 120, gen);
+  WriteVcrTxt(root + "/vcr_val.db", "val", 20, gen);
+  ::uniter::testing::WriteFile(root + "/model.json", ModelJson().dump());
+  const nlohmann::json c = {
+      {"train_txt_dbs", {root + "/vcr_train.db/"}}, {"train_img_dbs", {root + "/vcr_gt_train/;" + root + "/vcr_train/"}},
+      {"val_txt_db", root + "/vcr_val.db/"}, {"val_img_db", root + "/vcr_gt_val/;" + root + "/vcr_val/"},
+      {"checkpoint", ""}, {"checkpoint_from", "pretrain"}, {"model_config", root + "/model.json"},
+      {"output_dir", root + "/unused"}, {"max_txt_len", 220}, {"conf_th", 0.2}, {"max_bb", 100}, {"min_bb", 10},
+      {"num_bb", 36}, {"train_batch_size", 2200}, {"val_batch_size", 10}, {"gradient_accumulation_steps", 2},
+      {"learning_rate", 1e-3}, {"lr_mul", 1.0}, {"valid_steps", 10}, {"num_train_steps", 30}, {"optim", "adamw"},
+      {"betas", {0.9, 0.98}}, {"dropout", 0.1}, {"weight_decay", 0.01}, {"grad_norm", 2.0}, {"warmup_steps", 3},
+      {"seed", 42}, {"fp16", true}, {"n_workers", 1}, {"pin_mem", true}};
+  ::uniter::testing::WriteFile(root + "/vcr.json", c.dump(4));
+  ExpectKilledRunResumes("train vcr --threads 1 --config " + Quote(root + "/vcr.json"), root, 20,
+                         {"ckpt/model_step_30.pt", "results/results_30_final_qa_qar_rank0.json"});
 }
 
 }  // namespace
