@@ -8,6 +8,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,8 @@
 #include "featdb/npy.h"
 #include "trainer/data/internal/re_vcr.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/dist.h"
+#include "trainer/internal/dist_group.h"
 #include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/re_vcr_loop.h"
@@ -51,10 +54,17 @@ std::string CheckpointTag(const std::string& checkpoint) {
 }
 
 // The pieces train_re.py and train_vcr.py share: model, AdamW with the head
-// groups, the update, logs.
+// groups, the update, logs. Under torchrun the loops hand each rank its share
+// of the batches (batch k is rank k % W's, an equal number each); Step
+// all-reduces the gradients at the update (grad_reduce); every rank
+// validates on the whole split and rank 0 writes.
 class Run {
  public:
-  Run(TaskKind task, const TrainOptions& o, const RunOptions& run) : task_(task), o_(o), run_(run) {}
+  Run(TaskKind task, const TrainOptions& o, const RunOptions& run, const DistEnv& env)
+      : task_(task), o_(o), run_(run), rank_(env.rank), world_(env.world_size) {
+    if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
+    dist_ = DistGroup::Create(env, false, std::chrono::seconds(run_.dist_timeout_s));
+  }
 
   // Checks output_dir (absent, empty, or holding a state to resume), builds
   // the model (seeded, checkpoint loaded) and optimizer, restores the state;
@@ -77,6 +87,15 @@ class Run {
     opt_ = MakeTaskOptimizer(model_->module(), task_, o_);
     params_ = opt_->AllParams();
     if (resume_) Restore();
+    SyncModel();
+  }
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  // Rank 0 hosts the store: the others leave first.
+  void Finish() {
+    if (tb_) tb_->Flush();
+    if (dist_) dist_->Barrier();
   }
 
   // The state resumed (nullptr for a new run): the loop's values and tensors.
@@ -91,15 +110,19 @@ class Run {
   // The training state beside the checkpoint just saved: the model, AdamW,
   // both generators, the step and loss, plus the loop's own `extra` / `loop`.
   void SaveState(StateDict extra, nlohmann::json loop) {
+    std::vector<std::string> rank_rngs;
+    if (dist_) rank_rngs = dist_->GatherToRoot(TorchRngBytes());
+    if (rank_ != 0) return;
     extra.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
     loop["global_step"] = global_step_;
     loop["loss_ema"] = loss_ema_;
     loop["loss_set"] = loss_set_;
-    SaveTaskState(o_.output_dir, global_step_, model_->module(), *opt_, {}, std::move(extra), std::move(loop), 1,
-                  o_.hps_json, model_json_);
+    SaveTaskState(o_.output_dir, global_step_, model_->module(), *opt_, rank_rngs, std::move(extra), std::move(loop),
+                  world_, o_.hps_json, model_json_);
   }
 
   void CreateOutputDir() {
+    if (rank_ != 0) return;
     for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
     if (!resume_) {
       WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
@@ -127,12 +150,16 @@ class Run {
     loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;
     loss_set_ = true;
     if (micro % o_.gradient_accumulation_steps != 0) return false;
+    if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
     ++global_step_;
     const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
     opt_->SetLr(lr);
-    tb_->AddScalar("lr", lr, global_step_);
-    tb_->AddScalar("loss", loss_ema_, global_step_);
-    if (o_.grad_norm != -1) tb_->AddScalar("grad_norm", optim::ClipGradNorm(params_, o_.grad_norm), global_step_);
+    Scalar("lr", lr);
+    Scalar("loss", loss_ema_);
+    if (o_.grad_norm != -1) {
+      const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
+      Scalar("grad_norm", norm);
+    }
     opt_->Step();
     opt_->ZeroGrad();
     if (!run_.quiet && global_step_ % 10 == 0)
@@ -144,26 +171,49 @@ class Run {
   void Log(const Metrics& metrics, const std::string& what) {
     std::string line = "step " + std::to_string(global_step_) + " " + what + ":";
     for (const auto& [k, v] : metrics) {
-      tb_->AddScalar(k, v, global_step_);
+      Scalar(k, v);
       char buf[96];
       std::snprintf(buf, sizeof(buf), " %s=%.6f", k.c_str(), v);
       line += buf;
     }
-    tb_->Flush();
+    if (tb_) tb_->Flush();
     if (!run_.quiet) std::fprintf(stderr, "%s\n", line.c_str());
   }
 
-  void Save(const std::string& name) { model_->Save(o_.output_dir + "/ckpt/" + name + ".pt"); }
+  void Save(const std::string& name) {
+    if (rank_ == 0) model_->Save(o_.output_dir + "/ckpt/" + name + ".pt");
+  }
+  void WriteResults(const std::string& path, const std::string& text) {
+    if (rank_ == 0) WriteFileAtomic(path, text);
+  }
 
   TaskModelImpl& model() { return model_->module(); }
   data::PyRandom& rng() { return rng_; }
   int64_t global_step() const { return global_step_; }
   bool Done() const { return global_step_ >= o_.num_train_steps; }
-  EventWriter& tb() { return *tb_; }
 
  private:
+  void Scalar(const std::string& tag, double v) {
+    if (tb_) tb_->AddScalar(tag, v, global_step_);
+  }
+
+  // UNITER's broadcast_tensors(params, 0), after every rank found the same
+  // output_dir state.
+  void SyncModel() {
+    if (!dist_) return;
+    const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
+    if (dist_->AllReduceSum({mine})[0] != mine * world_)
+      throw UsageError("the ranks disagree on whether " + o_.output_dir +
+                       " holds a run to resume (output_dir must be one folder every rank sees)");
+    std::vector<at::Tensor> tensors;
+    for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
+    for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
+    dist_->Broadcast(tensors);
+    dist_->Barrier();
+  }
+
   void Restore() {
-    restored_ = RestoreTaskState(*resume_, model_->module(), *opt_, 0, 1, o_.output_dir);
+    restored_ = RestoreTaskState(*resume_, model_->module(), *opt_, rank_, world_, o_.output_dir);
     rng_.SetState(PyRandomStateFrom(StateTensor("rng.python"), resume_->tensors_path));
     const nlohmann::json& l = restored_->loop;
     global_step_ = l.at("global_step").get<int64_t>();
@@ -184,6 +234,8 @@ class Run {
   int64_t global_step_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
+  int rank_ = 0, world_ = 1;
+  std::unique_ptr<DistGroup> dist_;
   std::optional<SavedState> resume_;
   std::optional<RestoredState> restored_;
 };
@@ -280,7 +332,21 @@ std::string ReTrainResultsJson(const ReEval& e) {
 
 }  // namespace
 
-TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
+namespace {
+
+// Under torchrun: the run on every rank, errors naming the rank.
+template <class F>
+TrainResult NamingRank(F&& train) {
+  const DistEnv env = ReadDistEnv();
+  if (env.world_size <= 1) return train(env);
+  try {
+    return train(env);
+  } catch (...) {
+    RethrowNamingRank(env);
+  }
+}
+
+TrainResult TrainReOn(const TrainOptions& o, const RunOptions& ro, const DistEnv& env) {
   if (o.train_txt_dbs.size() != 1) throw UsageError("RE trains on one train_txt_db (train_re.py)");
   data::ReTxtDb train_txt(o.train_txt_dbs[0], o.max_txt_len);
   const bool train_gt = true;  // ReDataset always reads the gt box files
@@ -290,7 +356,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   const bool val_gt = data::ReIsGtDb(o.val_img_db);
   data::ImgFeatDb val_img(o.val_img_db, ReImgOptions(o.val_img_db, o.conf_th, o.max_bb, o.min_bb, o.num_bb,
                                                      o.compressed_db));
-  Run run(TaskKind::kRe, o, ro);
+  Run run(TaskKind::kRe, o, ro, env);
   run.Prepare();
   // ReDataset fixes its ids at construction; shuffle() only reorders the
   // txt_db's refs, which the dataset never reads again (the quirk).
@@ -318,7 +384,10 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   };
   while (!run.Done()) {
     int64_t micro = 0;
-    for (size_t start = 0; start < ids.size() && !run.Done(); start += o.train_batch_size) {
+    const size_t bs = static_cast<size_t>(o.train_batch_size), world = static_cast<size_t>(run.world());
+    const size_t n_batches = (ids.size() + bs - 1) / bs, usable = world > 1 ? n_batches / world * world : n_batches;
+    for (size_t k = static_cast<size_t>(run.rank()); k < usable && !run.Done(); k += world) {
+      const size_t start = k * bs;
       std::vector<data::ReItem> items;
       for (size_t i = start; i < std::min(ids.size(), start + static_cast<size_t>(o.train_batch_size)); ++i)
         items.push_back(data::GetReItem(train_txt, train_img, ids[i], train_gt, true));
@@ -337,11 +406,18 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   }
   const ReEval e = validate();
   result.val_results = o.output_dir + "/results/results_" + std::to_string(run.global_step()) + "_rank0_final.json";
-  WriteFileAtomic(result.val_results, ReTrainResultsJson(e));
+  run.WriteResults(result.val_results, ReTrainResultsJson(e));
   run.Save("model_epoch_" + std::to_string(run.global_step()) + "_final");
-  run.tb().Flush();
+  run.Finish();
   result.global_step = run.global_step();
+  result.rank = run.rank();
   return result;
+}
+
+}  // namespace
+
+TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
+  return NamingRank([&](const DistEnv& env) { return TrainReOn(o, ro, env); });
 }
 
 InferResult InferRe(const InferOptions& o, const RunOptions& run) {
@@ -465,7 +541,9 @@ data::ImgDbOptions ImgOptions(double conf_th, int max_bb, int min_bb, int num_bb
 
 }  // namespace
 
-TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
+namespace {
+
+TrainResult TrainVcrOn(const TrainOptions& o, const RunOptions& ro, const DistEnv& env) {
   const data::ImgDbOptions io = ImgOptions(o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db);
   // ConcatDatasetWithLens([qa_0, qar_0, qa_1, qar_1, ...]).
   std::vector<VcrSource> sources;
@@ -487,7 +565,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   tb.batch_size = o.train_batch_size;
   tb.droplast = true;
   const data::TokenBucketSampler sampler(lens, tb);
-  Run run(TaskKind::kVcr, o, ro);
+  Run run(TaskKind::kVcr, o, ro, env);
   run.Prepare();
   {  // a batch size the sampler cannot use is refused before output_dir is written
     data::PyRandom probe = run.rng();
@@ -518,7 +596,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   while (!run.Done()) {
     if (resume_rng) run.rng().SetState(epoch_rng);
     else epoch_rng = run.rng().GetState();
-    const auto batches = sampler.Batches(run.rng());
+    const auto batches = ShardBatches(sampler.Batches(run.rng()), run.rank(), run.world(), /*even=*/true);
     int64_t micro = 0;
     if (resume_rng) {
       run.rng().SetState(*resume_rng);
@@ -561,11 +639,18 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   if (run.global_step() % o.valid_steps != 0) validate(false);
   const VcrEval e = validate(true);
   result.val_results = o.output_dir + "/results/results_" + std::to_string(run.global_step()) + "_final_qa_qar_rank0.json";
-  WriteFileAtomic(result.val_results, VcrResultsJson(e));
+  run.WriteResults(result.val_results, VcrResultsJson(e));
   run.Save("model_step_" + std::to_string(run.global_step()));
-  run.tb().Flush();
+  run.Finish();
   result.global_step = run.global_step();
+  result.rank = run.rank();
   return result;
+}
+
+}  // namespace
+
+TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
+  return NamingRank([&](const DistEnv& env) { return TrainVcrOn(o, ro, env); });
 }
 
 InferResult InferVcr(const InferOptions& o, const RunOptions& run) {

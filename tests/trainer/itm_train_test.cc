@@ -9,9 +9,6 @@
 // checkpoint without rank_output; hard-negative training runs; a txt_db
 // without img2txts.json is refused in one line.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,6 +21,7 @@
 #include "featdb/npy.h"
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
+#include "tests/trainer/dist_test_util.h"
 
 namespace uniter::trainer {
 namespace {
@@ -314,31 +312,7 @@ TEST_F(ItmCli, DbWithoutImageListIsOneLine) {
 
 // ------------------------------------------------------------- resume and c10d
 
-// A port the kernel just handed out (and took back) on 127.0.0.1.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Both ranks of a 2-process run as torchrun would start them (env://),
-// outputs to `logs`.0 / .1; "0 0\n" when both exit 0.
-::uniter::testing::CommandResult TwoRanks(const std::string& args, const std::string& logs) {
-  const int port = FreePort();
-  auto rank = [&](int r) {
-    return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
-           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +
-           Quote(::uniter::testing::UniterBinary()) + " " + args + " > " + Quote(logs + "." + std::to_string(r)) +
-           " 2>&1 & ";
-  };
-  return ::uniter::testing::Run(rank(0) + "p0=$!; " + rank(1) + "p1=$!; wait $p0; r0=$?; wait $p1; echo $r0 $?");
-}
+using ::uniter::trainer::testing::TwoRanks;
 
 // A run killed with SIGKILL once its step-20 state exists, then started again
 // with the same command, ends with the uninterrupted run's checkpoint bytes

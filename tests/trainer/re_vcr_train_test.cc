@@ -20,6 +20,7 @@
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
+#include "tests/trainer/dist_test_util.h"
 
 namespace uniter::trainer {
 namespace {
@@ -531,6 +532,38 @@ TEST(VcrEndToEnd, KilledRunResumesToTheUninterruptedResult) {
   ::uniter::testing::WriteFile(root + "/vcr.json", c.dump(4));
   ExpectKilledRunResumes("train vcr --threads 1 --config " + Quote(root + "/vcr.json"), root, 20,
                          {"ckpt/model_step_30.pt", "results/results_30_final_qa_qar_rank0.json"});
+}
+
+// 2 Gloo ranks with grad_reduce sum take the batches one process takes
+// accumulating 2 (batch k is rank k % 2's): RE and VCR end with its
+// checkpoint and results bytes; only rank 0 writes or prints.
+void ExpectTwoRanksEqualOneProcess(const std::string& cmd, const std::string& root,
+                                   const std::vector<std::string>& files) {
+  const std::string one = root + "/one", two = root + "/two";
+  const auto r1 = Uniter(cmd + " --grad_reduce sum --gradient_accumulation_steps 2 --output_dir " + Quote(one));
+  ASSERT_EQ(r1.exit_code, 0) << r1.out;
+  const auto r2 = ::uniter::trainer::testing::TwoRanks(
+      cmd + " --grad_reduce sum --gradient_accumulation_steps 1 --dist-timeout 120 --output_dir " + Quote(two),
+      two + ".log");
+  ASSERT_EQ(r2.out, "0 0\n") << ::uniter::testing::ReadFile(two + ".log.0") << ::uniter::testing::ReadFile(two + ".log.1");
+  EXPECT_EQ(::uniter::testing::ReadFile(two + ".log.1"), "");
+  for (const auto& f : files)
+    EXPECT_TRUE(::uniter::testing::ReadFile(one + "/" + f) == ::uniter::testing::ReadFile(two + "/" + f)) << f;
+}
+
+TEST(ReEndToEnd, TwoGlooRanksTrainAsOneProcessAccumulatingTwo) {
+  const std::string root = ::uniter::testing::TempDir("re_dist");
+  std::mt19937 gen(6);
+  const ReWorld w = WriteReImages(root, gen);
+  WriteReTxt(root + "/refcoco_train.db", w, 1000, 320, gen);
+  WriteReTxt(root + "/refcoco_val.db", w, 5000, 40, gen);
+  ::uniter::testing::WriteFile(root + "/model.json", ModelJson().dump());
+  nlohmann::json c = ReConfig(root);
+  c["num_train_steps"] = 15;  // 10 batches of 32 an epoch: 5 updates each
+  ::uniter::testing::WriteFile(root + "/re.json", c.dump(4));
+  ExpectTwoRanksEqualOneProcess("train re --threads 1 --fix-uniter-quirks --config " + Quote(root + "/re.json"), root,
+                                {"ckpt/model_epoch_15_final.pt", "ckpt/model_epoch_2.pt",
+                                 "results/results_15_rank0_final.json"});
 }
 
 }  // namespace
