@@ -510,17 +510,15 @@ TEST(ReEndToEnd, KilledRunResumesToTheUninterruptedResult) {
                           "results/results_40_rank0_final.json"});
 }
 
-// VCR saves its state every valid_steps, mid-epoch (the epoch's batches are
-// drawn again on resume); dropout on.
-TEST(VcrEndToEnd, KilledRunResumesToTheUninterruptedResult) {
-  const std::string root = ::uniter::testing::TempDir("vcr_resume");
-  std::mt19937 gen(9);
+// A small VCR world under `root` (train / val dbs of n_train / n_val
+// examples) and its config: valid_steps 10, 30 steps, accumulation 2, dropout 0.1.
+nlohmann::json SmallVcr(const std::string& root, int n_train, int n_val, std::mt19937& gen) {
   WriteVcrImages(root, "train", gen);
   WriteVcrImages(root, "val", gen);
-  WriteVcrTxt(root + "/vcr_train.db", "train", 120, gen);
-  WriteVcrTxt(root + "/vcr_val.db", "val", 20, gen);
+  WriteVcrTxt(root + "/vcr_train.db", "train", n_train, gen);
+  WriteVcrTxt(root + "/vcr_val.db", "val", n_val, gen);
   ::uniter::testing::WriteFile(root + "/model.json", ModelJson().dump());
-  const nlohmann::json c = {
+  return {
       {"train_txt_dbs", {root + "/vcr_train.db/"}}, {"train_img_dbs", {root + "/vcr_gt_train/;" + root + "/vcr_train/"}},
       {"val_txt_db", root + "/vcr_val.db/"}, {"val_img_db", root + "/vcr_gt_val/;" + root + "/vcr_val/"},
       {"checkpoint", ""}, {"checkpoint_from", "pretrain"}, {"model_config", root + "/model.json"},
@@ -529,6 +527,14 @@ TEST(VcrEndToEnd, KilledRunResumesToTheUninterruptedResult) {
       {"learning_rate", 1e-3}, {"lr_mul", 1.0}, {"valid_steps", 10}, {"num_train_steps", 30}, {"optim", "adamw"},
       {"betas", {0.9, 0.98}}, {"dropout", 0.1}, {"weight_decay", 0.01}, {"grad_norm", 2.0}, {"warmup_steps", 3},
       {"seed", 42}, {"fp16", true}, {"n_workers", 1}, {"pin_mem", true}};
+}
+
+// VCR saves its state every valid_steps, mid-epoch (the epoch's batches are
+// drawn again on resume); dropout on.
+TEST(VcrEndToEnd, KilledRunResumesToTheUninterruptedResult) {
+  const std::string root = ::uniter::testing::TempDir("vcr_resume");
+  std::mt19937 gen(9);
+  const nlohmann::json c = SmallVcr(root, 120, 20, gen);
   ::uniter::testing::WriteFile(root + "/vcr.json", c.dump(4));
   ExpectKilledRunResumes("train vcr --threads 1 --config " + Quote(root + "/vcr.json"), root, 20,
                          {"ckpt/model_step_30.pt", "results/results_30_final_qa_qar_rank0.json"});
@@ -564,6 +570,21 @@ TEST(ReEndToEnd, TwoGlooRanksTrainAsOneProcessAccumulatingTwo) {
   ExpectTwoRanksEqualOneProcess("train re --threads 1 --fix-uniter-quirks --config " + Quote(root + "/re.json"), root,
                                 {"ckpt/model_epoch_15_final.pt", "ckpt/model_epoch_2.pt",
                                  "results/results_15_rank0_final.json"});
+}
+
+// VCR: 6 updates end within the first epoch (about 15 batches), where the
+// two shardings see the same batches.
+TEST(VcrEndToEnd, TwoGlooRanksTrainAsOneProcessAccumulatingTwo) {
+  const std::string root = ::uniter::testing::TempDir("vcr_dist");
+  std::mt19937 gen(10);
+  nlohmann::json c = SmallVcr(root, 120, 20, gen);
+  c["num_train_steps"] = 6;
+  c["valid_steps"] = 3;
+  c["dropout"] = 0.0;
+  ::uniter::testing::WriteFile(root + "/vcr.json", c.dump(4));
+  ExpectTwoRanksEqualOneProcess("train vcr --threads 1 --config " + Quote(root + "/vcr.json"), root,
+                                {"ckpt/model_step_6.pt", "ckpt/model_step_3.pt",
+                                 "results/results_6_final_qa_qar_rank0.json"});
 }
 
 }  // namespace
