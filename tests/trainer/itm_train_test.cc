@@ -351,6 +351,13 @@ TEST_F(ItmCli, KilledRunsResumeToTheUninterruptedResult) {
         << (hard ? "hard negatives" : "plain");
     EXPECT_EQ(Metrics(ra.out), Metrics(rb.out));
     EXPECT_EQ(Metrics(ra.out).count("test_r_mean"), 1u) << ra.out;
+    if (hard) continue;
+    // The state records its number of processes: 2 ranks refuse a 1-process run.
+    const auto two = TwoRanks(cmd + Quote(b) + " -q --dist-timeout 60", b + "_two.log");
+    EXPECT_NE(two.out, "0 0\n");
+    EXPECT_NE(::uniter::testing::ReadFile(b + "_two.log.0").find("trained by 1 process(es), this run has 2"),
+              std::string::npos)
+        << ::uniter::testing::ReadFile(b + "_two.log.0");
   }
   // A folder holding something else is refused before anything is written.
   const std::string other = *root_ + "/not_a_run";
