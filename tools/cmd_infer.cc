@@ -121,7 +121,8 @@ void SetupInferCommand(CLI::App& app) {
   AddSubcommand(infer, "itm", trainer::TaskKind::kItm,
                 "every text x image pair of the split scored (inf_itm.py): scores.json, results.bin "
                 "(pickle of (fp16 scores, txt_ids, img_ids)) and R@1/5/10 as name=value lines; zero-shot from a "
-                "pretrained checkpoint works as is",
+                "pretrained checkpoint works as is; under torchrun (--no-python) each rank scores every N-th text and "
+                "rank 0 writes the one-process files",
                 "texts, images");
   AddSubcommand(infer, "re", trainer::TaskKind::kRe,
                 "inf_re.py: per txt_db (several joined by ':') results_test/results_{ckpt}_{db}_on_{img_dir}_all.json\n"

@@ -115,7 +115,9 @@ void SetupTrainCommand(CLI::App& app) {
       "GPU LOCAL_RANK under torchrun); --amp_dtype fp32|fp16|bf16 (autocast; fp16 with dynamic loss scaling,\n"
       "CUDA only). UNITER's fp16 means fp16 on CUDA and runs fp32 on the CPU.\n"
       "itm: train_itm.py (train_batch_size texts, negative_size negatives each, ranking loss with margin); with\n"
-      "hard_neg_size > 0 train_itm_hard_negatives.py (one process; no resume). Prints the final val_/test_ R@K\n"
+      "hard_neg_size > 0 train_itm_hard_negatives.py. Under torchrun the ranks share one micro-batch stream\n"
+      "(rank r takes micro-batches r, r+N, ..., mining hard negatives within its own) and all-reduce at the\n"
+      "update (grad_reduce; UNITER's ITM scripts sum). Prints the final val_/test_ R@K\n"
       "lines. --fix-uniter-quirks: image-retrieval R@K counts only the gt's place (UNITER also counts a matched\n"
       "row index < K), and hard negatives from an image index image slots by each row's own text length\n"
       "(UNITER uses the last sampled text's length); RE training reorders its sentences every epoch (UNITER's\n"
@@ -124,7 +126,8 @@ void SetupTrainCommand(CLI::App& app) {
       "re (train_re.py): batches of train_batch_size sentences in db order, validation and ckpt/model_epoch_N.pt\n"
       "each epoch (+ model_epoch_best.pt), results/results_{step}_rank0_final.json; an img_db path containing\n"
       "'coco_gt' holds gt boxes. vcr (train_vcr.py): img_dbs as \"gt_dir;det_dir\", checkpoint_from pretrain |\n"
-      "vcr_pretrain, results/results_{step}_final_qa_qar_rank0.json. re/vcr runs do not resume. RE/VCR print\n"
+      "vcr_pretrain, results/results_{step}_final_qa_qar_rank0.json. re resumes from its last epoch, vcr from its last\n"
+      "valid_steps checkpoint; both run as one process. RE/VCR print\n"
       "their last validation's metrics as name=value lines (valid/acc; valid/acc_qa, valid/acc_qar, valid/acc).");
   sub->add_option("task", o->task, "nlvr2, vqa, ve, itm, re or vcr")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");

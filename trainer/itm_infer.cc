@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <memory>
 #include <cstdio>
 #include <filesystem>
 
@@ -14,6 +16,8 @@
 #include "common/error.h"
 #include "featdb/array.h"
 #include "featdb/npy.h"
+#include "trainer/dist.h"
+#include "trainer/internal/dist_group.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/itm_eval.h"
 
@@ -97,6 +101,31 @@ std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, cons
   return scores;
 }
 
+std::vector<float> ShardedScoreMatrix(TaskModelImpl& model, const data::ItmDb& db,
+                                      const std::vector<std::string>& txt_ids, const std::vector<std::string>& img_ids,
+                                      int64_t minibatch, bool progress, DistGroup* dist) {
+  if (!dist) return ScoreMatrix(model, db, txt_ids, img_ids, minibatch, progress);
+  const size_t world = static_cast<size_t>(dist->world_size()), rank = static_cast<size_t>(dist->rank());
+  const size_t ni = img_ids.size();
+  std::vector<std::string> mine;
+  for (size_t i = rank; i < txt_ids.size(); i += world) mine.push_back(txt_ids[i]);
+  const std::vector<float> part = ScoreMatrix(model, db, mine, img_ids, minibatch, progress);
+  const std::vector<std::string> parts =
+      dist->GatherToRoot(std::string(reinterpret_cast<const char*>(part.data()), part.size() * sizeof(float)));
+  if (rank != 0) return {};
+  std::vector<float> all(txt_ids.size() * ni);
+  for (size_t q = 0; q < world; ++q) {
+    const size_t rows = txt_ids.size() > q ? (txt_ids.size() - q + world - 1) / world : 0;
+    if (parts[q].size() != rows * ni * sizeof(float))
+      throw Error("rank " + std::to_string(q) + " sent " + std::to_string(parts[q].size()) +
+                  " bytes of ITM scores, expected " + std::to_string(rows * ni * sizeof(float)));
+    const char* p = parts[q].data();
+    for (size_t i = q, row = 0; i < txt_ids.size(); i += world, ++row)
+      std::memcpy(&all[i * ni], p + row * ni * sizeof(float), ni * sizeof(float));
+  }
+  return all;
+}
+
 std::vector<float> RoundToHalf(const std::vector<float>& scores, std::vector<uint16_t>* bits) {
   std::vector<float> out(scores.size());
   if (bits) bits->resize(scores.size());
@@ -108,7 +137,15 @@ std::vector<float> RoundToHalf(const std::vector<float>& scores, std::vector<uin
   return out;
 }
 
-InferResult InferItm(const InferOptions& o, const RunOptions& run) {
+namespace {
+
+// inf_itm.py: under torchrun every rank scores its share of the texts and
+// rank 0 evaluates and writes (in the txt_db's text order, so the files and
+// metrics are one process's).
+InferResult InferItmOn(const InferOptions& o, const RunOptions& run, const DistEnv& env) {
+  const std::unique_ptr<DistGroup> dist =
+      DistGroup::Create(env, false, std::chrono::seconds(run.dist_timeout_s));
+  const int rank = env.rank;
   const data::ItmDb db = data::OpenItmDb(o.txt_db, o.img_db, data::ImgDbOptionsOf(o), -1, true);
   // ItmEvalDataset's assert: at least one full mini-batch of images.
   if (static_cast<int64_t>(db.img_names.size()) < o.batch_size)
@@ -125,7 +162,12 @@ InferResult InferItm(const InferOptions& o, const RunOptions& run) {
   if (!o.fix_uniter_quirks || !has_rank) InitItmRankOutput(model.module());
 
   const std::vector<std::string> img_ids = data::EvalImageOrder(db);
-  const std::vector<float> raw = ScoreMatrix(model.module(), db, db.ids, img_ids, o.batch_size, !run.quiet);
+  const std::vector<float> raw =
+      ShardedScoreMatrix(model.module(), db, db.ids, img_ids, o.batch_size, !run.quiet && rank == 0, dist.get());
+  if (rank != 0) {
+    dist->Barrier();
+    return {};
+  }
   std::vector<uint16_t> half;
   const std::vector<float> scores = RoundToHalf(raw, &half);
   std::map<std::string, std::string> txt2img = db.txt2img;
@@ -142,7 +184,20 @@ InferResult InferItm(const InferOptions& o, const RunOptions& run) {
                     featdb::WriteNpy(featdb::Array::FromFloat32(
                         "logits", {static_cast<int64_t>(db.ids.size()), static_cast<int64_t>(img_ids.size())}, raw)));
   r.metrics = ItmMetricList(m);
+  if (dist) dist->Barrier();  // rank 0 hosts the store: the others leave first
   return r;
+}
+
+}  // namespace
+
+InferResult InferItm(const InferOptions& o, const RunOptions& run) {
+  const DistEnv env = ReadDistEnv();
+  if (env.world_size <= 1) return InferItmOn(o, run, env);
+  try {
+    return InferItmOn(o, run, env);
+  } catch (...) {
+    RethrowNamingRank(env);
+  }
 }
 
 }  // namespace uniter::trainer

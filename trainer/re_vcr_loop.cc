@@ -1,15 +1,18 @@
 // The RE and VCR finetuning and inference loops (train_re.py, inf_re.py,
-// train_vcr.py, inf_vcr.py). Batches are loaded on the calling thread; a run
-// is not resumable (a new or empty output_dir only).
+// train_vcr.py, inf_vcr.py). Batches are loaded on the calling thread. A run
+// resumes from the training state saved with each checkpoint (RE: at each
+// epoch's end; VCR: every valid_steps), trainer/internal/task_state.h.
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/modules/dropout.h>
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/atomic_file.h"
@@ -18,7 +21,10 @@
 #include "featdb/npy.h"
 #include "trainer/data/internal/re_vcr.h"
 #include "trainer/data/token_bucket_sampler.h"
+#include "trainer/dist.h"
 #include "trainer/internal/batch_dump.h"
+#include "trainer/internal/dist_group.h"
+#include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
@@ -49,20 +55,26 @@ std::string CheckpointTag(const std::string& checkpoint) {
 }
 
 // The pieces train_re.py and train_vcr.py share: model, AdamW with the head
-// groups, the update, logs.
+// groups, the update, logs. Under torchrun the loops hand each rank its share
+// of the batches (batch k is rank k % W's, an equal number each); Step
+// all-reduces the gradients at the update (grad_reduce); every rank
+// validates on the whole split and rank 0 writes.
 class Run {
  public:
-  Run(TaskKind task, const TrainOptions& o, const RunOptions& run)
-      : task_(task), o_(o), run_(run), dump_(run.dump_batches_dir, run.dump_batches) {}
+  Run(TaskKind task, const TrainOptions& o, const RunOptions& run, const DistEnv& env)
+      : task_(task), o_(o), run_(run), rank_(env.rank), world_(env.world_size) {
+    if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
+    dump_ = BatchDumper(run.dump_batches_dir, rank_ == 0 ? run.dump_batches : 0);
+    dist_ = DistGroup::Create(env, false, std::chrono::seconds(run_.dist_timeout_s));
+  }
 
-  // Checks output_dir (absent or empty), builds the model (seeded, checkpoint
-  // loaded) and optimizer; nothing is written yet.
+  // Checks output_dir (absent, empty, or holding a state to resume), builds
+  // the model (seeded, checkpoint loaded) and optimizer, restores the state;
+  // nothing is written yet.
   void Prepare() {
-    std::error_code ec;
-    if (fs::exists(o_.output_dir, ec) && !(fs::is_directory(o_.output_dir, ec) && fs::is_empty(o_.output_dir, ec)))
-      throw UsageError("output_dir " + o_.output_dir + " is not empty (RE/VCR runs start in a new or empty folder)");
-    config_ = UniterConfig::FromJsonFile(o_.model_config);
     model_json_ = ReadWholeFile(o_.model_config);
+    resume_ = StateToResume(o_.output_dir, o_.hps_json, model_json_);
+    config_ = UniterConfig::FromJsonFile(o_.model_config);
     at::manual_seed(o_.seed);
     rng_.Seed(o_.seed);
     TaskOptions to;
@@ -70,22 +82,62 @@ class Run {
     to.re_mlp = o_.mlp;
     to.checkpoint_from = o_.checkpoint_from;
     model_ = std::make_unique<Model>(config_, to, o_.seed);
-    if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
+    // A resumed run gets every weight from its state (the init file may be gone).
+    if (!o_.checkpoint.empty() && !resume_) model_->Load(o_.checkpoint);
     SetDropout(model_->module(), o_.dropout);
     model_->module().train();
     opt_ = MakeTaskOptimizer(model_->module(), task_, o_);
     params_ = opt_->AllParams();
+    if (resume_) Restore();
+    SyncModel();
+  }
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  // Rank 0 hosts the store: the others leave first.
+  void Finish() {
+    if (tb_) tb_->Flush();
+    if (dist_) dist_->Barrier();
+  }
+
+  // The state resumed (nullptr for a new run): the loop's values and tensors.
+  const RestoredState* resumed() const { return restored_ ? &*restored_ : nullptr; }
+  const std::string& state_path() const { return resume_->tensors_path; }
+  const at::Tensor& StateTensor(const std::string& key) const {
+    auto it = restored_->extra.find(key);
+    if (it == restored_->extra.end()) throw FormatError("key '" + key + "' is missing", resume_->tensors_path);
+    return it->second;
+  }
+
+  // The training state beside the checkpoint just saved: the model, AdamW,
+  // both generators, the step and loss, plus the loop's own `extra` / `loop`.
+  void SaveState(StateDict extra, nlohmann::json loop) {
+    std::vector<std::string> rank_rngs;
+    if (dist_) rank_rngs = dist_->GatherToRoot(TorchRngBytes());
+    if (rank_ != 0) return;
+    extra.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
+    loop["global_step"] = global_step_;
+    loop["loss_ema"] = loss_ema_;
+    loop["loss_set"] = loss_set_;
+    SaveTaskState(o_.output_dir, global_step_, model_->module(), *opt_, rank_rngs, std::move(extra), std::move(loop),
+                  world_, o_.hps_json, model_json_);
   }
 
   void CreateOutputDir() {
+    if (rank_ != 0) return;
     for (const char* sub : {"log", "ckpt", "results"}) fs::create_directories(fs::path(o_.output_dir) / sub);
-    WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
-    WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+    if (!resume_) {
+      WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
+      WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+    }
     tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
     if (!run_.quiet) {
       if (!run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
       std::fprintf(stderr, "train: %lld parameters, %lld steps\n", static_cast<long long>(model_->NumParameters()),
                    static_cast<long long>(o_.num_train_steps));
+      if (resume_)
+        std::fprintf(stderr, "train: resuming at step %lld from %s\n", static_cast<long long>(global_step_),
+                     resume_->tensors_path.c_str());
     }
   }
 
@@ -101,12 +153,16 @@ class Run {
     loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;
     loss_set_ = true;
     if (micro % o_.gradient_accumulation_steps != 0) return false;
+    if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
     ++global_step_;
     const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
     opt_->SetLr(lr);
-    tb_->AddScalar("lr", lr, global_step_);
-    tb_->AddScalar("loss", loss_ema_, global_step_);
-    if (o_.grad_norm != -1) tb_->AddScalar("grad_norm", optim::ClipGradNorm(params_, o_.grad_norm), global_step_);
+    Scalar("lr", lr);
+    Scalar("loss", loss_ema_);
+    if (o_.grad_norm != -1) {
+      const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
+      Scalar("grad_norm", norm);
+    }
     opt_->Step();
     opt_->ZeroGrad();
     if (!run_.quiet && global_step_ % 10 == 0)
@@ -118,24 +174,56 @@ class Run {
   void Log(const Metrics& metrics, const std::string& what) {
     std::string line = "step " + std::to_string(global_step_) + " " + what + ":";
     for (const auto& [k, v] : metrics) {
-      tb_->AddScalar(k, v, global_step_);
+      Scalar(k, v);
       char buf[96];
       std::snprintf(buf, sizeof(buf), " %s=%.6f", k.c_str(), v);
       line += buf;
     }
-    tb_->Flush();
+    if (tb_) tb_->Flush();
     if (!run_.quiet) std::fprintf(stderr, "%s\n", line.c_str());
   }
 
-  void Save(const std::string& name) { model_->Save(o_.output_dir + "/ckpt/" + name + ".pt"); }
+  void Save(const std::string& name) {
+    if (rank_ == 0) model_->Save(o_.output_dir + "/ckpt/" + name + ".pt");
+  }
+  void WriteResults(const std::string& path, const std::string& text) {
+    if (rank_ == 0) WriteFileAtomic(path, text);
+  }
 
   TaskModelImpl& model() { return model_->module(); }
   data::PyRandom& rng() { return rng_; }
   int64_t global_step() const { return global_step_; }
   bool Done() const { return global_step_ >= o_.num_train_steps; }
-  EventWriter& tb() { return *tb_; }
 
  private:
+  void Scalar(const std::string& tag, double v) {
+    if (tb_) tb_->AddScalar(tag, v, global_step_);
+  }
+
+  // UNITER's broadcast_tensors(params, 0), after every rank found the same
+  // output_dir state.
+  void SyncModel() {
+    if (!dist_) return;
+    const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
+    if (dist_->AllReduceSum({mine})[0] != mine * world_)
+      throw UsageError("the ranks disagree on whether " + o_.output_dir +
+                       " holds a run to resume (output_dir must be one folder every rank sees)");
+    std::vector<at::Tensor> tensors;
+    for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
+    for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
+    dist_->Broadcast(tensors);
+    dist_->Barrier();
+  }
+
+  void Restore() {
+    restored_ = RestoreTaskState(*resume_, model_->module(), *opt_, rank_, world_, o_.output_dir);
+    rng_.SetState(PyRandomStateFrom(StateTensor("rng.python"), resume_->tensors_path));
+    const nlohmann::json& l = restored_->loop;
+    global_step_ = l.at("global_step").get<int64_t>();
+    loss_ema_ = l.at("loss_ema").get<double>();
+    loss_set_ = l.at("loss_set").get<bool>();
+  }
+
   TaskKind task_;
   const TrainOptions& o_;
   RunOptions run_;
@@ -149,7 +237,11 @@ class Run {
   int64_t global_step_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
-  BatchDumper dump_;  // --dump-batches
+  BatchDumper dump_;  // --dump-batches (rank 0 only)
+  int rank_ = 0, world_ = 1;
+  std::unique_ptr<DistGroup> dist_;
+  std::optional<SavedState> resume_;
+  std::optional<RestoredState> restored_;
 };
 
 // ---------------------------------------------------------------------- RE
@@ -244,7 +336,21 @@ std::string ReTrainResultsJson(const ReEval& e) {
 
 }  // namespace
 
-TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
+namespace {
+
+// Under torchrun: the run on every rank, errors naming the rank.
+template <class F>
+TrainResult NamingRank(F&& train) {
+  const DistEnv env = ReadDistEnv();
+  if (env.world_size <= 1) return train(env);
+  try {
+    return train(env);
+  } catch (...) {
+    RethrowNamingRank(env);
+  }
+}
+
+TrainResult TrainReOn(const TrainOptions& o, const RunOptions& ro, const DistEnv& env) {
   if (o.train_txt_dbs.size() != 1) throw UsageError("RE trains on one train_txt_db (train_re.py)");
   data::ReTxtDb train_txt(o.train_txt_dbs[0], o.max_txt_len);
   const bool train_gt = true;  // ReDataset always reads the gt box files
@@ -254,7 +360,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   const bool val_gt = data::ReIsGtDb(o.val_img_db);
   data::ImgFeatDb val_img(o.val_img_db, ReImgOptions(o.val_img_db, o.conf_th, o.max_bb, o.min_bb, o.num_bb,
                                                      o.compressed_db));
-  Run run(TaskKind::kRe, o, ro);
+  Run run(TaskKind::kRe, o, ro, env);
   run.Prepare();
   // ReDataset fixes its ids at construction; shuffle() only reorders the
   // txt_db's refs, which the dataset never reads again (the quirk).
@@ -266,6 +372,13 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
   TrainResult result;
   double best = -1;
   int64_t epoch = 0;
+  if (const RestoredState* s = run.resumed()) {  // saved at an epoch's end
+    epoch = s->loop.at("epoch").get<int64_t>();
+    best = s->loop.at("best").get<double>();
+    train_txt.SetRefOrder(Int64Vector(run.StateTensor("re.ref_order"), "re.ref_order", run.state_path()),
+                          run.state_path());
+    if (o.fix_uniter_quirks) ids = train_txt.SentIds();
+  }
   auto validate = [&]() {
     const ReEval e = EvaluateRe(run.model(), val_txt, val_img, val_gt, o.val_batch_size, false);
     run.Log({{"valid/acc", e.acc}}, "validation (" + std::to_string(e.n) + " sents)");
@@ -273,9 +386,12 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
     result.metrics = {{"valid/acc", e.acc}};
     return e;
   };
-  while (true) {
+  while (!run.Done()) {
     int64_t micro = 0;
-    for (size_t start = 0; start < ids.size() && !run.Done(); start += o.train_batch_size) {
+    const size_t bs = static_cast<size_t>(o.train_batch_size), world = static_cast<size_t>(run.world());
+    const size_t n_batches = (ids.size() + bs - 1) / bs, usable = world > 1 ? n_batches / world * world : n_batches;
+    for (size_t k = static_cast<size_t>(run.rank()); k < usable && !run.Done(); k += world) {
+      const size_t start = k * bs;
       std::vector<data::ReItem> items;
       for (size_t i = start; i < std::min(ids.size(), start + static_cast<size_t>(o.train_batch_size)); ++i)
         items.push_back(data::GetReItem(train_txt, train_img, ids[i], train_gt, true));
@@ -290,15 +406,22 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
     }
     train_txt.Shuffle(run.rng());
     if (o.fix_uniter_quirks) ids = train_txt.SentIds();
-    if (run.Done()) break;
+    run.SaveState({{"re.ref_order", Int64Tensor(train_txt.ref_order())}}, {{"epoch", epoch}, {"best", best}});
   }
   const ReEval e = validate();
   result.val_results = o.output_dir + "/results/results_" + std::to_string(run.global_step()) + "_rank0_final.json";
-  WriteFileAtomic(result.val_results, ReTrainResultsJson(e));
+  run.WriteResults(result.val_results, ReTrainResultsJson(e));
   run.Save("model_epoch_" + std::to_string(run.global_step()) + "_final");
-  run.tb().Flush();
+  run.Finish();
   result.global_step = run.global_step();
+  result.rank = run.rank();
   return result;
+}
+
+}  // namespace
+
+TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
+  return NamingRank([&](const DistEnv& env) { return TrainReOn(o, ro, env); });
 }
 
 InferResult InferRe(const InferOptions& o, const RunOptions& run) {
@@ -422,7 +545,9 @@ data::ImgDbOptions ImgOptions(double conf_th, int max_bb, int min_bb, int num_bb
 
 }  // namespace
 
-TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
+namespace {
+
+TrainResult TrainVcrOn(const TrainOptions& o, const RunOptions& ro, const DistEnv& env) {
   const data::ImgDbOptions io = ImgOptions(o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db);
   // ConcatDatasetWithLens([qa_0, qar_0, qa_1, qar_1, ...]).
   std::vector<VcrSource> sources;
@@ -444,7 +569,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   tb.batch_size = o.train_batch_size;
   tb.droplast = true;
   const data::TokenBucketSampler sampler(lens, tb);
-  Run run(TaskKind::kVcr, o, ro);
+  Run run(TaskKind::kVcr, o, ro, env);
   run.Prepare();
   {  // a batch size the sampler cannot use is refused before output_dir is written
     data::PyRandom probe = run.rng();
@@ -462,10 +587,32 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
     run.Log(result.metrics, final ? "final validation (all QA→R choices)" : "validation");
     return e;
   };
+  // The generator before each epoch's batches are drawn; a resumed run draws
+  // its epoch again from it, then skips the batches already trained on.
+  data::PyRandom::State epoch_rng;
+  std::optional<data::PyRandom::State> resume_rng;
+  int64_t resume_micro = 0;
+  if (const RestoredState* s = run.resumed()) {
+    epoch_rng = PyRandomStateFrom(run.StateTensor("rng.python_epoch"), run.state_path());
+    resume_rng = run.rng().GetState();
+    resume_micro = s->loop.at("micro").get<int64_t>();
+  }
   while (!run.Done()) {
-    const auto batches = sampler.Batches(run.rng());
+    if (resume_rng) run.rng().SetState(epoch_rng);
+    else epoch_rng = run.rng().GetState();
+    const auto batches = ShardBatches(sampler.Batches(run.rng()), run.rank(), run.world(), /*even=*/true);
     int64_t micro = 0;
-    for (const auto& batch : batches) {
+    if (resume_rng) {
+      run.rng().SetState(*resume_rng);
+      resume_rng.reset();
+      if (resume_micro < 0 || resume_micro > static_cast<int64_t>(batches.size()))
+        throw FormatError("micro " + std::to_string(resume_micro) + " is past the epoch's " +
+                              std::to_string(batches.size()) + " batches",
+                          run.state_path());
+      micro = resume_micro;
+    }
+    for (size_t bi = static_cast<size_t>(micro); bi < batches.size(); ++bi) {
+      const auto& batch = batches[bi];
       std::vector<data::VcrExample> exs;
       std::vector<data::VcrImage> images;
       exs.reserve(batch.size());
@@ -488,6 +635,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
       if (run.Step(b, ++micro) && run.global_step() % o.valid_steps == 0) {
         validate(false);
         run.Save("model_step_" + std::to_string(run.global_step()));
+        run.SaveState({{"rng.python_epoch", PyRandomStateTensor(epoch_rng)}}, {{"micro", micro}});
       }
       if (run.Done()) break;
     }
@@ -495,11 +643,18 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
   if (run.global_step() % o.valid_steps != 0) validate(false);
   const VcrEval e = validate(true);
   result.val_results = o.output_dir + "/results/results_" + std::to_string(run.global_step()) + "_final_qa_qar_rank0.json";
-  WriteFileAtomic(result.val_results, VcrResultsJson(e));
+  run.WriteResults(result.val_results, VcrResultsJson(e));
   run.Save("model_step_" + std::to_string(run.global_step()));
-  run.tb().Flush();
+  run.Finish();
   result.global_step = run.global_step();
+  result.rank = run.rank();
   return result;
+}
+
+}  // namespace
+
+TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
+  return NamingRank([&](const DistEnv& env) { return TrainVcrOn(o, ro, env); });
 }
 
 InferResult InferVcr(const InferOptions& o, const RunOptions& run) {

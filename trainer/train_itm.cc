@@ -1,8 +1,8 @@
 // train_itm.py and train_itm_hard_negatives.py: the ranking head trained with
 // sampled (or mined) negatives, UNITER's validate() (gt + the next
 // inf_minibatch_size − 1 images) or, with full_val, the full evaluation, and
-// the full val/test evaluation at the end. One process; no resume (ITM runs
-// do not write the training state).
+// the full val/test evaluation at the end. Resumable (trainer/internal/
+// task_state.h) and multi-process (see ItmTrainer).
 #include <ATen/ATen.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/utils.h>
@@ -14,11 +14,15 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "trainer/dist.h"
 #include "trainer/internal/batch_dump.h"
+#include "trainer/internal/dist_group.h"
+#include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/itm_eval.h"
@@ -99,26 +103,49 @@ at::Tensor HardNegativeLoss(TaskModelImpl& m, Batch b, char from, int64_t hard_s
 
 namespace {
 
+// Multi-process runs draw one global stream of micro-batches (texts and
+// their negatives from the one seeded generator, identical on every rank);
+// global micro-batch g is rank g % W's. Each rank mines its hard negatives
+// within its own micro-batches (UNITER's forward is per rank), and the
+// gradients are all-reduced at the update (grad_reduce). W ranks thus take
+// what one process takes accumulating W times as many micro-batches.
 class ItmTrainer {
  public:
-  ItmTrainer(const TrainOptions& o, const RunOptions& run)
-      : o_(o), run_(run), dump_(run.dump_batches_dir, run.dump_batches) {}
+  ItmTrainer(const TrainOptions& o, const RunOptions& run, const DistEnv& env)
+      : o_(o), run_(run), rank_(env.rank), world_(env.world_size) {
+    if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
+    dump_ = BatchDumper(run.dump_batches_dir, rank_ == 0 ? run.dump_batches : 0);
+    dist_ = DistGroup::Create(env, false, std::chrono::seconds(run_.dist_timeout_s));
+  }
   TrainResult Run();
 
  private:
   void Prepare();
-  void StepRank(const std::vector<std::string>& txts);
-  at::Tensor HardNegLoss(const std::string& txt, char from);
+  void Restore();
+  void SyncModel();
+  void Checkpoint();
+  const std::string& Next(std::vector<int64_t>& order, size_t& at);
+  Pairs HardNegPairs(const std::string& txt, char from);
+  void StepRank(const Pairs& pairs);
+  at::Tensor HardNegLoss(const Pairs& pairs, char from);
   void Backward(const at::Tensor& loss);
   void Update();
   void Validate();
   ItmMetrics Evaluate(const data::ItmDb& db, const std::string& split);
+  bool Mine() const { return micro_ % world_ == rank_; }
+  void Scalar(const std::string& tag, double v) {
+    if (tb_) tb_->AddScalar(tag, v, global_step_);
+  }
   void Log(const std::string& line) const {
     if (!run_.quiet) std::fprintf(stderr, "%s\n", line.c_str());
   }
 
   TrainOptions o_;
   RunOptions run_;
+  int rank_ = 0, world_ = 1;
+  std::unique_ptr<DistGroup> dist_;
+  std::string model_json_;
+  std::optional<SavedState> resume_;
   std::vector<data::ItmDb> train_;
   std::unique_ptr<data::ItmDb> val_, test_;
   std::unique_ptr<Model> model_;
@@ -126,6 +153,9 @@ class ItmTrainer {
   std::vector<at::Tensor> params_;
   std::unique_ptr<EventWriter> tb_;
   data::PyRandom rng_;
+  // The text orders ('t' and, with hard negatives, 'i') and the place in each.
+  std::vector<int64_t> order_t_, order_i_;
+  size_t at_t_ = 0, at_i_ = 0;
   int64_t global_step_ = 0, micro_ = 0, n_examples_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
@@ -134,9 +164,8 @@ class ItmTrainer {
 };
 
 void ItmTrainer::Prepare() {
-  std::error_code ec;
-  if (fs::exists(o_.output_dir, ec) && !fs::is_empty(o_.output_dir, ec))
-    throw UsageError("output_dir " + o_.output_dir + " is not empty (ITM runs start in a new or empty folder)");
+  model_json_ = ReadWholeFile(o_.model_config);
+  resume_ = StateToResume(o_.output_dir, o_.hps_json, model_json_);
   const UniterConfig config = UniterConfig::FromJsonFile(o_.model_config);
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o_);
   const bool hard = o_.hard_neg_size > 0;
@@ -153,35 +182,108 @@ void ItmTrainer::Prepare() {
   to.task = TaskKind::kItm;
   to.margin = o_.margin;
   model_ = std::make_unique<Model>(config, to, o_.seed);
-  if (!o_.checkpoint.empty()) model_->Load(o_.checkpoint);
+  // A resumed run gets every weight from its state (the init file may be gone).
+  if (!o_.checkpoint.empty() && !resume_) model_->Load(o_.checkpoint);
   InitItmRankOutput(model_->module());  // the pretrained ITM head seeds the ranking head
   SetDropout(model_->module(), o_.dropout);
   model_->module().train();
   optimizer_ = MakeTaskOptimizer(model_->module(), TaskKind::kItm, o_);
   params_ = optimizer_->AllParams();
-
+  if (resume_) Restore();
+  SyncModel();
+  if (rank_ != 0) return;
   for (const char* sub : {"log", "ckpt", "results_val", "results_test", "results_train"})
     fs::create_directories(fs::path(o_.output_dir) / sub);
-  WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
-  WriteFileAtomic(o_.output_dir + "/log/model.json", ReadWholeFile(o_.model_config));
+  if (!resume_) {
+    WriteFileAtomic(o_.output_dir + "/log/hps.json", o_.hps_json);
+    WriteFileAtomic(o_.output_dir + "/log/model.json", model_json_);
+  }
   tb_ = std::make_unique<EventWriter>(o_.output_dir + "/log");
+}
+
+// The weights, AdamW, generators, text orders and counters of the newest state.
+void ItmTrainer::Restore() {
+  RestoredState s = RestoreTaskState(*resume_, model_->module(), *optimizer_, rank_, world_, o_.output_dir);
+  const std::string& where = resume_->tensors_path;
+  auto extra = [&](const std::string& key) -> const at::Tensor& {
+    auto it = s.extra.find(key);
+    if (it == s.extra.end()) throw FormatError("key '" + key + "' is missing", where);
+    return it->second;
+  };
+  rng_.SetState(PyRandomStateFrom(extra("rng.python"), where));
+  order_t_ = Int64Vector(extra("itm.order_t"), "itm.order_t", where);
+  order_i_ = Int64Vector(extra("itm.order_i"), "itm.order_i", where);
+  const nlohmann::json& l = s.loop;
+  global_step_ = l.at("global_step").get<int64_t>();
+  micro_ = l.at("micro").get<int64_t>();
+  at_t_ = l.at("at_t").get<size_t>();
+  at_i_ = l.at("at_i").get<size_t>();
+  n_examples_ = l.at("n_examples").get<int64_t>();
+  loss_ema_ = l.at("loss_ema").get<double>();
+  loss_set_ = l.at("loss_set").get<bool>();
+  const int64_t n = static_cast<int64_t>(train_[0].ids.size());
+  for (const auto* order : {&order_t_, &order_i_})
+    for (int64_t i : *order)
+      if (i < 0 || i >= n) throw FormatError("a text order entry is outside the training db", where);
+  if (at_t_ > order_t_.size() || at_i_ > order_i_.size())
+    throw FormatError("a text order position is past its order", where);
+  Log("train itm: resuming at step " + std::to_string(global_step_) + " from " + where);
+}
+
+// UNITER's broadcast_tensors(params, 0), after every rank found the same
+// output_dir state.
+void ItmTrainer::SyncModel() {
+  if (!dist_) return;
+  const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
+  if (dist_->AllReduceSum({mine})[0] != mine * world_)
+    throw UsageError("the ranks disagree on whether " + o_.output_dir +
+                     " holds a run to resume (output_dir must be one folder every rank sees)");
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
+  for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
+  dist_->Broadcast(tensors);
+  dist_->Barrier();
+}
+
+// UNITER's checkpoint (rank 0) and the training state to resume from it,
+// with every rank's torch generator.
+void ItmTrainer::Checkpoint() {
+  std::vector<std::string> rank_rngs;
+  if (dist_) rank_rngs = dist_->GatherToRoot(TorchRngBytes());
+  if (rank_ != 0) return;
+  model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+  StateDict extra = {{"rng.python", PyRandomStateTensor(rng_.GetState())},
+                     {"itm.order_t", Int64Tensor(order_t_)},
+                     {"itm.order_i", Int64Tensor(order_i_)}};
+  nlohmann::json loop = {{"global_step", global_step_}, {"micro", micro_},         {"at_t", at_t_},
+                         {"at_i", at_i_},               {"n_examples", n_examples_}, {"loss_ema", loss_ema_},
+                         {"loss_set", loss_set_}};
+  SaveTaskState(o_.output_dir, global_step_, model_->module(), *optimizer_, rank_rngs, std::move(extra),
+                std::move(loop), world_, o_.hps_json, model_json_);
 }
 
 void ItmTrainer::Backward(const at::Tensor& loss) {
   loss.backward();
   const double v = loss.item<double>();
-  loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;  // RunningMeter
+  loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;  // RunningMeter (this rank's)
   loss_set_ = true;
 }
 
-// One itm_rank_collate micro-batch of train_batch_size texts.
-void ItmTrainer::StepRank(const std::vector<std::string>& txts) {
-  Pairs pairs;
+// The next text of `order`, a reshuffled pass when it runs out.
+const std::string& ItmTrainer::Next(std::vector<int64_t>& order, size_t& at) {
   const data::ItmDb& db = train_[0];
-  for (const auto& t : txts) {
-    const Pairs p = RankPairs(rng_, db, t, o_.negative_size);
-    pairs.insert(pairs.end(), p.begin(), p.end());
+  if (at == order.size()) {
+    order.resize(db.ids.size());
+    std::iota(order.begin(), order.end(), 0);
+    rng_.Shuffle(order);
+    at = 0;
   }
+  return db.ids[order[at++]];
+}
+
+// One itm_rank_collate micro-batch of train_batch_size texts.
+void ItmTrainer::StepRank(const Pairs& pairs) {
+  const data::ItmDb& db = train_[0];
   Batch b = data::CollatePairs(db, pairs);
   b.sample_size = 1 + 2 * o_.negative_size;
   n_examples_ += b.input_ids.size(0);
@@ -191,10 +293,9 @@ void ItmTrainer::StepRank(const std::vector<std::string>& txts) {
   Backward(loss);
 }
 
-// UniterForImageTextRetrievalHardNeg.forward on one HardNegFrom{Text ('t'),
-// Image ('i')} micro-batch: score gt + negative_size sampled candidates in
-// eval mode, keep gt + the hard_neg_size best-scored, train on those.
-at::Tensor ItmTrainer::HardNegLoss(const std::string& txt, char from) {
+// A HardNegFrom{Text ('t'), Image ('i')} micro-batch's pairs: gt first, then
+// negative_size sampled images ('t') or texts ('i').
+Pairs ItmTrainer::HardNegPairs(const std::string& txt, char from) {
   const data::ItmDb& db = train_[0];
   const std::string& img = db.txt2img.at(txt);
   Pairs pairs{{txt, img}};
@@ -205,7 +306,14 @@ at::Tensor ItmTrainer::HardNegLoss(const std::string& txt, char from) {
     for (const auto& neg : data::SampleNegative(rng_, db.ids, db.img2txts.at(img), o_.negative_size))
       pairs.emplace_back(neg, img);
   }
-  const Batch b = data::CollatePairs(db, pairs);
+  return pairs;
+}
+
+// UniterForImageTextRetrievalHardNeg.forward on one micro-batch: score gt +
+// the candidates in eval mode, keep gt + the hard_neg_size best-scored,
+// train on those.
+at::Tensor ItmTrainer::HardNegLoss(const Pairs& pairs, char from) {
+  const Batch b = data::CollatePairs(train_[0], pairs);
   n_examples_ += b.input_ids.size(0);
   Batch fed;
   const at::Tensor loss = HardNegativeLoss(model_->module(), b, from, o_.hard_neg_size, o_.fix_uniter_quirks,
@@ -216,12 +324,16 @@ at::Tensor ItmTrainer::HardNegLoss(const std::string& txt, char from) {
 }
 
 void ItmTrainer::Update() {
+  if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
   optimizer_->SetLr(lr);
-  tb_->AddScalar("lr", lr, global_step_);
-  tb_->AddScalar("loss", loss_ema_, global_step_);
-  if (o_.grad_norm != -1) tb_->AddScalar("grad_norm", optim::ClipGradNorm(params_, o_.grad_norm), global_step_);
+  Scalar("lr", lr);
+  Scalar("loss", loss_ema_);
+  if (o_.grad_norm != -1) {
+    const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
+    Scalar("grad_norm", norm);
+  }
   optimizer_->Step();
   optimizer_->ZeroGrad();
   if (global_step_ % o_.valid_steps == 0) {
@@ -230,11 +342,11 @@ void ItmTrainer::Update() {
       for (const auto& [k, v] : std::vector<std::pair<const char*, double>>{
                {"txt_r1", m.txt_r1}, {"txt_r5", m.txt_r5}, {"txt_r10", m.txt_r10}, {"img_r1", m.img_r1},
                {"img_r5", m.img_r5}, {"img_r10", m.img_r10}, {"r_mean", m.r_mean}})
-        tb_->AddScalar(std::string("valid/") + k, v, global_step_);
+        Scalar(std::string("valid/") + k, v);
     } else {
       Validate();
     }
-    model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+    Checkpoint();
   }
   if (!run_.quiet && global_step_ % 10 == 0)
     std::fprintf(stderr, "step %lld/%lld  loss %.4f\n", static_cast<long long>(global_step_),
@@ -243,14 +355,16 @@ void ItmTrainer::Update() {
 
 // train_itm.py's validate(): per val text, gt + the next inf_minibatch_size − 1
 // images of img2txts.json's order (wrapping); recall of the gt in the top 10.
+// Ranks take every W-th text and sum their counts.
 void ItmTrainer::Validate() {
   const data::ItmDb& db = *val_;
   const int64_t ni = static_cast<int64_t>(db.img_names.size()), bs = o_.inf_minibatch_size;
   std::map<std::string, int64_t> pos;
   for (int64_t j = 0; j < ni; ++j) pos.emplace(db.img_names[j], j);
-  int64_t r[3] = {0, 0, 0};
+  std::vector<double> r = {0, 0, 0};
   TaskModelImpl& m = model_->module();
-  for (const std::string& t : db.ids) {
+  for (size_t i = rank_; i < db.ids.size(); i += world_) {
+    const std::string& t = db.ids[i];
     const int64_t g = pos.at(db.txt2img.at(t));
     std::vector<std::string> imgs;
     for (int64_t k = 0; k < bs; ++k) imgs.push_back(db.img_names[(g + k) % ni]);
@@ -260,23 +374,28 @@ void ItmTrainer::Validate() {
     for (int64_t j = 1; j < bs; ++j) place += s[j] > s[0];
     for (int k = 0; k < 3; ++k) r[k] += place < (k == 0 ? 1 : k == 1 ? 5 : 10);
   }
+  if (dist_) r = dist_->AllReduceSum(r);
   const double n = static_cast<double>(db.ids.size());
-  tb_->AddScalar("valid/recall_1", r[0] / n, global_step_);
-  tb_->AddScalar("valid/recall_5", r[1] / n, global_step_);
-  tb_->AddScalar("valid/recall_10", r[2] / n, global_step_);
-  tb_->Flush();
+  Scalar("valid/recall_1", r[0] / n);
+  Scalar("valid/recall_5", r[1] / n);
+  Scalar("valid/recall_10", r[2] / n);
+  if (tb_) tb_->Flush();
   Log("step " + std::to_string(global_step_) + ": recall_1=" + std::to_string(r[0] / n) +
       " recall_5=" + std::to_string(r[1] / n) + " recall_10=" + std::to_string(r[2] / n));
 }
 
+// The full evaluation; the metrics on rank 0 (zeros elsewhere).
 ItmMetrics ItmTrainer::Evaluate(const data::ItmDb& db, const std::string& split) {
   const std::vector<std::string> imgs = data::EvalImageOrder(db);
-  const std::vector<float> s =
-      RoundToHalf(ScoreMatrix(model_->module(), db, db.ids, imgs, o_.inf_minibatch_size, false));
-  return ItmEval(s, db.ids, imgs, db.txt2img, db.img2txts, o_.fix_uniter_quirks, db.txt->dir() + " (" + split + ")");
+  const std::vector<float> s = ShardedScoreMatrix(model_->module(), db, db.ids, imgs, o_.inf_minibatch_size, false,
+                                                  dist_.get());
+  if (rank_ != 0) return {};
+  return ItmEval(RoundToHalf(s), db.ids, imgs, db.txt2img, db.img2txts, o_.fix_uniter_quirks,
+                 db.txt->dir() + " (" + split + ")");
 }
 
 TrainResult ItmTrainer::Run() {
+  result_.rank = rank_;
   Prepare();
   if (train_.size() != 1) throw UsageError("ITM training takes one train_txt_db (ConcatDataset not supported yet)");
   const data::ItmDb& db = train_[0];
@@ -286,52 +405,60 @@ TrainResult ItmTrainer::Run() {
     throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) + " exceeds the " +
                      std::to_string(n) + " training texts");
   Log("train itm: " + std::to_string(n) + " texts, " + std::to_string(db.img_names.size()) + " images, " +
-      std::to_string(model_->NumParameters()) + " parameters" + (hard ? ", hard negatives" : ""));
+      std::to_string(model_->NumParameters()) + " parameters" + (hard ? ", hard negatives" : "") +
+      (world_ > 1 ? ", " + std::to_string(world_) + " processes" : ""));
   optimizer_->ZeroGrad();
-  std::vector<int64_t> order_t, order_i;
-  size_t at_t = 0, at_i = 0;
-  auto next = [&](std::vector<int64_t>& order, size_t& at) {  // a reshuffled pass when one runs out
-    if (at == order.size()) {
-      order.resize(static_cast<size_t>(n));
-      std::iota(order.begin(), order.end(), 0);
-      rng_.Shuffle(order);
-      at = 0;
-    }
-    return db.ids[order[at++]];
-  };
   while (global_step_ < o_.num_train_steps) {
     if (hard) {
-      // One 'i' then one 't' micro-batch; train_batch_size of them per update.
-      Backward(HardNegLoss(next(order_i, at_i), 'i'));
-      Backward(HardNegLoss(next(order_t, at_t), 't'));
-      if (++micro_ % o_.train_batch_size == 0) Update();
+      // One 'i' then one 't' micro-batch; train_batch_size of them per rank per update.
+      const Pairs pi = HardNegPairs(Next(order_i_, at_i_), 'i');
+      const Pairs pt = HardNegPairs(Next(order_t_, at_t_), 't');
+      if (Mine()) {
+        Backward(HardNegLoss(pi, 'i'));
+        Backward(HardNegLoss(pt, 't'));
+      }
+      if (++micro_ % (o_.train_batch_size * world_) == 0) Update();
     } else {
-      if (at_t + o_.train_batch_size > order_t.size()) at_t = order_t.size();  // drop_last
+      if (at_t_ + o_.train_batch_size > order_t_.size()) at_t_ = order_t_.size();  // drop_last
       std::vector<std::string> txts;
-      for (int64_t k = 0; k < o_.train_batch_size; ++k) txts.push_back(next(order_t, at_t));
-      StepRank(txts);
-      if (++micro_ % o_.gradient_accumulation_steps == 0) Update();
+      for (int64_t k = 0; k < o_.train_batch_size; ++k) txts.push_back(Next(order_t_, at_t_));
+      Pairs pairs;
+      for (const auto& t : txts) {
+        const Pairs p = RankPairs(rng_, db, t, o_.negative_size);
+        pairs.insert(pairs.end(), p.begin(), p.end());
+      }
+      if (Mine()) StepRank(pairs);
+      if (++micro_ % (o_.gradient_accumulation_steps * world_) == 0) Update();
     }
   }
   if (o_.num_train_steps % o_.valid_steps != 0) {
     Validate();
-    model_->Save(o_.output_dir + "/ckpt/model_step_" + std::to_string(global_step_) + ".pt");
+    Checkpoint();
   }
   for (const auto& [name, db_ptr] : {std::pair<std::string, data::ItmDb*>{"val", val_.get()}, {"test", test_.get()}}) {
     const ItmMetrics m = Evaluate(*db_ptr, name);
     for (const auto& [k, v] : ItmMetricList(m)) {
-      tb_->AddScalar("eval/" + name + "_" + k, v, global_step_);
+      if (tb_) tb_->AddScalar("eval/" + name + "_" + k, v, global_step_);
       result_.metrics.emplace_back(name + "_" + k, v);
     }
     if (name == "val") result_.val_acc = m.r_mean;
   }
-  tb_->Flush();
+  if (tb_) tb_->Flush();
+  if (dist_) dist_->Barrier();  // rank 0 hosts the store: the others leave first
   result_.global_step = global_step_;
   return result_;
 }
 
 }  // namespace
 
-TrainResult TrainItm(const TrainOptions& options, const RunOptions& run) { return ItmTrainer(options, run).Run(); }
+TrainResult TrainItm(const TrainOptions& options, const RunOptions& run) {
+  const DistEnv env = ReadDistEnv();
+  if (env.world_size <= 1) return ItmTrainer(options, run, env).Run();
+  try {
+    return ItmTrainer(options, run, env).Run();
+  } catch (...) {
+    RethrowNamingRank(env);  // "rank 1 of 2: ..." from every process
+  }
+}
 
 }  // namespace uniter::trainer

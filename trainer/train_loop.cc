@@ -629,7 +629,7 @@ void Trainer::Progress(bool final) {
 TrainResult Train(TaskKind task, const TrainOptions& options, const RunOptions& run) {
   if (task == TaskKind::kRe) return TrainRe(options, run);
   if (task == TaskKind::kVcr) return TrainVcr(options, run);
-  if (task == TaskKind::kItm) return TrainItm(options, run);  // train_itm.cc (one process)
+  if (task == TaskKind::kItm) return TrainItm(options, run);  // train_itm.cc
   const DistEnv env = ReadDistEnv();
   if (env.world_size <= 1) return Trainer(task, options, run, env).Run();
   try {

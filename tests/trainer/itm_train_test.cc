@@ -22,6 +22,7 @@
 #include "featdb/txt_db.h"
 #include "tests/test_util.h"
 #include "tests/trainer/dump_check.h"
+#include "tests/trainer/dist_test_util.h"
 
 namespace uniter::trainer {
 namespace {
@@ -323,6 +324,134 @@ TEST_F(ItmCli, DumpedBatchesRecomputeInUnitersModel) {
   c["train_txt_dbs"] = {*root_ + "/txt_test"};  // the hard-negative datasets read img2txts.json
   testing::ExpectDumpedLossesMatchUniter(*root_, "itm", WriteConfig("dump_itm_hn", c), "3", "", "itm_hn",
                                          {"batch_000000_i.npz", "batch_000001_t.npz", "batch_000002_i.npz"});
+// ------------------------------------------------------------- resume and c10d
+
+using ::uniter::trainer::testing::TwoRanks;
+
+// A run killed with SIGKILL once its step-20 state exists, then started again
+// with the same command, ends with the uninterrupted run's checkpoint bytes
+// and metrics: plain and hard-negative training, with dropout (the torch
+// generator is part of the state).
+TEST_F(ItmCli, KilledRunsResumeToTheUninterruptedResult) {
+  for (const bool hard : {false, true}) {
+    nlohmann::json c = Config();
+    c["num_train_steps"] = 40;
+    c["valid_steps"] = 10;
+    c["dropout"] = 0.1;
+    c["train_batch_size"] = 8;
+    if (hard) {
+      c["negative_size"] = 7;
+      c["hard_neg_size"] = 3;
+      c["train_batch_size"] = 2;
+      c["train_txt_dbs"] = {*root_ + "/txt_test"};
+    }
+    const std::string name = hard ? "resume_hn" : "resume";
+    const std::string cmd = "train itm --config " + Quote(WriteConfig(name, c)) + " --threads 1 --output_dir ";
+    const std::string a = *root_ + "/" + name + "_a", b = *root_ + "/" + name + "_b";
+    const auto ra = Uniter(cmd + Quote(a) + " -q");
+    ASSERT_EQ(ra.exit_code, 0) << ra.out;
+    const std::string marker = b + "/train_state/state_step_20.json";
+    const auto killed = ::uniter::testing::Run(
+        Quote(::uniter::testing::UniterBinary()) + " " + cmd + Quote(b) + " -q > /dev/null 2>&1 & pid=$!; " +
+        "while [ ! -e " + Quote(marker) + " ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; " +
+        "kill -9 $pid; wait $pid; echo $?");
+    ASSERT_EQ(killed.out, "137\n") << "the run was not killed mid-way";
+    ASSERT_FALSE(fs::exists(b + "/ckpt/model_step_40.pt")) << "the run finished before the kill";
+    const auto rb = Uniter(cmd + Quote(b));
+    ASSERT_EQ(rb.exit_code, 0) << rb.out;
+    EXPECT_NE(rb.out.find("resuming at step "), std::string::npos) << rb.out;
+    EXPECT_TRUE(::uniter::testing::ReadFile(a + "/ckpt/model_step_40.pt") ==
+                ::uniter::testing::ReadFile(b + "/ckpt/model_step_40.pt"))
+        << (hard ? "hard negatives" : "plain");
+    EXPECT_EQ(Metrics(ra.out), Metrics(rb.out));
+    EXPECT_EQ(Metrics(ra.out).count("test_r_mean"), 1u) << ra.out;
+    if (hard) continue;
+    // The state records its number of processes: 2 ranks refuse a 1-process run.
+    const auto two = TwoRanks(cmd + Quote(b) + " -q --dist-timeout 60", b + "_two.log");
+    EXPECT_NE(two.out, "0 0\n");
+    EXPECT_NE(::uniter::testing::ReadFile(b + "_two.log.0").find("trained by 1 process(es), this run has 2"),
+              std::string::npos)
+        << ::uniter::testing::ReadFile(b + "_two.log.0");
+  }
+  // A folder holding something else is refused before anything is written.
+  const std::string other = *root_ + "/not_a_run";
+  fs::create_directories(other);
+  ::uniter::testing::WriteFile(other + "/notes.txt", "x");
+  const auto r = Uniter("train itm --config " + Quote(WriteConfig("other", Config())) + " --output_dir " +
+                        Quote(other) + " -q");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("holds no resumable training state"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(other + "/log"));
+}
+
+// issue #11: `uniter infer itm` as 2 Gloo processes writes one process's
+// scores.json and results.bin, byte for byte, and prints its R@K; rank 1
+// prints nothing.
+TEST_F(ItmCli, TwoGlooRanksInferAsOneProcess) {
+  const std::string ckpt = Trained(100) + "/ckpt/model_step_100.pt";
+  const std::string one = *root_ + "/infer_one", two = *root_ + "/infer_two";
+  const std::string printed = Infer(ckpt, one);
+  const auto r = TwoRanks("infer itm --txt_db " + Quote(*root_ + "/txt_test") + " --img_db " + Quote(*root_ + "/img") +
+                              " --checkpoint " + Quote(ckpt) + " --model_config " + Quote(*root_ + "/model.json") +
+                              " --output_dir " + Quote(two) + " --batch_size 16 -q --threads 1",
+                          two + ".log");
+  ASSERT_EQ(r.out, "0 0\n") << ::uniter::testing::ReadFile(two + ".log.0") << ::uniter::testing::ReadFile(two + ".log.1");
+  EXPECT_EQ(::uniter::testing::ReadFile(two + ".log.1"), "");
+  const auto m = Metrics(::uniter::testing::ReadFile(two + ".log.0"));
+  EXPECT_EQ(m, Metrics(printed));
+  EXPECT_EQ(m.count("r_mean"), 1u) << printed;
+  for (const char* f : {"/scores.json", "/results.bin"})
+    EXPECT_TRUE(::uniter::testing::ReadFile(one + f) == ::uniter::testing::ReadFile(two + f)) << f;
+}
+
+// 2 Gloo ranks with grad_reduce sum take the micro-batches one process takes
+// accumulating 2: the same checkpoint bytes and metrics; only rank 0 writes.
+// Hard negatives: 2 ranks of train_batch_size 2 (mean) against one process
+// of 4 — the same terms summed in another order: weights within 1e-6 (they
+// move by ~5e-4 in these steps; a zero-gradient bias rules out a relative test).
+TEST_F(ItmCli, TwoGlooRanksTrainAsOneProcess) {
+  for (const bool hard : {false, true}) {
+    nlohmann::json c = Config();
+    c["num_train_steps"] = 12;
+    c["valid_steps"] = 6;
+    c["train_batch_size"] = 8;
+    c["grad_reduce"] = "sum";
+    if (hard) {
+      c["negative_size"] = 7;
+      c["hard_neg_size"] = 3;
+      c["grad_reduce"] = "mean";
+      c["train_batch_size"] = 2;
+      c["train_txt_dbs"] = {*root_ + "/txt_test"};
+    }
+    const std::string name = hard ? "dist_hn" : "dist";
+    nlohmann::json c1 = c;
+    if (hard) c1["train_batch_size"] = 4;
+    else c1["gradient_accumulation_steps"] = 2;
+    const std::string one = *root_ + "/" + name + "_one", two = *root_ + "/" + name + "_two";
+    const auto r1 = Uniter("train itm --config " + Quote(WriteConfig(name + "1", c1)) + " --output_dir " +
+                           Quote(one) + " -q --threads 1");
+    ASSERT_EQ(r1.exit_code, 0) << r1.out;
+    const auto r2 = TwoRanks("train itm --config " + Quote(WriteConfig(name + "2", c)) + " --output_dir " +
+                                 Quote(two) + " -q --threads 1 --dist-timeout 120",
+                             two + ".log");
+    ASSERT_EQ(r2.out, "0 0\n") << ::uniter::testing::ReadFile(two + ".log.0")
+                               << ::uniter::testing::ReadFile(two + ".log.1");
+    EXPECT_EQ(::uniter::testing::ReadFile(two + ".log.1"), "");
+    const std::string ckpt = "/ckpt/model_step_12.pt";
+    if (!hard) {
+      EXPECT_TRUE(::uniter::testing::ReadFile(one + ckpt) == ::uniter::testing::ReadFile(two + ckpt));
+      EXPECT_EQ(Metrics(::uniter::testing::ReadFile(two + ".log.0")), Metrics(r1.out));
+      continue;
+    }
+    UNITER_REQUIRE_PYTHON_MODULE("torch");
+    const auto py = ::uniter::testing::Run(
+        Quote(::uniter::testing::Python()) + " -c " +
+        Quote("import sys, torch; a, b = (torch.load(p) for p in sys.argv[1:]); assert a.keys() == b.keys(); "
+              "print(max((a[k].double() - b[k].double()).abs().max().item() for k in a))") +
+        " " + Quote(one + ckpt) + " " + Quote(two + ckpt) + " 2>&1");
+    ASSERT_EQ(py.exit_code, 0) << py.out;
+    EXPECT_LE(std::stod(py.out), 1e-6) << "largest weight difference " << py.out;
+  }
 }
 
 }  // namespace

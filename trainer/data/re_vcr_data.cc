@@ -147,6 +147,14 @@ ReTxtDb::ReTxtDb(const std::string& dir, int max_txt_len) : dir_(dir), max_txt_l
 
 ReTxtDb::~ReTxtDb() = default;
 
+void ReTxtDb::SetRefOrder(std::vector<int64_t> order, const std::string& where) {
+  std::vector<int64_t> a = order, b = ref_ids_;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b) throw FormatError("the saved ref order does not reorder " + dir() + "'s refs", where);
+  ref_ids_ = std::move(order);
+}
+
 std::vector<std::string> ReTxtDb::SentIds() const {
   std::vector<std::string> out;
   for (int64_t ref : ref_ids_) {

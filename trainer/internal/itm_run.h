@@ -22,6 +22,15 @@ InferResult InferItm(const InferOptions& options, const RunOptions& run);
 std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, const std::vector<std::string>& txt_ids,
                                const std::vector<std::string>& img_ids, int64_t minibatch, bool progress);
 
+class DistGroup;
+// ScoreMatrix over a process group (nullptr: one process): rank r scores
+// texts r, r + W, ... and rank 0 gets the whole matrix in `txt_ids`' order,
+// the very values one process computes (every forward has the same rows);
+// the other ranks get {}. A collective: every rank calls it.
+std::vector<float> ShardedScoreMatrix(TaskModelImpl& model, const data::ItmDb& db,
+                                      const std::vector<std::string>& txt_ids, const std::vector<std::string>& img_ids,
+                                      int64_t minibatch, bool progress, DistGroup* dist);
+
 // UniterForImageTextRetrievalHardNeg.forward (training, compute_loss) on one
 // collated hard-negative micro-batch, row 0 the gt pair: all rows scored in
 // eval mode under no_grad, gt + the `hard_size` best-scored kept, their hinge

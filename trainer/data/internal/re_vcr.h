@@ -59,6 +59,10 @@ class ReTxtDb {
   std::vector<std::string> SentIds() const;
   // ReTxtTokLmdb.shuffle: random.shuffle(ref_ids).
   void Shuffle(PyRandom& rng) { rng.Shuffle(ref_ids_); }
+  // The refs' current order, and putting back one saved from it (a resumed
+  // run); FormatError naming `where` unless `order` reorders these refs.
+  const std::vector<int64_t>& ref_order() const { return ref_ids_; }
+  void SetRefOrder(std::vector<int64_t> order, const std::string& where);
   // FormatError naming db[sent_id] when absent or malformed.
   ReExample Get(const std::string& sent_id) const;
   // FormatError naming db and image when images.json lacks it.
