@@ -324,6 +324,8 @@ TEST_F(ItmCli, DumpedBatchesRecomputeInUnitersModel) {
   c["train_txt_dbs"] = {*root_ + "/txt_test"};  // the hard-negative datasets read img2txts.json
   testing::ExpectDumpedLossesMatchUniter(*root_, "itm", WriteConfig("dump_itm_hn", c), "3", "", "itm_hn",
                                          {"batch_000000_i.npz", "batch_000001_t.npz", "batch_000002_i.npz"});
+}
+
 // ------------------------------------------------------------- resume and c10d
 
 using ::uniter::trainer::testing::TwoRanks;

@@ -493,6 +493,8 @@ TEST(ReVcrDump, DumpedBatchesRecomputeInUnitersModel) {
   const std::string vcr_cfg = root + "/vcr.json";
   ::uniter::testing::WriteFile(vcr_cfg, c.dump());
   testing::ExpectDumpedLossesMatchUniter(root, "vcr", vcr_cfg, "");
+}
+
 // A run killed with SIGKILL once its step-`at` training state exists, then
 // started again with the same command, ends with the uninterrupted run's
 // bytes in `files` (under output_dir).
