@@ -91,10 +91,12 @@ TEST_P(PretrainParity, LossesAndGradientsEqualUniterRestatement) {
       p.value().copy_(ref);
     }
   }
-  for (const auto& [key, value] : io)
+  for (const auto& [key, value] : io) {
     if (key.find('.') != std::string::npos && key.rfind("batch.", 0) != 0 && key.rfind("out.", 0) != 0 &&
-        key.rfind("grad.", 0) != 0)
+        key.rfind("grad.", 0) != 0) {
       EXPECT_TRUE(ours.count(key)) << "the model lacks UNITER's key " << key;
+    }
+  }
   EXPECT_TRUE(ours.count("cls.predictions.decoder.weight"));
   EXPECT_TRUE(ours.count("feat_regress.weight"));
   EXPECT_TRUE(model->named_parameters()["cls.predictions.decoder.weight"].is_same(
