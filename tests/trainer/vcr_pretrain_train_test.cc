@@ -157,6 +157,17 @@ TEST_F(VcrPretrainRun, DumpedBatchesRecomputeInPythonAndReadQarTextUnlessFixed) 
                                              "mrfr_vcr_000", "mrfr_vcr_001"}))
       << ref.out;
 
+  // --validate-only on the expanded checkpoint prints the run's final validation lines.
+  const auto val = Sh(Quote(::uniter::testing::UniterBinary()) + " pretrain --validate-only --vcr --checkpoint " +
+                      Quote(out + "/ckpt/model_step_20.pt") + " --config " + Quote(config) + " --threads 1 -q");
+  ASSERT_EQ(val.exit_code, 0) << val.out;
+  ASSERT_NE(val.out.find("mrckl_vcr: loss="), std::string::npos) << val.out;
+  for (const char* task : {"mlm_vcr: ", "mrfr_vcr: ", "mrckl_vcr: "}) {
+    const std::string line = val.out.substr(val.out.find(task), val.out.find('\n', val.out.find(task)) -
+                                                                     val.out.find(task) + 1);
+    EXPECT_NE(r.out.find("\n" + line), std::string::npos) << line << " not in the run's output";
+  }
+
   // Every dumped row has a rationale (type 3): QAR only, as UNITER trains.
   int rows = 0, with_r = 0, n = 0, k = 0;
   std::istringstream quirk(RationaleRows(dir));
