@@ -24,6 +24,7 @@ namespace {
 struct PretrainCliOptions {
   std::string config;
   bool validate_only = false;
+  bool vcr = false, fix_uniter_quirks = false;  // config keys "vcr" / "fix_uniter_quirks" too
   std::string checkpoint;
   bool quiet = false;
   int threads = 0;
@@ -64,6 +65,8 @@ void PrintValLog(const trainer::PretrainValLog& v) {
 
 void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& extras) {
   auto overrides = ParseOverrides(extras);
+  if (o.vcr) overrides.push_back({"vcr", {"true"}});
+  if (o.fix_uniter_quirks) overrides.push_back({"fix_uniter_quirks", {"true"}});
   if (o.validate_only) {
     if (o.checkpoint.empty()) throw UsageError("--validate-only needs --checkpoint F");
   } else if (!o.checkpoint.empty()) {
@@ -114,9 +117,16 @@ void SetupPretrainCommand(CLI::App& app) {
       "--validate-only --checkpoint F: validate F on every val task, one `task: loss=X acc=Y` line each (mrfr\n"
       "has no acc). Validation uses epoch-1 masks and negatives every time. MRC (non-kl) validates (UNITER's\n"
       "validate_mrc crashes on an undefined variable there). Without --validate-only, --checkpoint F sets the\n"
-      "init checkpoint (a BERT pytorch_model.bin or a UNITER checkpoint).");
+      "init checkpoint (a BERT pytorch_model.bin or a UNITER checkpoint).\n"
+      "--vcr: VCR second-stage pretraining (pretrain_vcr.py, pretrain-vcr-*.json unchanged): VCR txt_dbs, img\n"
+      "\"gt_dir;det_dir\", tasks mlm/mrfr/mrc/mrckl; the checkpoint loads, then the type embeddings grow to 4\n"
+      "rows and the words by 81. UNITER trains/validates on QAR text only (its QA loader is overwritten under\n"
+      "the same key): reproduced by default; --fix-uniter-quirks reads QA and QAR.");
   sub->add_option("--config", o->config, "UNITER's pretrain-*.json")->required();
   sub->add_flag("--validate-only", o->validate_only, "only validate --checkpoint on the val datasets");
+  sub->add_flag("--vcr", o->vcr, "VCR second-stage pretraining (UNITER's pretrain_vcr.py)");
+  sub->add_flag("--fix-uniter-quirks,--fix_uniter_quirks", o->fix_uniter_quirks,
+                "--vcr: read QA and QAR text (UNITER keeps only QAR)");
   sub->add_option("--checkpoint", o->checkpoint, "the checkpoint to validate (or to start from)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");

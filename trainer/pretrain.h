@@ -59,6 +59,14 @@ struct PretrainOptions {
   std::string device = "auto";
   std::string amp_dtype;
   std::string grad_reduce = "mean";
+  // Ours: VCR second-stage pretraining (UNITER's pretrain_vcr.py; `--vcr`):
+  // VCR txt_dbs, img entries "gt_dir;det_dir", tasks mlm / mrfr / mrc / mrckl,
+  // the model expanded after loading `checkpoint` (4 type rows, 81 more words).
+  bool vcr = false;
+  // VCR: pretrain_vcr.py builds a QA and a QAR dataset per task under one
+  // dict key, so QAR's replaces QA's: it trains and validates on QAR text
+  // only. false reproduces that; true reads both (one task over QA then QAR).
+  bool fix_uniter_quirks = false;
 
   std::string hps_json;  // vars(args) as save_training_meta dumps it
 };

@@ -48,9 +48,8 @@ void CheckSameTokenizer(const PretrainOptions& o) {
       }
 }
 
-PretrainTaskData::PretrainTaskData(PretrainTask task, const std::vector<data::DbPair>& dbs,
-                                   const PretrainOptions& o)
-    : task_(task), ot_(task == PretrainTask::kItm && o.itm_ot_lambda > 0) {
+CaptionTaskData::CaptionTaskData(PretrainTask task, const std::vector<data::DbPair>& dbs, const PretrainOptions& o)
+    : PretrainTaskData(task, task == PretrainTask::kItm && o.itm_ot_lambda > 0) {
   int64_t offset = 0;
   for (size_t j = 0; j < dbs.size(); ++j) {
     data::PretrainDataOptions d;
@@ -64,17 +63,17 @@ PretrainTaskData::PretrainTaskData(PretrainTask task, const std::vector<data::Db
   }
 }
 
-void PretrainTaskData::NewEpoch(int64_t epoch) {
+void CaptionTaskData::NewEpoch(int64_t epoch) {
   for (auto& d : dbs_) d->NewEpoch(epoch);
 }
 
-std::vector<int64_t> PretrainTaskData::Lens() const {
+std::vector<int64_t> CaptionTaskData::Lens() const {
   std::vector<int64_t> lens;
   for (const auto& d : dbs_) lens.insert(lens.end(), d->lens().begin(), d->lens().end());
   return lens;
 }
 
-PretrainBatch PretrainTaskData::Load(const std::vector<int64_t>& indices, tbb::task_arena& arena) const {
+PretrainBatch CaptionTaskData::Load(const std::vector<int64_t>& indices, tbb::task_arena& arena) const {
   std::vector<data::PretrainExample> examples(indices.size());
   // Every example draws from its own seeded generator: the thread count cannot change a batch.
   arena.execute([&] {
@@ -85,7 +84,16 @@ PretrainBatch PretrainTaskData::Load(const std::vector<int64_t>& indices, tbb::t
       examples[k] = dbs_[j]->Get(g - offsets_[j]);
     });
   });
-  return data::CollatePretrain(task_, std::move(examples), ot_);
+  return data::CollatePretrain(task(), std::move(examples), ot());
+}
+
+std::unique_ptr<PretrainTaskData> MakeTaskData(PretrainDbs& dbs, const PretrainDatasetSpec& spec,
+                                               const std::string& task, bool train, const PretrainOptions& o) {
+  const PretrainTask t = ParsePretrainTask(task);
+  if (o.vcr) return MakeVcrTaskData(dbs, spec, t, train, o);
+  std::vector<data::DbPair> pairs;
+  for (size_t j = 0; j < (train ? spec.db.size() : 1); ++j) pairs.push_back(dbs.Open(spec.db[j], spec.img[j], train));
+  return std::make_unique<CaptionTaskData>(t, pairs, o);
 }
 
 PretrainBatch ToDevice(const PretrainBatch& p, const c10::Device& device, bool pin) {
@@ -225,9 +233,9 @@ std::vector<PretrainValLog> ValidatePretrain(const PretrainOptions& o, const std
   std::vector<std::pair<std::string, std::unique_ptr<PretrainTaskData>>> tasks;
   for (const auto& d : o.val_datasets)
     for (const auto& t : d.tasks)
-      tasks.emplace_back(t + "_" + d.name, std::make_unique<PretrainTaskData>(
-                                               ParsePretrainTask(t), std::vector{dbs.Open(d.db[0], d.img[0], false)}, o));
+      tasks.emplace_back(t + "_" + d.name, MakeTaskData(dbs, d, t, false, o));
   PretrainModel model = MakePretrainModel(o, nullptr);
+  if (o.vcr) model->ExpandForVcr(kVcrSpecialTokens);  // a VCR-pretrained checkpoint has the expanded shapes
   const LoadReport report = LoadCheckpoint(*model, checkpoint);
   if (!run.quiet && !report.missing.empty())
     std::fprintf(stderr, "pretrain: %zu parameters not in %s (kept as initialised), e.g. %s\n", report.missing.size(),

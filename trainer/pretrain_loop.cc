@@ -149,13 +149,11 @@ void Pretrainer::Prepare() {
   std::vector<std::pair<std::string, int>> pool;
   for (const auto& d : o_.train_datasets) {
     for (size_t i = 0; i < d.tasks.size(); ++i) {
-      std::vector<data::DbPair> pairs;
-      for (size_t j = 0; j < d.db.size(); ++j) pairs.push_back(dbs_.Open(d.db[j], d.img[j], true));
       TaskStream& s = streams_.emplace_back();
       s.name = d.tasks[i] + "_" + d.name;
       s.index = static_cast<int>(streams_.size()) - 1;
       s.mix_ratio = d.mix_ratio[i];
-      s.data = std::make_unique<PretrainTaskData>(ParsePretrainTask(d.tasks[i]), pairs, o_);
+      s.data = MakeTaskData(dbs_, d, d.tasks[i], true, o_);
       if (rank_ == 0 && run_.dump_batches > 0) s.dump = BatchDumper(run_.dump_batches_dir, run_.dump_batches);
       pool.emplace_back(s.name, s.mix_ratio);
     }
@@ -164,8 +162,7 @@ void Pretrainer::Prepare() {
     for (const auto& t : d.tasks) {
       ValTask& v = vals_.emplace_back();
       v.name = t + "_" + d.name;
-      v.data = std::make_unique<PretrainTaskData>(ParsePretrainTask(t), std::vector{dbs_.Open(d.db[0], d.img[0], false)},
-                                                  o_);
+      v.data = MakeTaskData(dbs_, d, t, false, o_);
       v.batches = ShardBatches(ValBatches(*v.data, o_, static_cast<int64_t>(vals_.size()) - 1), rank_, world_, false);
     }
   }
@@ -197,6 +194,9 @@ void Pretrainer::Prepare() {
       std::fprintf(stderr, "pretrain: %zu parameters not in %s (initialised), e.g. %s\n", r.missing.size(),
                    o_.checkpoint.c_str(), r.missing[0].c_str());
   }
+  // pretrain_vcr.py: init_type_embedding + init_word_embedding after
+  // from_pretrained (a resumed run restores the expanded weights next).
+  if (o_.vcr) model_->ExpandForVcr(kVcrSpecialTokens);
   SetDropout(*model_, o_.dropout);
   model_->train();
   model_->to(ctx_.device);

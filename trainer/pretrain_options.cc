@@ -31,6 +31,7 @@ const std::map<std::string, Kind>& KeyKinds() {
       {"warmup_steps", Kind::kInt}, {"seed", Kind::kInt}, {"fp16", Kind::kBool},
       {"n_workers", Kind::kInt}, {"pin_mem", Kind::kBool}, {"config", Kind::kStr},
       {"device", Kind::kStr}, {"amp_dtype", Kind::kStr}, {"grad_reduce", Kind::kStr},
+      {"vcr", Kind::kBool}, {"fix_uniter_quirks", Kind::kBool},
       // pretrain.py sets opts.rank itself; configs saved from a run's hps.json
       // (pretrain-vcr-*.json) carry it. Accepted, ignored.
       {"rank", Kind::kInt},
@@ -196,6 +197,8 @@ PretrainOptions ParsePretrainOptions(const std::string& config_json, const std::
   str("device", &t.device);
   str("amp_dtype", &t.amp_dtype);
   str("grad_reduce", &t.grad_reduce);
+  num("vcr", &t.vcr);
+  num("fix_uniter_quirks", &t.fix_uniter_quirks);
 
   auto need = [&](bool ok, const std::string& what) {
     if (!ok) throw UsageError(where + ": " + what);
@@ -218,6 +221,12 @@ PretrainOptions ParsePretrainOptions(const std::string& config_json, const std::
   need(t.n_workers >= 0, "n_workers must not be negative");
   need(t.amp_dtype.empty() || t.amp_dtype == "fp32" || t.amp_dtype == "fp16" || t.amp_dtype == "bf16",
        "amp_dtype '" + t.amp_dtype + "' is not fp32, fp16 or bf16");
+  if (t.vcr)  // pretrain_vcr.py's create_dataloaders knows mlm, mrfr and mrc*
+    for (const auto* sets : {&t.train_datasets, &t.val_datasets})
+      for (const auto& d : *sets)
+        for (const auto& task : d.tasks)
+          need(ParsePretrainTask(task) != PretrainTask::kItm,
+               "dataset '" + d.name + "': VCR pretraining has no task '" + task + "' (mlm, mrfr, mrc, mrckl)");
   // pretrain.py's options safe guard: the joint sequence fits 512 positions.
   need((t.conf_th == -1 ? t.max_bb : t.num_bb) + t.max_txt_len + 2 <= 512,
        "max_txt_len + (conf_th == -1 ? max_bb : num_bb) + 2 must be at most 512");
@@ -253,6 +262,9 @@ PretrainOptions ParsePretrainOptions(const std::string& config_json, const std::
   hps["n_workers"] = t.n_workers;
   hps["pin_mem"] = t.pin_mem;
   hps["grad_reduce"] = t.grad_reduce;
+  // Ours, written only when set: a caption run's hps.json stays pretrain.py's.
+  if (t.vcr) hps["vcr"] = true;
+  if (t.fix_uniter_quirks) hps["fix_uniter_quirks"] = true;
   t.hps_json = hps.dump(4);
   return t;
 }

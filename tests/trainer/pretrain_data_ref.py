@@ -7,8 +7,10 @@ from random.seed(example_seed(seed, e, i)), ITM's new_epoch from index -1.
 
   pretrain_data_ref.py batches CASE.json OUT   OUT.npz: b{k}_{key} per batch; OUT.json: lens
   pretrain_data_ref.py mix SEED ACCUM STEPS NAME:RATIO...   MetaLoader's task per micro-batch, one per line
-  pretrain_data_ref.py vcr_gen OUT SEED           a VCR txt_db (OUT/vcr.db) + gt (OUT/vcr_gt, feat_numbb100)
+  pretrain_data_ref.py vcr_gen OUT SEED [FEAT_DIM LABEL_DIM TOK_HI]
+                                                  a VCR txt_db (OUT/vcr.db) + gt (OUT/vcr_gt, feat_numbb100)
                                                   and detected (OUT/vcr_det) img_dbs with soft labels
+                                                  (default 16 / 7 wide), token ids in [106, TOK_HI)
   pretrain_data_ref.py vcr_batches CASE.json OUT  data/pretrain_vcr.py's datasets + collates restated
 """
 import io
@@ -174,11 +176,11 @@ def mix(seed, accum, steps, specs):
 
 
 # ------------------------------------------------------------- VCR 2nd stage
-def vcr_gen(out, seed):
+def vcr_gen(out, seed, feat_dim=16, label_dim=7, tok_hi=28996):
     """VCR-shaped dbs: answers / rationales of 1-9 tokens; gt images 2-8 boxes, det 1-45 (nbb 10-45)."""
     import lmdb
     rng = np.random.RandomState(seed)
-    n_img, feat_dim, label_dim = 12, 16, 7
+    n_img = 12
     for kind in ('gt', 'det'):
         img_dir = f'{out}/vcr_{kind}'
         os.makedirs(img_dir, exist_ok=True)
@@ -202,7 +204,7 @@ def vcr_gen(out, seed):
             json.dump(nbb, open(f'{img_dir}/nbb_th0.2_max100_min10.json', 'w'))
 
     def toks(lo, hi):
-        return [int(t) for t in rng.randint(106, 28996, size=int(rng.randint(lo, hi)))]
+        return [int(t) for t in rng.randint(106, tok_hi, size=int(rng.randint(lo, hi)))]
 
     exs, t2i, lens_qa, lens_qar = {}, {}, {}, {}
     for i in range(40):
@@ -316,7 +318,7 @@ if __name__ == '__main__':
     elif sys.argv[1] == 'mix':
         mix(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
     elif sys.argv[1] == 'vcr_gen':
-        vcr_gen(sys.argv[2], int(sys.argv[3]))
+        vcr_gen(sys.argv[2], *(int(a) for a in sys.argv[3:7]))
     elif sys.argv[1] == 'vcr_batches':
         vcr_batches(sys.argv[2], sys.argv[3])
     else:

@@ -8,11 +8,13 @@ do not depend on how examples are batched).
   pretrain_val_ref.py gen OUT SEED          OUT/img (img_db with 1601-wide soft labels),
                                             OUT/txt_train, OUT/txt_val (caption txt_dbs)
   pretrain_val_ref.py validate CASE.json    one `task: loss=X [acc=Y]` line per val task
-  pretrain_val_ref.py dumps DIR CKPT MODEL_JSON ITM_OT_LAMBDA
+  pretrain_val_ref.py dumps DIR CKPT MODEL_JSON ITM_OT_LAMBDA [vcr]
                                             per --dump-batches file: `stem ours ref`, the dumped `loss`
                                             and pretrain.py's loss recomputed on the file's arrays with the
                                             checkpoint's weights; exits 1 when a file's keys are not the
-                                            ones UNITER's collate yields
+                                            ones UNITER's collate yields; `vcr`: pretrain_vcr.py's model
+                                            (init_type_embedding + init_word_embedding(81) before the
+                                            weights load) and its collates (+ txt_type_ids)
   pretrain_val_ref.py bert MODEL_JSON OUT   a pytorch-pretrained-bert layout state dict (bert.* keys,
                                             LayerNorm gamma/beta, cls.predictions.*) of random weights
   pretrain_val_ref.py check_init BERT CKPT  `ok` when every BERT tensor reached its UNITER key in CKPT
@@ -171,9 +173,12 @@ TASK_KEYS = {'mlm': {'txt_labels'}, 'mrfr': {'img_masks', 'img_mask_tgt', 'feat_
                      'ot_inputs.img_pad'}}
 
 
-def dumps(dump_dir, ckpt, model_json, itm_ot_lambda):
-    """pretrain.py's forward + loss reduction on each dumped micro-batch."""
+def dumps(dump_dir, ckpt, model_json, itm_ot_lambda, vcr=False):
+    """pretrain.py's (pretrain_vcr.py's) forward + loss reduction on each dumped micro-batch."""
     model = Pretrain(Cfg(json.load(open(model_json))))
+    if vcr:
+        model.init_type_embedding()
+        model.init_word_embedding(81)
     model.load_state_dict({k: v.float() for k, v in torch.load(ckpt).items()}, strict=False)
     model.train()  # as the step ran it (the test's config has no dropout)
     bad = False
@@ -182,6 +187,8 @@ def dumps(dump_dir, ckpt, model_json, itm_ot_lambda):
         task = stem.split('_')[0]
         z = np.load(f'{dump_dir}/{name}')
         want = COLLATE_KEYS | TASK_KEYS['mrc' if task.startswith('mrc') else task] | {'loss'}
+        if vcr:
+            want |= {'txt_type_ids'}
         if set(z.files) != want:
             print(f'{stem}: keys {sorted(set(z.files) ^ want)} differ from the collate', file=sys.stderr)
             bad = True
@@ -227,6 +234,6 @@ if __name__ == '__main__':
     elif sys.argv[1] == 'check_init':
         check_init(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == 'dumps':
-        dumps(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]))
+        dumps(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6:7] == ['vcr'])
     else:
         sys.exit(f'unknown command {sys.argv[1]}')
