@@ -66,6 +66,10 @@ class AdamW {
     at::Tensor exp_avg_sq;
   };
 
+  // The one-pass kernel for contiguous float CPU tensors; ATen's ops otherwise.
+  bool Fusable(const at::Tensor& p, const at::Tensor& grad, const ParamState& s) const;
+  void FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay) const;
+
   std::vector<Group> groups_;
   AdamWOptions options_;
   std::map<std::string, ParamState> state_;
