@@ -103,6 +103,7 @@ class Run {
     opt_->SetLr(lr);
     tb_->AddScalar("lr", lr, global_step_);
     tb_->AddScalar("loss", loss_ema_, global_step_);
+    opt_->RestoreZeroGrads();
     if (o_.grad_norm != -1) tb_->AddScalar("grad_norm", optim::ClipGradNorm(params_, o_.grad_norm), global_step_);
     opt_->Step();
     opt_->ZeroGrad();

@@ -210,6 +210,7 @@ void ItmTrainer::Update() {
   optimizer_->SetLr(lr);
   tb_->AddScalar("lr", lr, global_step_);
   tb_->AddScalar("loss", loss_ema_, global_step_);
+  optimizer_->RestoreZeroGrads();
   if (o_.grad_norm != -1) tb_->AddScalar("grad_norm", optim::ClipGradNorm(params_, o_.grad_norm), global_step_);
   optimizer_->Step();
   optimizer_->ZeroGrad();

@@ -43,6 +43,7 @@ at::Tensor ForwardBackward(TaskModelImpl& model, const Batch& batch, const StepC
 UpdateResult ApplyUpdate(optim::AdamW& optimizer, const std::vector<at::Tensor>& params, double lr,
                          double grad_norm, LossScaler* scaler) {
   optimizer.SetLr(lr);
+  optimizer.RestoreZeroGrads();
   UpdateResult r;
   const bool scaled = scaler != nullptr && scaler->enabled();
   r.overflow = scaled && scaler->UnscaleAndCheck(params);

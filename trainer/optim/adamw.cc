@@ -22,6 +22,7 @@ AdamW::AdamW(std::vector<Group> groups, const AdamWOptions& options) : groups_(s
     for (const std::string& n : g.names)
       if (!seen.insert(n).second) throw UsageError("AdamW: parameter '" + n + "' is in two groups");
     g.lr = options.lr;
+    released_.emplace_back(g.params.size(), false);
   }
 }
 
@@ -48,6 +49,7 @@ void AdamW::SetLr(double lr) {
 }
 
 void AdamW::Step() {
+  RestoreZeroGrads();
   at::NoGradGuard no_grad;
   const double beta1 = options_.beta1, beta2 = options_.beta2;
   for (const Group& g : groups_) {
@@ -110,10 +112,26 @@ void AdamW::FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, do
 }
 
 void AdamW::ZeroGrad() {
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      at::Tensor p = groups_[gi].params[i];
+      if (!p.grad().defined()) continue;
+      p.mutable_grad() = at::Tensor();
+      released_[gi][i] = true;
+    }
+  }
+}
+
+void AdamW::RestoreZeroGrads() {
   at::NoGradGuard no_grad;
-  for (const Group& g : groups_)
-    for (const at::Tensor& p : g.params)
-      if (p.grad().defined()) p.mutable_grad().zero_();
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      if (!released_[gi][i]) continue;
+      at::Tensor p = groups_[gi].params[i];
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      released_[gi][i] = false;
+    }
+  }
 }
 
 std::vector<at::Tensor> AdamW::AllParams() const {
@@ -166,6 +184,12 @@ void AdamW::LoadStateTensors(const std::vector<std::pair<std::string, at::Tensor
   for (const auto& [name, n] : parts)
     if (n != 3) throw FormatError("optimizer state needs step, exp_avg and exp_avg_sq", name);
   state_ = std::move(loaded);
+}
+
+void AdamW::MarkGradsZeroed(const std::set<std::string>& names) {
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < groups_[gi].names.size(); ++i)
+      if (names.count(groups_[gi].names[i])) released_[gi][i] = true;
 }
 
 double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {
