@@ -1,13 +1,10 @@
 #include "trainer/internal/uniter_model.h"
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 
 #include <atomic>
 #include <cmath>
-#include <cstdint>
-#include <mutex>
 
 #include "common/error.h"
 
@@ -20,33 +17,6 @@ at::Tensor Gelu(const at::Tensor& x) { return at::gelu(x); }
 
 at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x) {
   return at::linear(x, linear->weight, linear->bias);
-}
-
-at::Tensor Dropout(const at::Tensor& x, double p, bool training) {
-  if (!training || p == 0.0) return x;
-  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || p >= 1.0) return at::dropout(x, p, training);
-  // ATen's CPU dropout draws a double per element (bernoulli_: two 32-bit
-  // draws, one at a time), then divides the mask by 1−p in a second pass. Here
-  // one 32-bit draw per element from the same generator, serially (the same
-  // masks whatever the thread count; its state is what a resume restores),
-  // keeps the element when the draw is below (1−p)·2³², and writes the kept
-  // scale 1/(1−p) (ATen's float division) at once.
-  at::Tensor mask = at::empty(x.sizes(), x.options().requires_grad(false));
-  const float scale = 1.0f / static_cast<float>(1.0 - p);
-  const auto keep_below = static_cast<uint64_t>(std::ldexp(1.0 - p, 32));
-  float* m = mask.data_ptr<float>();
-  const int64_t n = mask.numel();
-  at::Generator gen = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    auto* engine = at::check_generator<at::CPUGeneratorImpl>(gen);
-    for (int64_t i = 0; i < n; ++i) m[i] = engine->random() < keep_below ? scale : 0.0f;
-  }
-  return x * mask;
-}
-
-at::Tensor ApplyDropout(const torch::nn::Dropout& dropout, const at::Tensor& x) {
-  return Dropout(x, dropout->options.p(), dropout->is_training());
 }
 
 at::Tensor Activation(const std::string& name, const at::Tensor& x) {
@@ -118,7 +88,7 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const at::Tensor mask = additive_mask.expand({b, h, lq, lk}).reshape({b * h, lq, lk});
   at::Tensor scores = at::baddbmm(mask, q.reshape({b * h, lq, d}), k.reshape({b * h, lk, d}).transpose(1, 2), 1.0,
                                   1.0 / std::sqrt(static_cast<double>(d)));
-  at::Tensor probs = Dropout(at::softmax(scores, -1), dropout_p, training);
+  at::Tensor probs = at::dropout(at::softmax(scores, -1), dropout_p, training);
   return at::bmm(probs, v.reshape({b * h, lk, d})).view({b, h, lq, d});
 }
 
@@ -139,7 +109,7 @@ at::Tensor TextEmbeddingsImpl::forward(const at::Tensor& input_ids, const at::Te
                                        const at::Tensor& token_type_ids) {
   const at::Tensor types = token_type_ids.defined() ? token_type_ids : at::zeros_like(input_ids);
   at::Tensor emb = word_embeddings(input_ids) + position_embeddings(position_ids) + token_type_embeddings(types);
-  return ApplyDropout(dropout, LayerNorm(emb));
+  return dropout(LayerNorm(emb));
 }
 
 void TextEmbeddingsImpl::ExpandTypeEmbedding(int64_t rows, double init_std) {
@@ -176,7 +146,7 @@ at::Tensor ImageEmbeddingsImpl::forward(const at::Tensor& img_feat, const at::Te
   }
   at::Tensor im = img_layer_norm(ApplyLinear(img_linear, feat));
   at::Tensor pos = pos_layer_norm(ApplyLinear(pos_linear, img_pos_feat));
-  return ApplyDropout(dropout, LayerNorm(im + pos + type_embeddings));
+  return dropout(LayerNorm(im + pos + type_embeddings));
 }
 
 // --- encoder --------------------------------------------------------------------
@@ -210,7 +180,7 @@ ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t hidden, double dropou
 }
 
 at::Tensor ResidualOutputImpl::forward(const at::Tensor& x, const at::Tensor& residual) {
-  return LayerNorm(ApplyDropout(dropout, ApplyLinear(dense, x)) + residual);
+  return LayerNorm(dropout(ApplyLinear(dense, x)) + residual);
 }
 
 AttentionImpl::AttentionImpl(const UniterConfig& c) {

@@ -19,13 +19,6 @@ namespace uniter::trainer {
 
 // x·½(1+erf(x/√2)) (layer.py:gelu).
 at::Tensor Gelu(const at::Tensor& x);
-// nn.Dropout in training (x · mask, mask 0 or 1/(1−p)): float CPU tensors draw
-// their masks from the default CPU generator with one 32-bit draw per element
-// (a different stream from ATen's bernoulli_, as cheap as it gets); other
-// dtypes and devices run at::dropout. Identity when !training or p == 0.
-at::Tensor Dropout(const at::Tensor& x, double p, bool training);
-// Dropout with a torch::nn::Dropout module's p and train/eval mode.
-at::Tensor ApplyDropout(const torch::nn::Dropout& dropout, const at::Tensor& x);
 // UNITER's ACT2FN: "gelu", "relu" or "swish".
 at::Tensor Activation(const std::string& name, const at::Tensor& x);
 torch::nn::LayerNorm MakeLayerNorm(int64_t size);
