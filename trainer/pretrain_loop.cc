@@ -368,7 +368,10 @@ void Pretrainer::MicroBatch(TaskStream& s) {
 }
 
 void Pretrainer::Update(TaskStream& s) {
-  if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+  if (dist_) {
+    optimizer_->RestoreZeroGrads();  // every rank reduces the same grads
+    dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+  }
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
   Scalar("lr", lr, global_step_);

@@ -153,12 +153,16 @@ class Run {
     loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;
     loss_set_ = true;
     if (micro % o_.gradient_accumulation_steps != 0) return false;
-    if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+    if (dist_) {
+      opt_->RestoreZeroGrads();  // every rank reduces the same grads
+      dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+    }
     ++global_step_;
     const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
     opt_->SetLr(lr);
     Scalar("lr", lr);
     Scalar("loss", loss_ema_);
+    opt_->RestoreZeroGrads();
     if (o_.grad_norm != -1) {
       const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
       Scalar("grad_norm", norm);

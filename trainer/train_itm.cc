@@ -324,12 +324,16 @@ at::Tensor ItmTrainer::HardNegLoss(const Pairs& pairs, char from) {
 }
 
 void ItmTrainer::Update() {
-  if (dist_) dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+  if (dist_) {
+    optimizer_->RestoreZeroGrads();  // every rank reduces the same grads
+    dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
+  }
   ++global_step_;
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
   optimizer_->SetLr(lr);
   Scalar("lr", lr);
   Scalar("loss", loss_ema_);
+  optimizer_->RestoreZeroGrads();
   if (o_.grad_norm != -1) {
     const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
     Scalar("grad_norm", norm);

@@ -258,13 +258,11 @@ void Trainer::Restore() {
     for (const auto& b : model_->module().named_buffers()) restore(b.key(), b.value());
   }
   optimizer_->LoadStateTensors(optim_state);
-  // A parameter stepped before has a (zeroed) grad that later steps keep
-  // stepping; an undefined one would be skipped.
+  // A parameter stepped before had a (zeroed) grad that later steps keep
+  // stepping; one never stepped is skipped while it gets no gradient.
   std::set<std::string> stepped;
   for (const auto& [name, t] : optim_state) stepped.insert(name.substr(0, name.rfind('.')));
-  for (const auto& g : optimizer_->groups())
-    for (size_t i = 0; i < g.names.size(); ++i)
-      if (stepped.count(g.names[i])) g.params[i].mutable_grad() = at::zeros_like(g.params[i]);
+  optimizer_->MarkGradsZeroed(stepped);
   const nlohmann::json& loop = resume_->meta.at("loop");
   const int saved_world = loop.value("world_size", 1);
   if (saved_world != world_)
@@ -582,6 +580,7 @@ void Trainer::SyncModel() {
 // and the examples every rank consumed counted (UNITER's ex/s sums them).
 void Trainer::SyncGradients() {
   if (!dist_) return;
+  optimizer_->RestoreZeroGrads();
   dist_->AllReduceGrads(params_, o_.grad_reduce == "mean");
   const auto n = dist_->AllReduceSum({static_cast<double>(n_examples_ - synced_examples_)});
   n_examples_ = synced_examples_ + static_cast<int64_t>(n[0]);

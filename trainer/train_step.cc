@@ -47,6 +47,7 @@ at::Tensor ForwardBackward(const std::function<at::Tensor()>& loss_fn, const Ste
 UpdateResult ApplyUpdate(optim::AdamW& optimizer, const std::vector<at::Tensor>& params, double lr,
                          double grad_norm, LossScaler* scaler) {
   optimizer.SetLr(lr);
+  optimizer.RestoreZeroGrads();
   UpdateResult r;
   const bool scaled = scaler != nullptr && scaler->enabled();
   r.overflow = scaled && scaler->UnscaleAndCheck(params);

@@ -1,12 +1,14 @@
 #include "trainer/optim/internal/adamw.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
 #include <set>
 
 #include "common/error.h"
+#include "trainer/optim/internal/adamw_kernel.h"
 
 namespace uniter::trainer::optim {
 
@@ -20,6 +22,7 @@ AdamW::AdamW(std::vector<Group> groups, const AdamWOptions& options) : groups_(s
     for (const std::string& n : g.names)
       if (!seen.insert(n).second) throw UsageError("AdamW: parameter '" + n + "' is in two groups");
     g.lr = options.lr;
+    released_.emplace_back(g.params.size(), false);
   }
 }
 
@@ -46,6 +49,7 @@ void AdamW::SetLr(double lr) {
 }
 
 void AdamW::Step() {
+  RestoreZeroGrads();
   at::NoGradGuard no_grad;
   const double beta1 = options_.beta1, beta2 = options_.beta2;
   for (const Group& g : groups_) {
@@ -59,6 +63,18 @@ void AdamW::Step() {
         s.exp_avg_sq = at::zeros_like(p, at::MemoryFormat::Preserve);
       }
       s.step += 1;
+      double step_size = g.lr;
+      if (options_.correct_bias) {
+        // Python: lr * math.sqrt(1 - b2**t) / (1 - b1**t), in doubles, left to right.
+        const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(s.step));
+        const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(s.step));
+        step_size = step_size * std::sqrt(bc2) / bc1;
+      }
+      const double decay = g.weight_decay > 0.0 ? -g.lr * g.weight_decay : 0.0;
+      if (Fusable(p, grad, s)) {
+        FusedUpdate(p, grad, s, step_size, decay);
+        continue;
+      }
       s.exp_avg.mul_(beta1).add_(grad, 1.0 - beta1);
       s.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1.0 - beta2);
       // √v + eps into one reused buffer: a fresh 440 MB of denominators per
@@ -67,24 +83,55 @@ void AdamW::Step() {
         scratch_ = at::empty({p.numel()}, p.options());
       at::Tensor denom = scratch_.narrow(0, 0, p.numel()).view(p.sizes());
       at::sqrt_out(denom, s.exp_avg_sq).add_(options_.eps);
-      double step_size = g.lr;
-      if (options_.correct_bias) {
-        // Python: lr * math.sqrt(1 - b2**t) / (1 - b1**t), in doubles, left to right.
-        const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(s.step));
-        const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(s.step));
-        step_size = step_size * std::sqrt(bc2) / bc1;
-      }
       p.addcdiv_(s.exp_avg, denom, -step_size);
-      if (g.weight_decay > 0.0) p.add_(p, -g.lr * g.weight_decay);
+      if (decay != 0.0) p.add_(p, decay);
     }
   }
 }
 
+bool AdamW::Fusable(const at::Tensor& p, const at::Tensor& grad, const ParamState& s) const {
+  for (const at::Tensor* t : {&p, &grad, &s.exp_avg, &s.exp_avg_sq})
+    if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous()) return false;
+  return grad.sizes().equals(p.sizes());
+}
+
+void AdamW::FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay) const {
+  // ATen's kernels see every Scalar as a float (value.to<float>()).
+  const AdamWCoefficients c{static_cast<float>(options_.beta1),       static_cast<float>(1.0 - options_.beta1),
+                            static_cast<float>(options_.beta2),       static_cast<float>(1.0 - options_.beta2),
+                            static_cast<float>(options_.eps),         static_cast<float>(-step_size),
+                            static_cast<float>(decay)};
+  float* pp = p.data_ptr<float>();
+  const float* gp = grad.data_ptr<float>();
+  float* mp = s.exp_avg.data_ptr<float>();
+  float* vp = s.exp_avg_sq.data_ptr<float>();
+  // Elementwise: any split over threads gives the same bits.
+  at::parallel_for(0, p.numel(), at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
+    AdamWUpdate(pp + begin, gp + begin, mp + begin, vp + begin, end - begin, c);
+  });
+}
+
 void AdamW::ZeroGrad() {
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      at::Tensor p = groups_[gi].params[i];
+      if (!p.grad().defined()) continue;
+      p.mutable_grad() = at::Tensor();
+      released_[gi][i] = true;
+    }
+  }
+}
+
+void AdamW::RestoreZeroGrads() {
   at::NoGradGuard no_grad;
-  for (const Group& g : groups_)
-    for (const at::Tensor& p : g.params)
-      if (p.grad().defined()) p.mutable_grad().zero_();
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      if (!released_[gi][i]) continue;
+      at::Tensor p = groups_[gi].params[i];
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      released_[gi][i] = false;
+    }
+  }
 }
 
 std::vector<at::Tensor> AdamW::AllParams() const {
@@ -137,6 +184,12 @@ void AdamW::LoadStateTensors(const std::vector<std::pair<std::string, at::Tensor
   for (const auto& [name, n] : parts)
     if (n != 3) throw FormatError("optimizer state needs step, exp_avg and exp_avg_sq", name);
   state_ = std::move(loaded);
+}
+
+void AdamW::MarkGradsZeroed(const std::set<std::string>& names) {
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < groups_[gi].names.size(); ++i)
+      if (names.count(groups_[gi].names[i])) released_[gi][i] = true;
 }
 
 double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {

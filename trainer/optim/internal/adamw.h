@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,8 +46,18 @@ class AdamW {
   // One update. A parameter whose grad is undefined is skipped entirely (no
   // moment update, no step count, no decay), as UNITER's `p.grad is None`.
   void Step();
-  // PyTorch 1.1's zero_grad: defined grads are zeroed in place (and kept).
+  // PyTorch 1.1's zero_grad (defined grads zeroed in place, and kept), in two
+  // halves: ZeroGrad releases the defined grads, so that the next backward's
+  // AccumulateGrad takes its gradient as the grad (no memset of every grad and
+  // no add into zeros); RestoreZeroGrads then gives a released parameter that
+  // backward left without a gradient its zero grad back. Call RestoreZeroGrads
+  // before reading the grads after a backward (clipping, all-reduce, loss-scale
+  // checks); Step calls it itself.
   void ZeroGrad();
+  void RestoreZeroGrads();
+  // As if ZeroGrad had released these parameters' grads (a resumed run's
+  // parameters stepped before the save: later steps keep stepping them).
+  void MarkGradsZeroed(const std::set<std::string>& names);
 
   // Every state tensor with a stable name: "<param>.step" (0-d int64),
   // "<param>.exp_avg", "<param>.exp_avg_sq", for parameters stepped at least once,
@@ -66,9 +77,14 @@ class AdamW {
     at::Tensor exp_avg_sq;
   };
 
+  // The one-pass kernel for contiguous float CPU tensors; ATen's ops otherwise.
+  bool Fusable(const at::Tensor& p, const at::Tensor& grad, const ParamState& s) const;
+  void FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay) const;
+
   std::vector<Group> groups_;
   AdamWOptions options_;
   std::map<std::string, ParamState> state_;
+  std::vector<std::vector<bool>> released_;  // per group and member: grad released by ZeroGrad
   at::Tensor scratch_;  // √v + eps of the parameter being updated (largest size seen)
 };
 
