@@ -1,11 +1,13 @@
-// model/re.py: UniterForReferringExpressionComprehension with the `cls`
-// loss — one score per image box of the row, text slots left out.
+// model/re.py: UniterForReferringExpressionComprehension — one score per
+// image box of the row, text slots left out; the `cls` loss here, the `rank`
+// loss's sampling and margin (trainer/internal/re_rank.h) below.
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/functional.h>
 
 #include <algorithm>
 
 #include "common/error.h"
+#include "trainer/internal/re_rank.h"
 #include "trainer/internal/task_model.h"
 
 namespace uniter::trainer {
@@ -63,6 +65,50 @@ class ReModelImpl : public TaskModelImpl {
 };
 
 }  // namespace
+
+std::vector<int64_t> SampleReNegatives(const at::Tensor& scores, const Batch& batch, double hard_ratio,
+                                       data::NpRandom& np_rng, data::PyRandom& py_rng) {
+  const at::Tensor s = scores.detach().to(at::kFloat).contiguous();
+  const at::Tensor t = batch.targets.to(at::kLong).reshape({-1}).contiguous();
+  const int64_t rows = s.size(0), width = s.size(1);
+  if (t.numel() != rows || static_cast<int64_t>(batch.num_bbs.size()) != rows)
+    throw UsageError("RE rank loss: targets and num_bbs need one entry per row");
+  std::vector<int64_t> neg(rows);
+  std::vector<int64_t> order(width);
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t nbb = batch.num_bbs[i], target = t.data_ptr<int64_t>()[i];
+    if (nbb < 2)
+      throw UsageError("RE rank loss: an image with " + std::to_string(nbb) +
+                       " box has no negative (UNITER's sample_neg_ix would never return)");
+    if (np_rng.Uniform(0, 1) < hard_ratio) {
+      // torch.argsort(descending=True) on the CPU keeps equal scores in index order.
+      const float* row = s.data_ptr<float>() + i * width;
+      for (int64_t j = 0; j < width; ++j) order[j] = j;
+      std::stable_sort(order.begin(), order.end(), [row](int64_t a, int64_t b) { return row[a] > row[b]; });
+      const int64_t ix = order[0] != target ? order[0] : order[1];
+      if (ix >= nbb)
+        throw UsageError("RE rank loss: the hardest negative of row " + std::to_string(i) + " is padding slot " +
+                         std::to_string(ix) + " (num_bb " + std::to_string(nbb) + ")");
+      neg[i] = ix;
+    } else {
+      int64_t ix;
+      do {
+        ix = static_cast<int64_t>(py_rng.RandBelow(static_cast<uint64_t>(nbb)));  // random.randint(0, nbb - 1)
+      } while (ix == target);
+      neg[i] = ix;
+    }
+  }
+  return neg;
+}
+
+at::Tensor ReRankLoss(const at::Tensor& scores, const at::Tensor& targets, const std::vector<int64_t>& neg_ix,
+                      double margin) {
+  const int64_t n = scores.size(0);
+  const at::Tensor pos = at::sigmoid(scores.gather(1, targets.to(at::kLong).view({n, 1}))).view(-1);
+  const at::Tensor neg_t = at::tensor(neg_ix, at::TensorOptions().dtype(at::kLong)).to(scores.device()).view({n, 1});
+  const at::Tensor neg = at::sigmoid(scores.gather(1, neg_t)).view(-1);
+  return at::clamp(margin + neg - pos, 0);
+}
 
 std::shared_ptr<TaskModelImpl> MakeReModel(const UniterConfig& config, int mlp) {
   if (mlp != 1 && mlp != 2) throw UsageError("mlp must be 1 or 2 (UNITER's RE head), not " + std::to_string(mlp));

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
+#include "trainer/internal/re_rank.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/optim/internal/adamw.h"
@@ -62,7 +64,8 @@ std::string CheckpointTag(const std::string& checkpoint) {
 class Run {
  public:
   Run(TaskKind task, const TrainOptions& o, const RunOptions& run, const DistEnv& env)
-      : task_(task), o_(o), run_(run), rank_(env.rank), world_(env.world_size) {
+      : task_(task), o_(o), run_(run), rank_(env.rank), world_(env.world_size),
+        rank_loss_(task == TaskKind::kRe && o.train_loss == "rank") {
     if (rank_ != 0) run_.quiet = true;  // rank 0 speaks for the run
     dump_ = BatchDumper(run.dump_batches_dir, rank_ == 0 ? run.dump_batches : 0);
     dist_ = DistGroup::Create(env, false, std::chrono::seconds(run_.dist_timeout_s));
@@ -77,6 +80,7 @@ class Run {
     config_ = UniterConfig::FromJsonFile(o_.model_config);
     at::manual_seed(o_.seed);
     rng_.Seed(o_.seed);
+    if (rank_loss_) np_rng_.Seed(o_.seed);  // set_random_seed's np.random.seed (sample_neg_ix draws from it)
     TaskOptions to;
     to.task = task_;
     to.re_mlp = o_.mlp;
@@ -116,6 +120,7 @@ class Run {
     if (dist_) rank_rngs = dist_->GatherToRoot(TorchRngBytes());
     if (rank_ != 0) return;
     extra.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
+    if (rank_loss_) SaveSamplingRngs(extra);
     loop["global_step"] = global_step_;
     loop["loss_ema"] = loss_ema_;
     loop["loss_set"] = loss_set_;
@@ -146,7 +151,11 @@ class Run {
   // True when an update happened.
   bool Step(const Batch& b, int64_t micro) {
     TaskModelImpl& m = model_->module();
-    const at::Tensor loss = m.TrainLoss(m.Loss(m.Scores(b), b), b);
+    const at::Tensor scores = m.Scores(b);
+    const at::Tensor per_row =
+        rank_loss_ ? ReRankLoss(scores, b.targets, SampleReNegatives(scores, b, o_.hard_ratio, np_rng_, rng_), o_.margin)
+                   : m.Loss(scores, b);
+    const at::Tensor loss = m.TrainLoss(per_row, b);
     loss.backward();
     const double v = loss.item<double>();
     if (dump_.Wants()) dump_.Dump(dump_.NextStem(), BatchArrays(b, task_), v);
@@ -219,9 +228,32 @@ class Run {
     dist_->Barrier();
   }
 
+  // train_loss rank: sample_neg_ix advances each rank's own numpy and Python
+  // generators, so every rank's pair is kept (rank 0's as rng.python /
+  // rng.numpy, rank r's as rng.python_rankR / rng.numpy_rankR).
+  static std::string StateBytes(const data::PyRandom::State& s) {
+    return std::string(reinterpret_cast<const char*>(&s), sizeof(s));
+  }
+  void SaveSamplingRngs(StateDict& extra) {
+    std::vector<std::string> all;
+    if (dist_) all = dist_->GatherToRoot(StateBytes(rng_.GetState()) + StateBytes(np_rng_.GetState()));
+    if (rank_ != 0) return;
+    extra.emplace_back("rng.numpy", PyRandomStateTensor(np_rng_.GetState()));
+    for (size_t r = 1; r < all.size(); ++r) {
+      data::PyRandom::State py, np;
+      if (all[r].size() != 2 * sizeof(py)) throw Error("rank " + std::to_string(r) + " sent a malformed rng state");
+      std::memcpy(&py, all[r].data(), sizeof(py));
+      std::memcpy(&np, all[r].data() + sizeof(py), sizeof(np));
+      extra.emplace_back("rng.python_rank" + std::to_string(r), PyRandomStateTensor(py));
+      extra.emplace_back("rng.numpy_rank" + std::to_string(r), PyRandomStateTensor(np));
+    }
+  }
+
   void Restore() {
     restored_ = RestoreTaskState(*resume_, model_->module(), *opt_, rank_, world_, o_.output_dir);
-    rng_.SetState(PyRandomStateFrom(StateTensor("rng.python"), resume_->tensors_path));
+    const std::string suffix = rank_loss_ && rank_ != 0 ? "_rank" + std::to_string(rank_) : "";
+    rng_.SetState(PyRandomStateFrom(StateTensor("rng.python" + suffix), resume_->tensors_path));
+    if (rank_loss_) np_rng_.SetState(PyRandomStateFrom(StateTensor("rng.numpy" + suffix), resume_->tensors_path));
     const nlohmann::json& l = restored_->loop;
     global_step_ = l.at("global_step").get<int64_t>();
     loss_ema_ = l.at("loss_ema").get<double>();
@@ -238,11 +270,13 @@ class Run {
   std::vector<at::Tensor> params_;
   std::unique_ptr<EventWriter> tb_;
   data::PyRandom rng_;
+  data::NpRandom np_rng_;  // numpy's global generator (train_loss rank only)
   int64_t global_step_ = 0;
   double loss_ema_ = 0;
   bool loss_set_ = false;
   BatchDumper dump_;  // --dump-batches (rank 0 only)
   int rank_ = 0, world_ = 1;
+  bool rank_loss_ = false;  // RE's train_loss rank
   std::unique_ptr<DistGroup> dist_;
   std::optional<SavedState> resume_;
   std::optional<RestoredState> restored_;
@@ -364,6 +398,10 @@ TrainResult TrainReOn(const TrainOptions& o, const RunOptions& ro, const DistEnv
   const bool val_gt = data::ReIsGtDb(o.val_img_db);
   data::ImgFeatDb val_img(o.val_img_db, ReImgOptions(o.val_img_db, o.conf_th, o.max_bb, o.min_bb, o.num_bb,
                                                      o.compressed_db));
+  if (o.train_loss == "rank" && o.fix_uniter_quirks && env.world_size > 1)
+    throw UsageError("train_loss rank with --fix-uniter-quirks under torchrun is not supported: each rank's shuffle "
+                     "draws from its own generator, which the rank loss advances differently, so the ranks' "
+                     "orders would differ");
   Run run(TaskKind::kRe, o, ro, env);
   run.Prepare();
   // ReDataset fixes its ids at construction; shuffle() only reorders the

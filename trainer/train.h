@@ -80,8 +80,9 @@ struct TrainOptions {
   bool full_val = false;
   // ITM: correct UNITER's bugs instead of reproducing them (see README).
   bool fix_uniter_quirks = false;
-  // RE (train_re.py): `mlp` head layers (1, 2); `train_loss` (cls only here;
-  // rank refused), `margin`, `hard_ratio`, `decay` (linear), `mask_dir`: accepted.
+  // RE (train_re.py): `mlp` head layers (1, 2); `train_loss` cls or rank (its
+  // `margin`, shared with ITM's, and `hard_ratio`; numpy's and Python's
+  // generators seeded with `seed` as UNITER's); `decay` (linear), `mask_dir`: accepted.
   int mlp = 1;
   std::string train_loss = "cls";
   double hard_ratio = 0.3;  // (margin: ITM's above)

@@ -225,7 +225,8 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
 
   if (task == TaskKind::kRe) {
     need(t.mlp == 1 || t.mlp == 2, "mlp must be 1 or 2");
-    need(t.train_loss == "cls", "train_loss '" + t.train_loss + "' is not supported (cls)");
+    need(t.train_loss == "cls" || t.train_loss == "rank", "train_loss '" + t.train_loss + "' is not cls or rank");
+    need(t.hard_ratio >= 0 && t.hard_ratio <= 1, "hard_ratio must be in [0, 1]");
     need(t.decay == "linear", "decay '" + t.decay + "' is not supported (linear)");
   }
   if (task == TaskKind::kVcr)

@@ -20,6 +20,7 @@
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/collate.h"
 #include "trainer/data/internal/loader.h"
+#include "trainer/data/np_random.h"
 #include "trainer/data/py_random.h"
 #include "trainer/data/token_bucket_sampler.h"
 
@@ -81,6 +82,46 @@ TEST(PyRandom, StateRoundTrips) {
   PyRandom b(7);
   b.SetState(a.GetState());
   for (int i = 0; i < 2000; ++i) ASSERT_EQ(a.NextUint32(), b.NextUint32());
+}
+
+// numpy's legacy seeding (init_genrand, not Python's init_by_array) and its
+// bounded draws (masked rejection, 32- and 64-bit ranges, spans of one).
+TEST(NpRandom, DrawsWhatNumpysLegacyGeneratorDraws) {
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack_numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  const std::string dir = ::uniter::testing::TempDir("np_random");
+  const std::vector<uint64_t> seeds = {0, 1, 24, 42, 4294967295ULL};
+  const std::vector<std::pair<int64_t, int64_t>> ranges = {
+      {0, 1},  {0, 2},         {0, 3},           {5, 12},          {-7, 100},       {0, 1000},
+      {0, 36}, {0, 1LL << 31}, {0, (1LL << 32)}, {3, (1LL << 32) + 1}, {0, 1LL << 33}, {-(1LL << 40), 1LL << 45},
+      {0, (1LL << 62) + 12345}};
+  const std::vector<int64_t> choices = {1, 2, 5, 17, 100, 1LL << 35};
+  nlohmann::json rj = nlohmann::json::array();
+  for (const auto& [lo, hi] : ranges) rj.push_back({lo, hi});
+  const auto ref = nlohmann::json::parse(
+      RunRef("numpy_random " + Quote(WriteCase(dir, "n", {{"seeds", seeds}, {"ranges", rj}, {"choices", choices}}))));
+  ASSERT_EQ(ref.size(), seeds.size());
+  auto state = [](const PyRandom::State& s) {
+    std::vector<int64_t> v(s.mt.begin(), s.mt.end());
+    v.push_back(s.index);
+    return v;
+  };
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    NpRandom rng(seeds[s]);
+    EXPECT_EQ(state(rng.GetState()), ref[s]["state"].get<std::vector<int64_t>>()) << "seed " << seeds[s];
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(rng.Uniform(0, 1), ref[s]["uniform"][i].get<double>()) << i;
+    EXPECT_EQ(rng.Uniform(-3.5, 2.25), ref[s]["uniform_ab"].get<double>());
+    EXPECT_EQ(rng.RandomSample(), ref[s]["sample"].get<double>());
+    for (size_t i = 0; i < ranges.size(); ++i)
+      EXPECT_EQ(rng.RandInt(ranges[i].first, ranges[i].second), ref[s]["randint"][i].get<int64_t>())
+          << "seed " << seeds[s] << " range " << i;
+    for (size_t i = 0; i < choices.size(); ++i)
+      EXPECT_EQ(rng.Choice(choices[i]), ref[s]["choice"][i].get<int64_t>()) << "choice " << choices[i];
+    EXPECT_EQ(state(rng.GetState()), ref[s]["state_after"].get<std::vector<int64_t>>()) << "seed " << seeds[s];
+  }
+  EXPECT_THROW(NpRandom(1ULL << 32), UsageError);
+  NpRandom r(3);
+  EXPECT_THROW(r.RandInt(4, 4), UsageError);
 }
 
 TEST(TokenBucketSampler, BatchesEqualUnitersForTheSameSeed) {

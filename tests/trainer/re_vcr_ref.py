@@ -5,10 +5,13 @@ and evaluation. The encoder is uniter_ref.py's restatement of model/model.py.
 
 Usage:
   re_vcr_ref.py heads OUT_DIR re MLP | vcr   -> OUT_DIR/model.json, io.pt (as uniter_ref.py heads)
+  re_vcr_ref.py re_rank OUT_DIR MLP SEED HARD_RATIO MARGIN ROUNDS
+                                              -> the same, the rank loss over ROUNDS draws
   re_vcr_ref.py re_eval IN.json OUT.json      -> per item IoU and hit, accuracy
   re_vcr_ref.py vcr_eval IN.json OUT.json     -> counts, losses
 """
 import json
+import random
 import sys
 
 import numpy as np
@@ -53,6 +56,37 @@ class Re(nn.Module):
         return loss.sum()  # train_re.py
 
 
+def sample_neg_ix(scores, targets, num_bbs, hard_ratio):
+    """model/re.py:sample_neg_ix, verbatim (numpy's and Python's global generators)."""
+    neg_ix = []
+    cand_ixs = torch.argsort(scores, dim=-1, descending=True)  # (n, num_bb)
+    for i in range(len(num_bbs)):
+        num_bb = num_bbs[i]
+        if np.random.uniform(0, 1, 1) < hard_ratio:
+            for ix in cand_ixs[i].tolist():
+                if ix != targets[i]:
+                    assert ix < num_bb, f'ix={ix}, num_bb={num_bb}'
+                    neg_ix.append(ix)
+                    break
+        else:
+            ix = random.randint(0, num_bb-1)  # [0, num_bb-1]
+            while ix == targets[i]:
+                ix = random.randint(0, num_bb-1)
+            neg_ix.append(ix)
+    neg_ix = torch.tensor(neg_ix).type(targets.type())
+    assert neg_ix.numel() == targets.numel()
+    return neg_ix
+
+
+def rank_loss(scores, targets, num_bbs, margin, hard_ratio):
+    """model/re.py:forward's `rank` branch (targets (n, 1) as re_collate stacks them)."""
+    _n = len(num_bbs)
+    pos_sc = torch.sigmoid(scores.gather(1, targets.view(_n, 1))).view(-1)
+    neg_ix = sample_neg_ix(scores, targets, num_bbs, hard_ratio)
+    neg_sc = torch.sigmoid(scores.gather(1, neg_ix.view(_n, 1))).view(-1)
+    return torch.clamp(margin + neg_sc - pos_sc, 0), neg_ix
+
+
 class Vcr(nn.Module):
     """UniterForVisualCommonsenseReasoning with init_type_embedding / init_word_embedding(81)."""
 
@@ -85,6 +119,61 @@ class Vcr(nn.Module):
 
     def train_loss(self, loss, b):
         return loss.mean()  # F.cross_entropy(..., reduction='mean')
+
+
+def re_model_and_batch(mlp):
+    torch.manual_seed(4321)
+    g = torch.Generator().manual_seed(7)
+    c = Cfg(SMALL)
+    model = Re(c, mlp)
+    tls, nbbs = [6, 9, 4, 7], [5, 8, 3, 8]
+    batch = make_batch(g, tls, nbbs, c.vocab_size)
+    obj = torch.ones(len(nbbs), max(nbbs), dtype=torch.bool)
+    for i, n in enumerate(nbbs):
+        obj[i, :n] = False
+    batch['obj_masks'] = obj
+    batch['txt_lens'], batch['num_bbs'] = tls, nbbs
+    batch['targets'] = torch.tensor([2, 7, 0, 5])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return model, batch
+
+
+def re_rank(out_dir, mlp, seed, hard_ratio, margin, rounds):
+    """train_re.py with train_loss rank: set_random_seed(seed), then `rounds`
+    losses on one batch's scores (the generators advance); round 0 backpropagated."""
+    model, batch = re_model_and_batch(mlp)
+    random.seed(seed)
+    np.random.seed(seed)
+    model.eval()
+    scores = model.scores(batch)
+    targets = batch['targets'].view(-1, 1)
+    losses, negs = [], []
+    for r in range(rounds):
+        loss, neg = rank_loss(scores, targets, batch['num_bbs'], margin, hard_ratio)
+        if r == 0:
+            loss.sum().backward(retain_graph=True)
+        losses.append(loss.detach())
+        negs.append(neg)
+    io = {k: v.clone() for k, v in model.state_dict().items()}
+    for k, p in model.named_parameters():
+        if p.grad is not None:
+            io['grad.' + k] = p.grad.clone()
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            io['batch.' + k] = v
+    io['batch.txt_lens'] = torch.tensor(batch['txt_lens'])
+    io['batch.num_bbs'] = torch.tensor(batch['num_bbs'])
+    io['out.scores'] = scores.detach()
+    io['out.rank_loss'] = torch.stack(losses)
+    io['out.neg_ix'] = torch.stack(negs)
+    io['out.py_state'] = torch.tensor(list(random.getstate()[1]), dtype=torch.long)
+    _, words, pos, _, _ = np.random.get_state()
+    io['out.np_state'] = torch.tensor([int(w) for w in words] + [int(pos)], dtype=torch.long)
+    torch.save(io, f'{out_dir}/io.pt')
+    with open(f'{out_dir}/model.json', 'w') as f:
+        json.dump(SMALL, f)
 
 
 def heads(out_dir, task, mlp):
@@ -195,6 +284,9 @@ if __name__ == '__main__':
     mode = sys.argv[1]
     if mode == 'heads':
         heads(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+    elif mode == 're_rank':
+        re_rank(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]),
+                int(sys.argv[7]))
     elif mode == 're_eval':
         re_eval(sys.argv[2], sys.argv[3])
     elif mode == 'vcr_eval':

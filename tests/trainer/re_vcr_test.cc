@@ -15,6 +15,7 @@
 #include "tests/test_util.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/internal/checkpoint.h"
+#include "trainer/internal/re_rank.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/re_vcr_eval.h"
 
@@ -113,6 +114,90 @@ INSTANTIATE_TEST_SUITE_P(Heads, ReVcrHeadParity,
                          ::testing::Values(Case{"re_mlp1", TaskKind::kRe, 1}, Case{"re_mlp2", TaskKind::kRe, 2},
                                            Case{"vcr", TaskKind::kVcr, 1}),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// train_loss rank: the negatives UNITER's sample_neg_ix draws from numpy's and
+// Python's global generators after set_random_seed (several rounds, so both
+// the hard and the random branch and the redraws occur), the loss and its
+// gradients, and where both generators stand afterwards.
+struct RankCase {
+  const char* name;
+  int mlp, seed;
+  double hard_ratio, margin;
+};
+
+class ReRankParity : public ::testing::TestWithParam<RankCase> {};
+
+TEST_P(ReRankParity, NegativesLossAndGradsEqualUniters) {
+  const RankCase& c = GetParam();
+  constexpr int kRounds = 8;
+  const std::string dir = ::uniter::testing::TempDir(std::string("re_rank_") + c.name);
+  RunRef("re_rank " + Quote(dir) + " " + std::to_string(c.mlp) + " " + std::to_string(c.seed) + " " +
+         std::to_string(c.hard_ratio) + " " + std::to_string(c.margin) + " " + std::to_string(kRounds));
+  if (HasFatalFailure()) return;
+  const auto io = LoadPlainDict(dir + "/io.pt");
+  TaskOptions options;
+  options.task = TaskKind::kRe;
+  options.re_mlp = c.mlp;
+  TaskModel model = MakeTaskModel(UniterConfig::FromJsonFile(dir + "/model.json"), options);
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters()) p.value().copy_(io.at(p.key()));
+  }
+  model->eval();
+  Batch b;
+  b.input_ids = io.at("batch.input_ids");
+  b.position_ids = io.at("batch.position_ids");
+  b.img_feat = io.at("batch.img_feat");
+  b.img_pos_feat = io.at("batch.img_pos_feat");
+  b.attn_masks = io.at("batch.attn_masks");
+  b.gather_index = io.at("batch.gather_index");
+  b.targets = io.at("batch.targets");
+  b.obj_masks = io.at("batch.obj_masks");
+  b.txt_lens = List(io.at("batch.txt_lens"));
+  b.num_bbs = List(io.at("batch.num_bbs"));
+  const at::Tensor scores = model->Scores(b);
+  ExpectClose(scores.detach(), io.at("out.scores"), 1e-5, "scores");
+  data::PyRandom py(static_cast<uint64_t>(c.seed));
+  data::NpRandom np(static_cast<uint64_t>(c.seed));
+  const at::Tensor ref_neg = io.at("out.neg_ix"), ref_loss = io.at("out.rank_loss");
+  int hard = 0;
+  for (int r = 0; r < kRounds; ++r) {
+    const std::vector<int64_t> neg = SampleReNegatives(scores, b, c.hard_ratio, np, py);
+    EXPECT_EQ(neg, List(ref_neg[r])) << "round " << r;
+    const at::Tensor loss = ReRankLoss(scores, b.targets, neg, c.margin);
+    ExpectClose(loss.detach(), ref_loss[r], 1e-5, "rank loss round " + std::to_string(r));
+    if (r == 0) model->TrainLoss(loss, b).backward({}, /*retain_graph=*/true);
+    for (size_t i = 0; i < neg.size(); ++i) hard += neg[i] == List(at::argsort(scores[i].detach(), 0, true))[0];
+  }
+  EXPECT_GT(hard, 0) << "no round took a hard negative";
+  auto state = [](const data::PyRandom::State& s) {
+    std::vector<int64_t> v(s.mt.begin(), s.mt.end());
+    v.push_back(s.index);
+    return v;
+  };
+  EXPECT_EQ(state(py.GetState()), List(io.at("out.py_state"))) << "Python's generator after the draws";
+  EXPECT_EQ(state(np.GetState()), List(io.at("out.np_state"))) << "numpy's generator after the draws";
+  for (const auto& p : model->named_parameters()) {
+    auto it = io.find("grad." + p.key());
+    if (it == io.end()) continue;
+    ASSERT_TRUE(p.value().grad().defined()) << p.key();
+    ExpectClose(p.value().grad(), it->second, 1e-5 * it->second.abs().max().item<double>() + 1e-6, "grad " + p.key());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rank, ReRankParity,
+                         ::testing::Values(RankCase{"seed24_mlp1", 1, 24, 0.5, 0.2},
+                                           RankCase{"seed7_mlp2_small_margin", 2, 7, 0.3, 0.02}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ReRank, ImagesWithOneBoxAreRefused) {
+  Batch b;
+  b.targets = at::zeros({2}, at::kLong);
+  b.num_bbs = {3, 1};
+  data::PyRandom py(1);
+  data::NpRandom np(1);
+  EXPECT_THROW(SampleReNegatives(at::zeros({2, 3}), b, 0.0, np, py), UsageError);
+}
 
 // RE evaluation: random scores (with ties) and boxes near the target (IoU
 // around 0.5, integer and fractional pixels), against computeIoU and argmax

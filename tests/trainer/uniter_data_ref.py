@@ -322,6 +322,26 @@ def python_random(case_path):
     print(json.dumps(out))
 
 
+def numpy_random(case_path):
+    """numpy's legacy global generator after np.random.seed(seed): its state, then
+    uniform / random_sample / randint / choice draws in a fixed order."""
+    c = json.load(open(case_path))
+    out = []
+    for seed in c['seeds']:
+        np.random.seed(seed)
+        _, words, pos, _, _ = np.random.get_state()
+        draws = {'state': [int(w) for w in words] + [int(pos)]}
+        draws['uniform'] = [float(np.random.uniform(0, 1, 1)[0]) for _ in range(5)]
+        draws['uniform_ab'] = float(np.random.uniform(-3.5, 2.25))
+        draws['sample'] = float(np.random.random_sample())
+        draws['randint'] = [int(np.random.randint(lo, hi)) for lo, hi in c['ranges']]
+        draws['choice'] = [int(np.random.choice(n)) for n in c['choices']]
+        _, words, pos, _, _ = np.random.get_state()
+        draws['state_after'] = [int(w) for w in words] + [int(pos)]
+        out.append(draws)
+    print(json.dumps(out))
+
+
 def sampler(case_path):
     """TokenBucketSampler epochs on given lens, seeded like UNITER."""
     c = json.load(open(case_path))
@@ -337,6 +357,8 @@ def sampler(case_path):
 if __name__ == '__main__':
     if sys.argv[1] == 'random':
         python_random(sys.argv[2])
+    elif sys.argv[1] == 'numpy_random':
+        numpy_random(sys.argv[2])
     elif sys.argv[1] == 'sampler':
         sampler(sys.argv[2])
     elif sys.argv[1] == 'gen':

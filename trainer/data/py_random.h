@@ -21,6 +21,8 @@ class PyRandom {
 
   // random.seed(n) for an int n ≥ 0: init_by_array over n's 32-bit words, least significant first.
   void Seed(uint64_t seed);
+  // The plain MT19937 init_genrand(s): numpy's legacy RandomState.seed(s) for an int s < 2^32.
+  void SeedGenrand(uint32_t s) { InitGenrand(s); }
   // One raw 32-bit output (genrand_uint32).
   uint32_t NextUint32();
   // random.getrandbits(k), 0 ≤ k ≤ 32: the top k bits of one output.
