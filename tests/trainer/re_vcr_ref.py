@@ -57,25 +57,23 @@ class Re(nn.Module):
 
 
 def sample_neg_ix(scores, targets, num_bbs, hard_ratio):
-    """model/re.py:sample_neg_ix, verbatim (numpy's and Python's global generators)."""
-    neg_ix = []
-    cand_ixs = torch.argsort(scores, dim=-1, descending=True)  # (n, num_bb)
-    for i in range(len(num_bbs)):
-        num_bb = num_bbs[i]
-        if np.random.uniform(0, 1, 1) < hard_ratio:
-            for ix in cand_ixs[i].tolist():
-                if ix != targets[i]:
-                    assert ix < num_bb, f'ix={ix}, num_bb={num_bb}'
-                    neg_ix.append(ix)
-                    break
+    """Restates model/re.py's sample_neg_ix: per row one draw from numpy's global
+    generator picks hard (the best-scored box other than the target) or random
+    (Python's random.randint over the row's boxes until it misses the target)."""
+    ranked = torch.argsort(scores, dim=-1, descending=True).tolist()
+    picks = []
+    for row, boxes in enumerate(num_bbs):
+        target = int(targets[row])
+        hard = np.random.uniform(0, 1, 1) < hard_ratio
+        if hard:
+            pick = next(b for b in ranked[row] if b != target)
+            assert pick < boxes, (pick, boxes)
         else:
-            ix = random.randint(0, num_bb-1)  # [0, num_bb-1]
-            while ix == targets[i]:
-                ix = random.randint(0, num_bb-1)
-            neg_ix.append(ix)
-    neg_ix = torch.tensor(neg_ix).type(targets.type())
-    assert neg_ix.numel() == targets.numel()
-    return neg_ix
+            pick = target
+            while pick == target:
+                pick = random.randint(0, boxes - 1)
+        picks.append(pick)
+    return torch.tensor(picks, dtype=targets.dtype)
 
 
 def rank_loss(scores, targets, num_bbs, margin, hard_ratio):
@@ -225,18 +223,15 @@ def heads(out_dir, task, mlp):
         json.dump(SMALL, f)
 
 
-def compute_iou(box1, box2):
-    """data/re.py:ReEvalDataset.computeIoU, verbatim arithmetic."""
-    inter_x1 = max(box1[0], box2[0])
-    inter_y1 = max(box1[1], box2[1])
-    inter_x2 = min(box1[0] + box1[2] - 1, box2[0] + box2[2] - 1)
-    inter_y2 = min(box1[1] + box1[3] - 1, box2[1] + box2[3] - 1)
-    if inter_x1 < inter_x2 and inter_y1 < inter_y2:
-        inter = (inter_x2 - inter_x1 + 1) * (inter_y2 - inter_y1 + 1)
-    else:
-        inter = 0
-    union = box1[2] * box1[3] + box2[2] * box2[3] - inter
-    return float(inter) / union
+def compute_iou(a, b):
+    """Restates data/re.py's computeIoU on [x, y, w, h] boxes: inclusive pixel
+    corners (x + w - 1), an overlap only when strictly positive in both axes,
+    float division at the end."""
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right = min(a[0] + a[2] - 1, b[0] + b[2] - 1)
+    bottom = min(a[1] + a[3] - 1, b[1] + b[3] - 1)
+    overlap = (right - left + 1) * (bottom - top + 1) if (left < right and top < bottom) else 0
+    return float(overlap) / (a[2] * a[3] + b[2] * b[3] - overlap)
 
 
 def re_eval(inp, out):
