@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,7 +41,13 @@ class DistGroup {
   // Rank 0's values of `tensors`, in place on every rank.
   void Broadcast(const std::vector<at::Tensor>& tensors);
   // Rank 0 gets every rank's `mine` (index = rank); other ranks get {}.
-  std::vector<std::string> GatherToRoot(const std::string& mine);
+  // Each rank's part crosses the store in chunks of at most `chunk_bytes`
+  // (0: GatherChunkBytes()), the next one sent only once rank 0 has taken
+  // the last, so the store never holds more than a chunk per rank (ITM
+  // score rows at COCO scale are ~500 MB).
+  std::vector<std::string> GatherToRoot(const std::string& mine, int64_t chunk_bytes = 0);
+  // UNITER_GATHER_CHUNK_BYTES (for tests) or 64 MiB; UsageError when malformed.
+  static int64_t GatherChunkBytes();
   void Barrier();
 
  private:
