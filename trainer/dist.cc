@@ -96,9 +96,12 @@ DistEnv ReadDistEnv() {
 
 namespace {
 
+// Idempotent: an error that already names this rank (the trainer's, passed
+// on by the pipeline) keeps one "rank r of W".
 std::string RankWhere(const DistEnv& env, const std::string& where) {
-  return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-         (where.empty() ? "" : ": " + where);
+  const std::string rank = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  if (where == rank || where.starts_with(rank + ": ")) return where;
+  return rank + (where.empty() ? "" : ": " + where);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -236,6 +237,10 @@ TEST_F(PipelineDist, KilledRanksThenRerunEqualsUninterrupted) {
   const std::string second = kill_when(out + "/train/run/ckpt/model_step_25.pt", false);
   EXPECT_TRUE(second.starts_with("137 ") && second.ends_with(" ended\n") && !second.starts_with("137 0 "))
       << second << ReadFile(logs + ".1");
+  const std::string log1 = ReadFile(logs + ".1");
+  std::printf("rank 1 after rank 0's kill: %s", log1.c_str());
+  ExpectOneErrorLine(log1, "rank 1 of 2: ", "");
+  EXPECT_EQ(log1.find("rank 1 of 2: rank 1 of 2"), std::string::npos) << "the rank named once";
   EXPECT_FALSE(fs::exists(out + "/train/manifest.json"));
   const CommandResult r = TwoRanks(args(out), logs);
   ASSERT_EQ(r.out, "0 0\n") << ReadFile(logs + ".0") << ReadFile(logs + ".1");
