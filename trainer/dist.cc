@@ -300,7 +300,8 @@ int64_t DistGroup::GatherChunkBytes() {
 // Keys under uniter/gather/<n>/<rank>/: "size" ("<bytes> <chunk bytes>",
 // the sender's chunking, so the ranks need not agree on it), chunk "<k>",
 // and "ack<k>", rank 0's word that it took chunk k and the next may come.
-std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine, int64_t chunk_bytes) {
+std::vector<uint64_t> DistGroup::GatherToRootInto(const std::string& mine, const GatherSink& sink,
+                                                  int64_t chunk_bytes) {
   const std::string prefix = "uniter/gather/" + std::to_string(impl_->gathers++) + "/";
   auto& st = *impl_->store;
   auto bytes_of = [](std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); };
@@ -320,7 +321,8 @@ std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine, int64_
     });
     return {};
   }
-  std::vector<std::string> all = {mine};
+  std::vector<uint64_t> sizes = {mine.size()};
+  sink(0, 0, mine);
   for (int r = 1; r < impl_->world; ++r) {
     const std::string keys = prefix + std::to_string(r) + "/";
     impl_->Guard("store get of rank " + std::to_string(r) + "'s part", [&] {
@@ -329,22 +331,30 @@ std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine, int64_
       unsigned long long size = 0, chunk = 0;
       if (std::sscanf(std::string(head.begin(), head.end()).c_str(), "%llu %llu", &size, &chunk) != 2 || chunk == 0)
         throw Error("rank " + std::to_string(r) + " sent a malformed gather header");
-      std::string part;
-      part.reserve(size);
+      uint64_t got = 0;
       for (size_t k = 0; k * chunk < size; ++k) {
         const std::string key = keys + std::to_string(k);
         const std::vector<uint8_t> b = st.get(key);
         st.deleteKey(key);
-        part.append(b.begin(), b.end());
+        sink(r, got, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+        got += b.size();
         if ((k + 1) * chunk < size) st.set(keys + "ack" + std::to_string(k), bytes_of("1"));
       }
-      if (part.size() != size)
-        throw Error("rank " + std::to_string(r) + " sent " + std::to_string(part.size()) + " of " +
-                    std::to_string(size) + " gathered bytes");
-      all.push_back(std::move(part));
+      if (got != size)
+        throw Error("rank " + std::to_string(r) + " sent " + std::to_string(got) + " of " + std::to_string(size) +
+                    " gathered bytes");
+      sizes.push_back(got);
       return 0;
     });
   }
+  return sizes;
+}
+
+std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine, int64_t chunk_bytes) {
+  std::vector<std::string> all(static_cast<size_t>(impl_->world));
+  const auto sizes = GatherToRootInto(
+      mine, [&](int r, uint64_t, std::string_view b) { all[static_cast<size_t>(r)].append(b); }, chunk_bytes);
+  if (sizes.empty()) all.clear();
   return all;
 }
 

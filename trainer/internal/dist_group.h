@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trainer/dist.h"
@@ -46,6 +48,11 @@ class DistGroup {
   // the last, so the store never holds more than a chunk per rank (ITM
   // score rows at COCO scale are ~500 MB).
   std::vector<std::string> GatherToRoot(const std::string& mine, int64_t chunk_bytes = 0);
+  // The same without holding the parts: rank 0's `sink(rank, offset, bytes)`
+  // takes each piece of every rank's part as it arrives (its own first,
+  // whole), and it gets each part's size (index = rank); others get {}.
+  using GatherSink = std::function<void(int rank, uint64_t offset, std::string_view bytes)>;
+  std::vector<uint64_t> GatherToRootInto(const std::string& mine, const GatherSink& sink, int64_t chunk_bytes = 0);
   // UNITER_GATHER_CHUNK_BYTES (for tests) or 64 MiB; UsageError when malformed.
   static int64_t GatherChunkBytes();
   void Barrier();
