@@ -16,8 +16,10 @@
 #endif
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string_view>
 
 #include "common/error.h"
 #include "trainer/dist.h"
@@ -94,9 +96,12 @@ DistEnv ReadDistEnv() {
 
 namespace {
 
+// Idempotent: an error that already names this rank (the trainer's, passed
+// on by the pipeline) keeps one "rank r of W".
 std::string RankWhere(const DistEnv& env, const std::string& where) {
-  return "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-         (where.empty() ? "" : ": " + where);
+  const std::string rank = "rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size);
+  if (where == rank || where.starts_with(rank + ": ")) return where;
+  return rank + (where.empty() ? "" : ": " + where);
 }
 
 }  // namespace
@@ -281,23 +286,75 @@ void DistGroup::Broadcast(const std::vector<at::Tensor>& tensors) {
 
 // Through the store, not a collective: results files are a few MB at most and
 // of any length per rank.
-std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine) {
+int64_t DistGroup::GatherChunkBytes() {
+  const char* v = std::getenv("UNITER_GATHER_CHUNK_BYTES");
+  if (v == nullptr || *v == '\0') return int64_t{64} << 20;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n <= 0)
+    throw UsageError(std::string("UNITER_GATHER_CHUNK_BYTES must be a positive byte count, not '") + v + "'");
+  return n;
+}
+
+// Keys under uniter/gather/<n>/<rank>/: "size" ("<bytes> <chunk bytes>",
+// the sender's chunking, so the ranks need not agree on it), chunk "<k>",
+// and "ack<k>", rank 0's word that it took chunk k and the next may come.
+std::vector<uint64_t> DistGroup::GatherToRootInto(const std::string& mine, const GatherSink& sink,
+                                                  int64_t chunk_bytes) {
   const std::string prefix = "uniter/gather/" + std::to_string(impl_->gathers++) + "/";
+  auto& st = *impl_->store;
+  auto bytes_of = [](std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); };
   if (impl_->rank != 0) {
+    const size_t chunk = static_cast<size_t>(chunk_bytes > 0 ? chunk_bytes : GatherChunkBytes());
+    const std::string mykeys = prefix + std::to_string(impl_->rank) + "/";
     impl_->Guard("store set", [&] {
-      impl_->store->set(prefix + std::to_string(impl_->rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+      st.set(mykeys + "size", bytes_of(std::to_string(mine.size()) + " " + std::to_string(chunk)));
+      for (size_t k = 0; k * chunk < mine.size(); ++k) {
+        if (k > 0) {  // rank 0 took chunk k - 1
+          st.get(mykeys + "ack" + std::to_string(k - 1));
+          st.deleteKey(mykeys + "ack" + std::to_string(k - 1));
+        }
+        st.set(mykeys + std::to_string(k), bytes_of(std::string_view(mine).substr(k * chunk, chunk)));
+      }
       return 0;
     });
     return {};
   }
-  std::vector<std::string> all = {mine};
+  std::vector<uint64_t> sizes = {mine.size()};
+  sink(0, 0, mine);
   for (int r = 1; r < impl_->world; ++r) {
-    const std::string key = prefix + std::to_string(r);
-    const auto bytes = impl_->Guard("store get of rank " + std::to_string(r) + "'s part",
-                                    [&] { return impl_->store->get(key); });
-    all.emplace_back(bytes.begin(), bytes.end());
-    impl_->Guard("store delete", [&] { return impl_->store->deleteKey(key); });
+    const std::string keys = prefix + std::to_string(r) + "/";
+    impl_->Guard("store get of rank " + std::to_string(r) + "'s part", [&] {
+      const std::vector<uint8_t> head = st.get(keys + "size");
+      st.deleteKey(keys + "size");
+      unsigned long long size = 0, chunk = 0;
+      if (std::sscanf(std::string(head.begin(), head.end()).c_str(), "%llu %llu", &size, &chunk) != 2 || chunk == 0)
+        throw Error("rank " + std::to_string(r) + " sent a malformed gather header");
+      uint64_t got = 0;
+      for (size_t k = 0; k * chunk < size; ++k) {
+        const std::string key = keys + std::to_string(k);
+        const std::vector<uint8_t> b = st.get(key);
+        st.deleteKey(key);
+        sink(r, got, std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+        got += b.size();
+        if ((k + 1) * chunk < size) st.set(keys + "ack" + std::to_string(k), bytes_of("1"));
+      }
+      if (got != size)
+        throw Error("rank " + std::to_string(r) + " sent " + std::to_string(got) + " of " + std::to_string(size) +
+                    " gathered bytes");
+      sizes.push_back(got);
+      return 0;
+    });
   }
+  return sizes;
+}
+
+std::vector<std::string> DistGroup::GatherToRoot(const std::string& mine, int64_t chunk_bytes) {
+  std::vector<std::string> all(static_cast<size_t>(impl_->world));
+  const auto sizes = GatherToRootInto(
+      mine, [&](int r, uint64_t, std::string_view b) { all[static_cast<size_t>(r)].append(b); }, chunk_bytes);
+  if (sizes.empty()) all.clear();
   return all;
 }
 

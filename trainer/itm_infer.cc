@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <cstdio>
 #include <filesystem>
 
@@ -110,18 +111,29 @@ std::vector<float> ShardedScoreMatrix(TaskModelImpl& model, const data::ItmDb& d
   std::vector<std::string> mine;
   for (size_t i = rank; i < txt_ids.size(); i += world) mine.push_back(txt_ids[i]);
   const std::vector<float> part = ScoreMatrix(model, db, mine, img_ids, minibatch, progress);
-  const std::vector<std::string> parts =
-      dist->GatherToRoot(std::string(reinterpret_cast<const char*>(part.data()), part.size() * sizeof(float)));
+  // Rank 0 writes each arriving piece straight into its rows (rank q's row k
+  // is text q + k * world), never holding another rank's whole part.
+  const size_t row_bytes = ni * sizeof(float);
+  std::vector<float> all(rank == 0 ? txt_ids.size() * ni : 0);
+  auto sink = [&](int q, uint64_t offset, std::string_view b) {
+    while (!b.empty()) {
+      const size_t i = row_bytes ? q + offset / row_bytes * world : txt_ids.size();
+      if (i >= txt_ids.size())
+        throw Error("rank " + std::to_string(q) + " sent more ITM score rows than its share of the texts");
+      const size_t in_row = offset % row_bytes, n = std::min(b.size(), row_bytes - in_row);
+      std::memcpy(reinterpret_cast<char*>(all.data() + i * ni) + in_row, b.data(), n);
+      offset += n;
+      b.remove_prefix(n);
+    }
+  };
+  const std::vector<uint64_t> sizes = dist->GatherToRootInto(
+      std::string(reinterpret_cast<const char*>(part.data()), part.size() * sizeof(float)), sink);
   if (rank != 0) return {};
-  std::vector<float> all(txt_ids.size() * ni);
   for (size_t q = 0; q < world; ++q) {
     const size_t rows = txt_ids.size() > q ? (txt_ids.size() - q + world - 1) / world : 0;
-    if (parts[q].size() != rows * ni * sizeof(float))
-      throw Error("rank " + std::to_string(q) + " sent " + std::to_string(parts[q].size()) +
-                  " bytes of ITM scores, expected " + std::to_string(rows * ni * sizeof(float)));
-    const char* p = parts[q].data();
-    for (size_t i = q, row = 0; i < txt_ids.size(); i += world, ++row)
-      std::memcpy(&all[i * ni], p + row * ni * sizeof(float), ni * sizeof(float));
+    if (sizes[q] != rows * row_bytes)
+      throw Error("rank " + std::to_string(q) + " sent " + std::to_string(sizes[q]) +
+                  " bytes of ITM scores, expected " + std::to_string(rows * row_bytes));
   }
   return all;
 }

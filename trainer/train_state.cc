@@ -22,10 +22,10 @@ constexpr int kVersion = 1;
 
 std::string StemOf(int64_t step) { return "state_step_" + std::to_string(step); }
 
-// N of state_step_N.json, or -1.
-int64_t StepOfJson(const fs::path& p) {
+// N of state_step_N<suffix>, or -1.
+int64_t StepOfFile(const fs::path& p, const std::string& suffix) {
   const std::string name = p.filename().string();
-  const std::string prefix = "state_step_", suffix = ".json";
+  const std::string prefix = "state_step_";
   if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
       name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
     return -1;
@@ -33,6 +33,8 @@ int64_t StepOfJson(const fs::path& p) {
   if (digits.empty() || digits.size() > 15 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
   return std::stoll(digits);
 }
+
+int64_t StepOfJson(const fs::path& p) { return StepOfFile(p, ".json"); }
 
 std::optional<nlohmann::json> ReadMeta(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -84,14 +86,16 @@ void WriteTrainState(const std::string& output_dir, int64_t step, const StateDic
   WriteFileAtomic((dir / (StemOf(step) + ".json")).string(), meta.dump(2) + "\n");
   // Only now is the new state complete: drop the older ones (json first, so
   // none is ever seen half-removed).
+  // A .pt without its .json (a run killed between the two removes, or
+  // before its .json was written) goes too.
   std::error_code ec;
-  std::vector<int64_t> older;
-  for (const auto& e : fs::directory_iterator(dir, ec))
+  std::vector<int64_t> older, older_pt;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (const int64_t n = StepOfJson(e.path()); n >= 0 && n != step) older.push_back(n);
-  for (int64_t n : older) {
-    fs::remove(dir / (StemOf(n) + ".json"), ec);
-    fs::remove(dir / (StemOf(n) + ".pt"), ec);
+    if (const int64_t n = StepOfFile(e.path(), ".pt"); n >= 0 && n != step) older_pt.push_back(n);
   }
+  for (int64_t n : older) fs::remove(dir / (StemOf(n) + ".json"), ec);
+  for (int64_t n : older_pt) fs::remove(dir / (StemOf(n) + ".pt"), ec);
 }
 
 void CheckSameOptions(const nlohmann::json& saved, const nlohmann::json& now, const std::string& output_dir) {

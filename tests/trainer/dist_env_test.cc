@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 #include "common/error.h"
@@ -79,6 +80,34 @@ TEST(ShardBatches, RankTakesEveryWthBatch) {
   EXPECT_EQ(ShardBatches(b, 0, 2, false), (std::vector<std::vector<int64_t>>{{0}, {2}, {4}}));
   EXPECT_EQ(ShardBatches(b, 0, 1, true), b);
   EXPECT_TRUE(ShardBatches(b, 5, 6, true).empty());
+}
+
+// An error passed on through two layers that each name the rank (the
+// trainer, then the pipeline) names it once, keeping its class.
+TEST(RethrowNamingRank, NamesTheRankOnce) {
+  DistEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  auto rethrow = [&](auto&& f) {
+    try {
+      f();
+    } catch (...) {
+      RethrowNamingRank(env);
+    }
+  };
+  try {
+    rethrow([&] { rethrow([] { throw IoError("no such file", "/x/y.json"); }); });
+    FAIL() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.where(), "rank 1 of 2: /x/y.json");
+  }
+  try {
+    rethrow([&] { rethrow([] { throw std::runtime_error("closed"); }); });
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "rank 1 of 2");
+    EXPECT_EQ(e.message(), "closed");
+  }
 }
 
 }  // namespace

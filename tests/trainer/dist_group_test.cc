@@ -10,8 +10,10 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <cstdlib>
 #include <thread>
 
+#include "common/error.h"
 #include "trainer/dist.h"
 #include "trainer/internal/dist_group.h"
 
@@ -93,6 +95,62 @@ TEST(DistGroup, TwoGlooRanksReduceBroadcastAndGather) {
   EXPECT_EQ(gathered[0][0], "aaa");
   EXPECT_EQ(gathered[0][1], std::string(70000, '\0'));
   EXPECT_TRUE(gathered[1].empty());
+}
+
+// GatherToRoot in bounded chunks: 1000-byte chunks (not a multiple of a
+// float's 4 bytes) carry a 70001-byte part in 71 store round trips, an empty
+// part in none; rank 0 reassembles every byte in order; a chunk size from
+// UNITER_GATHER_CHUNK_BYTES (the default's override) that is no number is a
+// UsageError naming the variable.
+TEST(DistGroup, GatherToRootInChunks) {
+  if (!DistHasGloo()) GTEST_SKIP() << "this build has no Gloo (its LibTorch ships no gloo headers)";
+  const int port = FreePort();
+  std::string big(70001, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 3);
+  std::array<std::vector<std::vector<std::string>>, 2> gathered;
+  std::array<std::string, 2> errors;
+  auto rank = [&](int r) {
+    try {
+      DistEnv env;
+      env.rank = r;
+      env.world_size = 2;
+      env.master_addr = "127.0.0.1";
+      env.master_port = env.store_port = port;
+      auto group = DistGroup::Create(env, false, std::chrono::seconds(60));
+      gathered[r].push_back(group->GatherToRoot(r == 0 ? "root" : big, 1000));
+      gathered[r].push_back(group->GatherToRoot(r == 0 ? big : "", 1000));
+      gathered[r].push_back(group->GatherToRoot(r == 0 ? "" : big.substr(0, 2000), 1000));  // exactly 2 chunks
+      group->Barrier();
+    } catch (const std::exception& e) {
+      errors[r] = e.what();
+    }
+  };
+  std::thread t1(rank, 1);
+  rank(0);
+  t1.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  ASSERT_EQ(gathered[0].size(), 3u);
+  EXPECT_EQ(gathered[0][0], (std::vector<std::string>{"root", big}));
+  EXPECT_EQ(gathered[0][1], (std::vector<std::string>{big, ""}));
+  EXPECT_EQ(gathered[0][2], (std::vector<std::string>{"", big.substr(0, 2000)}));
+  for (const auto& g : gathered[1]) EXPECT_TRUE(g.empty());
+
+  ASSERT_EQ(setenv("UNITER_GATHER_CHUNK_BYTES", "12x", 1), 0);
+  EXPECT_THROW(
+      {
+        try {
+          DistGroup::GatherChunkBytes();
+        } catch (const UsageError& e) {
+          EXPECT_NE(std::string(e.what()).find("UNITER_GATHER_CHUNK_BYTES"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      UsageError);
+  ASSERT_EQ(setenv("UNITER_GATHER_CHUNK_BYTES", "4096", 1), 0);
+  EXPECT_EQ(DistGroup::GatherChunkBytes(), 4096);
+  unsetenv("UNITER_GATHER_CHUNK_BYTES");
+  EXPECT_EQ(DistGroup::GatherChunkBytes(), int64_t{64} << 20);
 }
 
 }  // namespace

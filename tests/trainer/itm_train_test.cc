@@ -404,6 +404,21 @@ TEST_F(ItmCli, TwoGlooRanksInferAsOneProcess) {
   EXPECT_EQ(m.count("r_mean"), 1u) << printed;
   for (const char* f : {"/scores.json", "/results.bin"})
     EXPECT_TRUE(::uniter::testing::ReadFile(one + f) == ::uniter::testing::ReadFile(two + f)) << f;
+  // Rank 1's score rows (16 texts x 16 images, 1024 bytes) reach rank 0 in
+  // 11 chunks of <= 102 bytes (rows and floats split across chunks), as
+  // COCO-scale ones would in 64 MiB ones.
+  const std::string chunked = *root_ + "/infer_two_chunked";
+  ASSERT_EQ(setenv("UNITER_GATHER_CHUNK_BYTES", "102", 1), 0);
+  const auto rc = TwoRanks("infer itm --txt_db " + Quote(*root_ + "/txt_test") + " --img_db " + Quote(*root_ + "/img") +
+                               " --checkpoint " + Quote(ckpt) + " --model_config " + Quote(*root_ + "/model.json") +
+                               " --output_dir " + Quote(chunked) + " --batch_size 16 -q --threads 1",
+                           chunked + ".log");
+  unsetenv("UNITER_GATHER_CHUNK_BYTES");
+  ASSERT_EQ(rc.out, "0 0\n") << ::uniter::testing::ReadFile(chunked + ".log.0")
+                             << ::uniter::testing::ReadFile(chunked + ".log.1");
+  EXPECT_EQ(Metrics(::uniter::testing::ReadFile(chunked + ".log.0")), Metrics(printed));
+  for (const char* f : {"/scores.json", "/results.bin"})
+    EXPECT_TRUE(::uniter::testing::ReadFile(one + f) == ::uniter::testing::ReadFile(chunked + f)) << f;
 }
 
 // 2 Gloo ranks with grad_reduce sum take the micro-batches one process takes

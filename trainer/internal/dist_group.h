@@ -7,8 +7,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "trainer/dist.h"
@@ -40,7 +43,18 @@ class DistGroup {
   // Rank 0's values of `tensors`, in place on every rank.
   void Broadcast(const std::vector<at::Tensor>& tensors);
   // Rank 0 gets every rank's `mine` (index = rank); other ranks get {}.
-  std::vector<std::string> GatherToRoot(const std::string& mine);
+  // Each rank's part crosses the store in chunks of at most `chunk_bytes`
+  // (0: GatherChunkBytes()), the next one sent only once rank 0 has taken
+  // the last, so the store never holds more than a chunk per rank (ITM
+  // score rows at COCO scale are ~500 MB).
+  std::vector<std::string> GatherToRoot(const std::string& mine, int64_t chunk_bytes = 0);
+  // The same without holding the parts: rank 0's `sink(rank, offset, bytes)`
+  // takes each piece of every rank's part as it arrives (its own first,
+  // whole), and it gets each part's size (index = rank); others get {}.
+  using GatherSink = std::function<void(int rank, uint64_t offset, std::string_view bytes)>;
+  std::vector<uint64_t> GatherToRootInto(const std::string& mine, const GatherSink& sink, int64_t chunk_bytes = 0);
+  // UNITER_GATHER_CHUNK_BYTES (for tests) or 64 MiB; UsageError when malformed.
+  static int64_t GatherChunkBytes();
   void Barrier();
 
  private:
