@@ -362,6 +362,16 @@ void DistGroup::Barrier() {
   impl_->Run("barrier", impl_->Guard("barrier", [&] { return impl_->group->barrier(); }));
 }
 
+void DistGroup::StartTogether(const std::string& output_dir, int64_t resume_step,
+                              const std::vector<at::Tensor>& tensors) {
+  const double mine = static_cast<double>(resume_step) + 1;
+  if (AllReduceSum({mine})[0] != mine * world_size())
+    throw UsageError("the ranks disagree on whether " + output_dir +
+                     " holds a run to resume (output_dir must be one folder every rank sees)");
+  Broadcast(tensors);
+  Barrier();
+}
+
 struct DistStore::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   std::string where;  // host:port, for errors

@@ -448,15 +448,7 @@ PretrainResult Pretrainer::Run() {
   dist_ = DistGroup::Create(env_, cuda, std::chrono::seconds(run_.dist_timeout_s));
   result_.rank = rank_;
   Prepare();
-  if (dist_) {
-    const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
-    if (dist_->AllReduceSum({mine})[0] != mine * world_)
-      throw UsageError("the ranks disagree on whether " + o_.output_dir + " holds a run to resume");
-    std::vector<at::Tensor> tensors;
-    for (const auto& p : model_->parameters()) tensors.push_back(p.detach());
-    dist_->Broadcast(tensors);  // broadcast_tensors(params, 0)
-    dist_->Barrier();
-  }
+  if (dist_) dist_->StartTogether(o_.output_dir, resume_ ? global_step_ : -1, ModelTensors(*model_));
   if (rank_ == 0) {
     fs::create_directories(fs::path(o_.output_dir) / "log");
     fs::create_directories(fs::path(o_.output_dir) / "ckpt");

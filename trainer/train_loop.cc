@@ -564,16 +564,7 @@ void Trainer::Checkpoint() {
 // every rank has checked output_dir before rank 0 creates it.
 void Trainer::SyncModel() {
   if (!dist_) return;
-  // Every rank must have found the same output_dir state (a node-local folder would not).
-  const double mine = resume_ ? static_cast<double>(global_step_) + 1 : 0;
-  if (dist_->AllReduceSum({mine})[0] != mine * world_)
-    throw UsageError("the ranks disagree on whether " + o_.output_dir +
-                     " holds a run to resume (output_dir must be one folder every rank sees)");
-  std::vector<at::Tensor> tensors;
-  for (const auto& p : model_->module().named_parameters()) tensors.push_back(p.value().detach());
-  for (const auto& b : model_->module().named_buffers()) tensors.push_back(b.value().detach());
-  dist_->Broadcast(tensors);
-  dist_->Barrier();
+  dist_->StartTogether(o_.output_dir, resume_ ? global_step_ : -1, ModelTensors(model_->module()));
 }
 
 // At each update: every rank's gradients summed or averaged (grad_reduce),

@@ -8,6 +8,13 @@
 
 namespace uniter::trainer {
 
+std::vector<at::Tensor> ModelTensors(const torch::nn::Module& model) {
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : model.parameters()) tensors.push_back(p.detach());
+  for (const auto& b : model.buffers()) tensors.push_back(b.detach());
+  return tensors;
+}
+
 void SetDropout(torch::nn::Module& model, double p) {
   for (const auto& m : model.modules())
     if (auto* d = dynamic_cast<torch::nn::DropoutImpl*>(m.get())) d->options.p(p);

@@ -56,6 +56,12 @@ class DistGroup {
   // UNITER_GATHER_CHUNK_BYTES (for tests) or 64 MiB; UsageError when malformed.
   static int64_t GatherChunkBytes();
   void Barrier();
+  // The start every loop shares: every rank must have found the same
+  // output_dir state (`resume_step`: the step it resumes at, -1 for a fresh
+  // run; a node-local folder would differ), then all take rank 0's `tensors`
+  // (UNITER's broadcast_tensors(params, 0)), and the barrier holds rank 0
+  // from writing into output_dir before every rank has checked it.
+  void StartTogether(const std::string& output_dir, int64_t resume_step, const std::vector<at::Tensor>& tensors);
 
  private:
   struct Impl;

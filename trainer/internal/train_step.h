@@ -20,6 +20,8 @@ namespace uniter::trainer {
 
 // UNITER's set_dropout: every nn.Dropout (MultiheadAttention's float is not one).
 void SetDropout(torch::nn::Module& model, double p);
+// The module's parameters then buffers, detached: what ranks share at start.
+std::vector<at::Tensor> ModelTensors(const torch::nn::Module& model);
 
 // UNITER's build_optimizer for `task`: its parameter groups (VQA / VCR / RE:
 // the vqa_output / vcr_output / re_output head groups with lr_mul), AdamW
