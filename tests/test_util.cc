@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +98,38 @@ std::string Quote(const std::string& s) {
     else q += c;
   }
   return q + "'";
+}
+
+int FreePorts(int count) {
+  auto bind_to = [](int port) {  // the socket bound to `port` (0: any), or -1
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  };
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int fd = bind_to(0);
+    if (fd < 0) continue;
+    sockaddr_in a{};
+    socklen_t len = sizeof(a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    const int port = ntohs(a.sin_port);
+    bool free = port + count - 1 <= 65535;
+    for (int k = 1; k < count && free; ++k) {
+      const int next = bind_to(port + k);
+      free = next >= 0;
+      if (next >= 0) close(next);
+    }
+    close(fd);
+    if (free) return port;
+  }
+  return 29533;
 }
 
 }  // namespace uniter::testing

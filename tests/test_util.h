@@ -40,6 +40,11 @@ void WriteFile(const std::string& path, const std::string& data);
 // Shell-quotes one argument.
 std::string Quote(const std::string& s);
 
+// A port on 127.0.0.1 the kernel just handed out (and took back) with the
+// next `count - 1` ports free as well (torchrun's agent, our stores), for
+// the multi-process tests; 29533 when 50 tries found none.
+int FreePorts(int count = 1);
+
 }  // namespace uniter::testing
 
 // Strict-mode skip for a check that cannot run because a reference is missing

@@ -27,32 +27,6 @@ namespace fs = std::filesystem;
 
 const std::string kChecker = std::string(UNITER_PIPELINE_TEST_DIR) + "/check_pipeline.py";
 
-// A port on 127.0.0.1 with the next two free as well: torchrun's agent holds
-// the first, the trainer's store the next, the pipeline's store the third.
-int FreePorts() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int port = ntohs(a.sin_port);
-    bool free = port < 65533;
-    for (int k = 1; k <= 2 && free; ++k) {
-      int fd2 = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in b = a;
-      b.sin_port = htons(static_cast<uint16_t>(port + k));
-      free = bind(fd2, reinterpret_cast<sockaddr*>(&b), sizeof(b)) == 0;
-      close(fd2);
-    }
-    close(fd);
-    if (free) return port;
-  }
-  return 29533;
-}
-
 class PipelineDist : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -87,7 +61,7 @@ class PipelineDist : public ::testing::Test {
   // arguments; "0 0" when both exit 0; logs in <logs>.0 and <logs>.1.
   static CommandResult TwoRanks(const std::string& args, const std::string& logs, const std::string& extra0 = "",
                                 const std::string& extra1 = "") {
-    const int port = FreePorts();
+    const int port = ::uniter::testing::FreePorts(3);
     auto rank = [&](int r, const std::string& extra) {
       return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
              " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +
@@ -137,7 +111,7 @@ TEST_F(PipelineDist, TorchrunEqualsOneProcess) {
   ASSERT_EQ(one_->exit_code, 0) << one_->out;
   const std::string out = *dir_ + "/torchrun";
   const CommandResult r = uniter::testing::Run(Quote(torchrun) + " --nproc-per-node=2 --master-addr=127.0.0.1 --master-port=" +
-                              std::to_string(FreePorts()) + " --no-python " + Quote(UniterBinary()) + " " + Args(out) +
+                              std::to_string(::uniter::testing::FreePorts(3)) + " --no-python " + Quote(UniterBinary()) + " " + Args(out) +
                               " --train.grad_reduce sum 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(Same(out), "ok\n");
@@ -219,7 +193,7 @@ TEST_F(PipelineDist, KilledRanksThenRerunEqualsUninterrupted) {
   // had ended within 30 s of the kill (it
   // takes ~1 s: the closed connections end its waits; c10d's timeout is 30 min).
   auto kill_when = [&](const std::string& marker, bool both) {
-    const int port = FreePorts();
+    const int port = ::uniter::testing::FreePorts(3);
     auto rank = [&](int r) {
       return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
              " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + Quote(UniterBinary()) +

@@ -3,9 +3,6 @@
 // buckets of mixed dtypes equal their plain sum (or mean) computed here;
 // broadcast, float64 sums and the gather of byte strings too.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <ATen/ATen.h>
 
@@ -14,23 +11,12 @@
 #include <thread>
 
 #include "common/error.h"
+#include "tests/test_util.h"
 #include "trainer/dist.h"
 #include "trainer/internal/dist_group.h"
 
 namespace uniter::trainer {
 namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Rank r's parameters: shapes and dtypes of a model's, gradients that differ by rank.
 std::vector<at::Tensor> Params(int rank) {
@@ -49,7 +35,7 @@ std::vector<at::Tensor> Params(int rank) {
 
 TEST(DistGroup, TwoGlooRanksReduceBroadcastAndGather) {
   if (!DistHasGloo()) GTEST_SKIP() << "this build has no Gloo (its LibTorch ships no gloo headers)";
-  const int port = FreePort();
+  const int port = ::uniter::testing::FreePorts(1);
   std::array<std::vector<at::Tensor>, 2> sum_params, mean_params;
   std::array<std::vector<double>, 2> sums;
   std::array<at::Tensor, 2> broadcast;
@@ -104,7 +90,7 @@ TEST(DistGroup, TwoGlooRanksReduceBroadcastAndGather) {
 // UsageError naming the variable.
 TEST(DistGroup, GatherToRootInChunks) {
   if (!DistHasGloo()) GTEST_SKIP() << "this build has no Gloo (its LibTorch ships no gloo headers)";
-  const int port = FreePort();
+  const int port = ::uniter::testing::FreePorts(1);
   std::string big(70001, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 3);
   std::array<std::vector<std::vector<std::string>>, 2> gathered;

@@ -2,34 +2,17 @@
 // would (its env:// variables), for the multi-process CLI tests.
 #pragma once
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "tests/test_util.h"
 
 namespace uniter::trainer::testing {
 
-// A port the kernel just handed out (and took back) on 127.0.0.1.
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 // `uniter ARGS` as ranks 0 and 1 of 2, outputs to `logs`.0 / `logs`.1; the
 // result's out is "0 0\n" when both exit 0.
 inline ::uniter::testing::CommandResult TwoRanks(const std::string& args, const std::string& logs) {
   using ::uniter::testing::Quote;
-  const int port = FreePort();
+  const int port = ::uniter::testing::FreePorts(1);
   auto rank = [&](int r) {
     return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +

@@ -30,29 +30,6 @@ using ::uniter::testing::Quote;
 
 constexpr int kSteps = 10;
 
-// A port the kernel just handed out (and took back) on 127.0.0.1, with the
-// next one free too (torchrun's agent holds the first, our store the next).
-int FreePortPair() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int port = ntohs(a.sin_port);
-    int fd2 = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in b = a;
-    b.sin_port = htons(static_cast<uint16_t>(port + 1));
-    const bool next_free = port < 65535 && bind(fd2, reinterpret_cast<sockaddr*>(&b), sizeof(b)) == 0;
-    close(fd2);
-    close(fd);
-    if (next_free) return port;
-  }
-  return 29533;
-}
-
 // Every file under `dir`, relative, TensorBoard's (host- and time-named) as "events".
 std::set<std::string> Files(const std::string& dir) {
   std::set<std::string> out;
@@ -119,7 +96,7 @@ class DistTrain : public ::testing::Test {
   }
   // Both ranks; "0 0" when both exit 0.
   static ::uniter::testing::CommandResult TwoRanks(const std::string& args, const std::string& logs) {
-    const int port = FreePortPair();
+    const int port = ::uniter::testing::FreePorts(2);
     return ::uniter::testing::Run(Rank(0, port, args, logs + ".0") + "p0=$!; " + Rank(1, port, args, logs + ".1") +
                                   "p1=$!; wait $p0; r0=$?; wait $p1; echo $r0 $?");
   }
@@ -169,7 +146,7 @@ TEST_F(DistTrain, TorchrunLaunchesTwoRanksThatEqualOneProcess) {
   UNITER_REQUIRE_REFERENCE(fs::exists(torchrun)) << torchrun << " (PyPI torch) is missing";
   const std::string out = *root_ + "/torchrun";
   const auto r = ::uniter::testing::Run(Quote(torchrun) + " --nproc-per-node=2 --master-addr=127.0.0.1 --master-port=" +
-                                        std::to_string(FreePortPair()) + " --no-python " +
+                                        std::to_string(::uniter::testing::FreePorts(2)) + " --no-python " +
                                         Quote(::uniter::testing::UniterBinary()) + " " + Train(out) + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   ExpectSameRunAsOneProcess(out);
@@ -184,7 +161,7 @@ TEST_F(DistTrain, KilledTwoRankRunResumesToTheUninterruptedResult) {
   ASSERT_EQ(TwoRanks(Train(a) + args, *root_ + "/ra.log").out, "0 0\n")
       << ::uniter::testing::ReadFile(*root_ + "/ra.log.0") << ::uniter::testing::ReadFile(*root_ + "/ra.log.1");
   const std::string marker = b + "/train_state/state_step_5.json";
-  const int port = FreePortPair();
+  const int port = ::uniter::testing::FreePorts(2);
   const auto killed = ::uniter::testing::Run(
       Rank(0, port, Train(b) + args, *root_ + "/rb.log.0") + "p0=$!; " +
       Rank(1, port, Train(b) + args, *root_ + "/rb.log.1") + "p1=$!; " + "while [ ! -e " + Quote(marker) +
@@ -208,7 +185,7 @@ TEST_F(DistTrain, KilledTwoRankRunResumesToTheUninterruptedResult) {
 // error line names its rank.
 TEST_F(DistTrain, OneRankFailingEndsBothWithTheRankNamed) {
   const std::string out = *root_ + "/fail", logs = *root_ + "/fail.log";
-  const int port = FreePortPair();
+  const int port = ::uniter::testing::FreePorts(2);
   // Rank 1 reads a txt_db that does not exist; rank 0 waits for it at the first collective.
   const auto r = ::uniter::testing::Run(
       Rank(0, port, Train(out), logs + ".0") + "p0=$!; " +

@@ -32,19 +32,6 @@ std::string TestDir() { return UNITER_TRAINER_TEST_DIR; }
 
 ::uniter::testing::CommandResult Sh(const std::string& cmd) { return ::uniter::testing::Run(cmd); }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
-
 // "task: loss=X acc=Y" lines → task → {loss, acc}.
 std::map<std::string, std::map<std::string, double>> ParseValLines(const std::string& text) {
   std::map<std::string, std::map<std::string, double>> out;
@@ -247,7 +234,7 @@ TEST_F(PretrainRun, TwoGlooRanksSummingEqualOneProcessAccumulatingTwo) {
   const std::string one = *root_ + "/dist_one", two = *root_ + "/dist_two";
   const auto r1 = Uniter(Pretrain(config, one) + " --gradient_accumulation_steps 2 2>&1");
   ASSERT_EQ(r1.exit_code, 0) << r1.out;
-  const int port = FreePort();
+  const int port = ::uniter::testing::FreePorts(1);
   auto rank = [&](int r) {
     return "RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " +
