@@ -7,12 +7,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/torch_runtime.h"
 #include "tools/commands.h"
@@ -32,31 +31,6 @@ struct PretrainCliOptions {
   std::vector<std::string> dump_batches;  // N DIR
 };
 
-// The `--key value...` tokens CLI11 left over, in order.
-std::vector<trainer::OptionOverride> ParseOverrides(const std::vector<std::string>& args) {
-  std::vector<trainer::OptionOverride> out;
-  for (const std::string& a : args) {
-    if (a.rfind("--", 0) == 0 && a.size() > 2) {
-      const size_t eq = a.find('=');
-      out.push_back({a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {}});
-      if (eq != std::string::npos) out.back().values.push_back(a.substr(eq + 1));
-    } else if (out.empty()) {
-      throw UsageError("unexpected argument '" + a + "' (options are --key value)");
-    } else {
-      out.back().values.push_back(a);
-    }
-  }
-  return out;
-}
-
-std::string ReadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open pretrain config", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void PrintValLog(const trainer::PretrainValLog& v) {
   std::printf("%s: loss=%.6f", v.task.c_str(), v.loss);
   if (v.acc >= 0) std::printf(" acc=%.6f", v.acc);
@@ -64,7 +38,7 @@ void PrintValLog(const trainer::PretrainValLog& v) {
 }
 
 void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& extras) {
-  auto overrides = ParseOverrides(extras);
+  auto overrides = trainer::ParseOptionOverrides(extras);
   if (o.vcr) overrides.push_back({"vcr", {"true"}});
   if (o.fix_uniter_quirks) overrides.push_back({"fix_uniter_quirks", {"true"}});
   if (o.validate_only) {
@@ -73,7 +47,7 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
     overrides.push_back({"checkpoint", {o.checkpoint}});  // the init checkpoint, as the config key
   }
   const trainer::PretrainOptions opts =
-      trainer::ParsePretrainOptions(ReadConfig(o.config), o.config, overrides, !o.validate_only);
+      trainer::ParsePretrainOptions(ReadWholeFile(o.config), o.config, overrides, !o.validate_only);
   ConfigureTorchThreads(o.threads);
   trainer::RunOptions run;
   run.banner = "pretrain: " + FormatTorchRuntime(DescribeTorchRuntime());

@@ -6,12 +6,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/torch_runtime.h"
 #include "tools/commands.h"
@@ -39,36 +38,11 @@ trainer::TaskKind ParseTask(const std::string& name) {
   throw UsageError("unknown task '" + name + "' (expected nlvr2, vqa, ve, itm, re or vcr)");
 }
 
-// The `--key value...` tokens CLI11 left over, in order.
-std::vector<trainer::OptionOverride> ParseOverrides(const std::vector<std::string>& args) {
-  std::vector<trainer::OptionOverride> out;
-  for (const std::string& a : args) {
-    if (a.rfind("--", 0) == 0 && a.size() > 2) {
-      const size_t eq = a.find('=');
-      out.push_back({a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {}});
-      if (eq != std::string::npos) out.back().values.push_back(a.substr(eq + 1));
-    } else if (out.empty()) {
-      throw UsageError("unexpected argument '" + a + "' (options are --key value)");
-    } else {
-      out.back().values.push_back(a);
-    }
-  }
-  return out;
-}
-
-std::string ReadConfig(const std::string& path) {
-  if (path.empty()) return "";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open train config", path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) {
   const trainer::TaskKind task = ParseTask(o.task);
-  const trainer::TrainOptions opts = trainer::ParseTrainOptions(task, ReadConfig(o.config), o.config,
-                                                                ParseOverrides(extras));
+  const std::string config = o.config.empty() ? std::string() : ReadWholeFile(o.config);
+  const trainer::TrainOptions opts =
+      trainer::ParseTrainOptions(task, config, o.config, trainer::ParseOptionOverrides(extras));
   // LibTorch's thread count is process-wide: the command sets it, the library does not.
   ConfigureTorchThreads(o.threads);
   trainer::RunOptions run;

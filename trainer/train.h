@@ -104,6 +104,9 @@ struct OptionOverride {
   std::string key;
   std::vector<std::string> values;
 };
+// The `--key value...` tokens a command line left over, in order (`--key=v`
+// too); a value before any key throws UsageError.
+std::vector<OptionOverride> ParseOptionOverrides(const std::vector<std::string>& args);
 
 // defaults < `config_json` (a train-*.json's text; "" for none) < `overrides`.
 // An unknown key throws UsageError listing the valid ones; a wrong type or a

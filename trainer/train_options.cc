@@ -287,4 +287,20 @@ TrainOptions ParseTrainOptions(TaskKind task, const std::string& config_json, co
   return t;
 }
 
+std::vector<OptionOverride> ParseOptionOverrides(const std::vector<std::string>& args) {
+  std::vector<OptionOverride> out;
+  for (const std::string& a : args) {
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      const size_t eq = a.find('=');
+      out.push_back({a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2), {}});
+      if (eq != std::string::npos) out.back().values.push_back(a.substr(eq + 1));
+    } else if (out.empty()) {
+      throw UsageError("unexpected argument '" + a + "' (options are --key value)");
+    } else {
+      out.back().values.push_back(a);
+    }
+  }
+  return out;
+}
+
 }  // namespace uniter::trainer
