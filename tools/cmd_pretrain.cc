@@ -54,17 +54,7 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
   run.quiet = o.quiet;
   run.threads = o.threads;
   run.dist_timeout_s = o.dist_timeout;
-  if (!o.dump_batches.empty()) {
-    size_t used = 0;
-    try {
-      run.dump_batches = std::stoll(o.dump_batches[0], &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != o.dump_batches[0].size() || run.dump_batches < 0)
-      throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + o.dump_batches[0] + "'");
-    run.dump_batches_dir = o.dump_batches[1];
-  }
+  if (!o.dump_batches.empty()) trainer::SetDumpBatches(o.dump_batches, &run);
   if (o.validate_only) {
     for (const auto& v : trainer::ValidatePretrain(opts, o.checkpoint, run)) PrintValLog(v);
     return;

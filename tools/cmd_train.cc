@@ -50,17 +50,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   run.quiet = o.quiet;
   run.threads = o.threads;
   run.dist_timeout_s = o.dist_timeout;
-  if (!o.dump_batches.empty()) {
-    size_t used = 0;
-    try {
-      run.dump_batches = std::stoll(o.dump_batches[0], &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != o.dump_batches[0].size() || run.dump_batches < 0)
-      throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + o.dump_batches[0] + "'");
-    run.dump_batches_dir = o.dump_batches[1];
-  }
+  if (!o.dump_batches.empty()) trainer::SetDumpBatches(o.dump_batches, &run);
   const trainer::TrainResult r = trainer::Train(task, opts, run);
   if (r.rank != 0) return;  // under torchrun/srun rank 0 speaks for the run
   for (const auto& [name, value] : r.metrics) std::printf("%s=%.6f\n", name.c_str(), value);

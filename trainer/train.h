@@ -135,6 +135,10 @@ struct RunOptions {
   std::string dump_batches_dir;
 };
 
+// Sets run->dump_batches(_dir) from the command line's `--dump-batches N DIR`
+// values; UsageError unless N is a count >= 0.
+void SetDumpBatches(const std::vector<std::string>& n_and_dir, RunOptions* run);
+
 struct TrainResult {
   int64_t global_step = 0;
   double val_acc = 0;       // the last validation's accuracy

@@ -303,4 +303,17 @@ std::vector<OptionOverride> ParseOptionOverrides(const std::vector<std::string>&
   return out;
 }
 
+void SetDumpBatches(const std::vector<std::string>& n_and_dir, RunOptions* run) {
+  const std::string& n = n_and_dir.at(0);
+  size_t used = 0;
+  try {
+    run->dump_batches = std::stoll(n, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != n.size() || run->dump_batches < 0)
+    throw UsageError("--dump-batches N DIR: N must be a count >= 0, got '" + n + "'");
+  run->dump_batches_dir = n_and_dir.at(1);
+}
+
 }  // namespace uniter::trainer
