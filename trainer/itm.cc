@@ -24,7 +24,7 @@ class ItmModelImpl : public TaskModelImpl {
   at::Tensor Scores(const Batch& b) override {
     // UNITER's ITM forward passes no type ids.
     UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat,
-                               b.attn_masks, b.gather_index, {}, {}, {}};
+                               b.attn_masks, b.gather_index, {}, {}, {}, FirstRows(b.attn_masks)};
     return rank_output(uniter->pooler(uniter(in)));
   }
   // [examples, sample_size − 1] hinge terms (compute_loss=True).

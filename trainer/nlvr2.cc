@@ -49,10 +49,11 @@ at::Tensor MultiheadAttentionImpl::forward(const at::Tensor& query, const at::Te
 
 namespace {
 
-UniterModelImpl::Inputs Nlvr2Inputs(const Batch& b) {
+// pooled: the head reads only position 0 (pair, triplet).
+UniterModelImpl::Inputs Nlvr2Inputs(const Batch& b, bool pooled) {
   // NLVR2 forwards pass img_type_ids (1/2 per image) but not txt_type_ids.
   return {b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat, b.attn_masks, b.gather_index,
-          {}, {}, b.img_type_ids};
+          {}, {}, b.img_type_ids, pooled ? FirstRows(b.attn_masks) : at::Tensor()};
 }
 
 class Nlvr2ModelImpl : public TaskModelImpl {
@@ -80,7 +81,7 @@ class PairedImpl : public Nlvr2ModelImpl {
     Finish(c);
   }
   at::Tensor Scores(const Batch& b) override {
-    at::Tensor pooled = uniter->pooler(uniter(Nlvr2Inputs(b)));
+    at::Tensor pooled = uniter->pooler(uniter(Nlvr2Inputs(b, true)));
     return nlvr2_output_(pooled.contiguous().view({pooled.size(0) / 2, -1}));  // CLS of the pair
   }
 
@@ -94,7 +95,7 @@ class TripletImpl : public Nlvr2ModelImpl {
     nlvr2_output_ = register_module("nlvr2_output", torch::nn::Linear(c.hidden_size, 2));
     Finish(c);
   }
-  at::Tensor Scores(const Batch& b) override { return nlvr2_output_(uniter->pooler(uniter(Nlvr2Inputs(b)))); }
+  at::Tensor Scores(const Batch& b) override { return nlvr2_output_(uniter->pooler(uniter(Nlvr2Inputs(b, true)))); }
 
  private:
   torch::nn::Linear nlvr2_output_{nullptr};
@@ -117,7 +118,7 @@ class PairedAttnImpl : public Nlvr2ModelImpl {
   }
 
   at::Tensor Scores(const Batch& b) override {
-    at::Tensor seq = uniter(Nlvr2Inputs(b));
+    at::Tensor seq = uniter(Nlvr2Inputs(b, false));
     const int64_t bs = seq.size(0), tl = seq.size(1), d = seq.size(2);
     auto halves = seq.contiguous().view({bs / 2, tl * 2, d}).chunk(2, 1);
     auto masks = (b.attn_masks == 0).contiguous().view({bs / 2, tl * 2}).chunk(2, 1);

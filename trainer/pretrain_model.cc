@@ -104,33 +104,36 @@ void PretrainModelImpl::ExpandForVcr(int64_t num_special_tokens) {
   replace_module("cls", MakeMlmHead(c.hidden_size));
 }
 
-at::Tensor PretrainModelImpl::Encode(const PretrainBatch& p, bool mask_regions) {
+at::Tensor PretrainModelImpl::Encode(const PretrainBatch& p, bool mask_regions, const at::Tensor& output_rows) {
   const Batch& b = p.batch;
   // txt_type_ids: VCR's (pretrain_vcr.py passes them), else undefined = zeros.
-  UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat, b.attn_masks,
-                             b.gather_index, mask_regions ? b.img_masks : at::Tensor(), b.txt_type_ids, {}};
+  UniterModelImpl::Inputs in{b.input_ids,  b.position_ids, b.img_feat, b.img_pos_feat, b.attn_masks, b.gather_index,
+                             mask_regions ? b.img_masks : at::Tensor(), b.txt_type_ids, {}, output_rows};
   return uniter(in);
 }
 
 // BertOnlyMLMHead on the masked text positions only.
 at::Tensor PretrainModelImpl::MlmScores(const PretrainBatch& p) {
-  const at::Tensor seq = Encode(p, false);
+  const at::Tensor labelled = p.txt_labels.ne(-1);  // [B, text slots]: the text slots lead every row
+  const int64_t pad = p.batch.attn_masks.size(1) - labelled.size(1);
+  const at::Tensor seq = Encode(p, false, at::constant_pad_nd(labelled, {0, pad}, 0));
   const at::Tensor txt = seq.slice(1, 0, p.batch.input_ids.size(1));
-  const at::Tensor masked = MaskedRows(txt, p.txt_labels.ne(-1));
+  const at::Tensor masked = MaskedRows(txt, labelled);
   const at::Tensor t = transform_norm_(Activation(act_, transform_dense_(masked)));
   return at::linear(t, decoder_weight_) + mlm_bias_;
 }
 
 // The encoder with masked regions, at the masked regions' slots.
 at::Tensor PretrainModelImpl::RegionHidden(const PretrainBatch& p) {
-  return MaskedRows(Encode(p, true), p.img_mask_tgt);
+  return MaskedRows(Encode(p, true, p.img_mask_tgt.to(at::kBool)), p.img_mask_tgt);
 }
 
 at::Tensor PretrainModelImpl::ItmScores(const PretrainBatch& p, PretrainOutput* ot) {
   const Batch& b = p.batch;
-  const at::Tensor seq = Encode(p, false);
+  const bool with_ot = ot != nullptr && p.ot_scatter.defined();  // OT reads every row
+  const at::Tensor seq = Encode(p, false, with_ot ? at::Tensor() : FirstRows(b.attn_masks));
   const at::Tensor scores = itm_output_(uniter->pooler(seq));
-  if (ot == nullptr || !p.ot_scatter.defined()) return scores;
+  if (!with_ot) return scores;
   // Scatter the joint sequence back to [text slots | image slots] (itm_ot_collate's ot_scatter).
   const int64_t batch = seq.size(0), tl = b.input_ids.size(1), il = b.img_feat.size(1);
   const int64_t max_l = std::max(p.scatter_max + 1, tl + il);

@@ -25,7 +25,7 @@ class VqaModelImpl : public TaskModelImpl {
   at::Tensor Scores(const Batch& b) override {
     // UNITER's VQA forward passes neither txt_type_ids nor img_type_ids.
     UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat,
-                               b.attn_masks, b.gather_index, {}, {}, {}};
+                               b.attn_masks, b.gather_index, {}, {}, {}, FirstRows(b.attn_masks)};
     return vqa_output_->forward(uniter->pooler(uniter(in)));
   }
   at::Tensor Loss(const at::Tensor& scores, const Batch& b) const override {

@@ -67,6 +67,12 @@ at::Tensor FusedAttend(const at::Tensor& q, const at::Tensor& k, const at::Tenso
 }
 #endif
 
+// `rows` [n, w] placed at `index` of a zeroed [total, w] (index_copy's backward
+// hands `rows` just their own grads).
+at::Tensor Unpack(const at::Tensor& rows, const at::Tensor& index, int64_t total) {
+  return at::zeros({total, rows.size(1)}, rows.options()).index_copy(0, index, rows);
+}
+
 }  // namespace
 
 bool HasFusedAttention() { return TORCH_VERSION_MAJOR >= 2; }
@@ -178,6 +184,30 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor
   return ctx.permute({0, 2, 1, 3}).contiguous().view({b, l, heads_ * head_size_});
 }
 
+at::Tensor SelfAttentionImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask,
+                                            const PackedRows& rows, const at::Tensor& keep) {
+  const int64_t b = rows.batch, l = rows.length, n = b * l;
+  auto heads = [&](const at::Tensor& packed, int64_t parts) {  // [T, parts·H] → parts × [B, heads, L, d]
+    return Unpack(packed, rows.valid, n).view({b, l, parts, heads_, head_size_}).permute({2, 0, 3, 1, 4}).unbind(0);
+  };
+  at::Tensor q, k, v;
+  if (!keep.defined()) {
+    const auto qkv = heads(at::linear(hidden, at::cat({query->weight, key->weight, value->weight}),
+                                      at::cat({query->bias, key->bias, value->bias})),
+                           3);
+    q = qkv[0], k = qkv[1], v = qkv[2];
+  } else {  // the last layer: queries only for the rows a head reads
+    const auto kv =
+        heads(at::linear(hidden, at::cat({key->weight, value->weight}), at::cat({key->bias, value->bias})), 2);
+    k = kv[0], v = kv[1];
+    q = Unpack(at::linear(hidden.index_select(0, keep), query->weight, query->bias), rows.out, n)
+            .view({b, l, heads_, head_size_})
+            .permute({0, 2, 1, 3});
+  }
+  const at::Tensor ctx = Attend(q, k, v, ext_mask, dropout->options.p(), is_training());
+  return ctx.permute({0, 2, 1, 3}).reshape({n, heads_ * head_size_}).index_select(0, keep.defined() ? rows.out : rows.valid);
+}
+
 ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t hidden, double dropout_p) {
   dense = register_module("dense", torch::nn::Linear(in, hidden));
   LayerNorm = register_module("LayerNorm", MakeLayerNorm(hidden));
@@ -197,6 +227,11 @@ at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ex
   return output(self(hidden, ext_mask), hidden);
 }
 
+at::Tensor AttentionImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                                        const at::Tensor& keep) {
+  return output(self->ForwardPacked(hidden, ext_mask, rows, keep), keep.defined() ? hidden.index_select(0, keep) : hidden);
+}
+
 IntermediateImpl::IntermediateImpl(const UniterConfig& c) : act_(c.hidden_act) {
   dense = register_module("dense", torch::nn::Linear(c.hidden_size, c.intermediate_size));
 }
@@ -214,6 +249,12 @@ at::Tensor LayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_ma
   return output(intermediate(attn), attn);
 }
 
+at::Tensor LayerImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                                    const at::Tensor& keep) {
+  at::Tensor attn = attention->ForwardPacked(hidden, ext_mask, rows, keep);
+  return output(intermediate(attn), attn);
+}
+
 EncoderImpl::EncoderImpl(const UniterConfig& c) {
   layer = register_module("layer", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(Layer(c));
@@ -222,6 +263,14 @@ EncoderImpl::EncoderImpl(const UniterConfig& c) {
 at::Tensor EncoderImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
   at::Tensor h = hidden;
   for (size_t i = 0; i < layer->size(); ++i) h = layer->ptr<LayerImpl>(i)->forward(h, ext_mask);
+  return h;
+}
+
+at::Tensor EncoderImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows) {
+  if (layer->size() == 0) return rows.keep.defined() ? hidden.index_select(0, rows.keep) : hidden;
+  at::Tensor h = hidden;
+  for (size_t i = 0; i < layer->size(); ++i)
+    h = layer->ptr<LayerImpl>(i)->ForwardPacked(h, ext_mask, rows, i + 1 == layer->size() ? rows.keep : at::Tensor());
   return h;
 }
 
@@ -255,11 +304,33 @@ at::Tensor UniterModelImpl::Embed(const Inputs& in) {
   return at::gather(at::cat({txt, image()}, 1), 1, index);
 }
 
+at::Tensor FirstRows(const at::Tensor& attn_masks) {
+  at::Tensor rows = at::zeros(attn_masks.sizes(), attn_masks.options().dtype(at::kBool));
+  rows.select(1, 0).fill_(true);
+  return rows;
+}
+
 at::Tensor UniterModelImpl::forward(const Inputs& in) {
   const at::ScalarType dtype = embeddings->word_embeddings->weight.scalar_type();
   at::Tensor ext = in.attn_masks.unsqueeze(1).unsqueeze(2).to(dtype);
   ext = (1.0 - ext) * -10000.0;
-  return encoder(Embed(in), ext);
+  const at::Tensor x = Embed(in);
+  const at::Tensor valid = in.attn_masks.ne(0).reshape({-1});
+  if (!in.output_rows.defined() && valid.all().item<bool>()) return encoder(x, ext);
+  // Padding rows (exp(−10000) = 0 keeps them out of every valid row's
+  // attention) and, in the last layer, rows no head reads change nothing the
+  // caller sees: leave them out of the GEMMs.
+  const int64_t b = x.size(0), l = x.size(1), h = x.size(2);
+  PackedRows rows;
+  rows.batch = b, rows.length = l;
+  rows.valid = valid.nonzero().squeeze(1);
+  rows.out = rows.valid;
+  if (in.output_rows.defined()) {
+    rows.keep = in.output_rows.to(at::kBool).reshape({-1}).index_select(0, rows.valid).nonzero().squeeze(1);
+    rows.out = rows.valid.index_select(0, rows.keep);
+  }
+  const at::Tensor packed = x.reshape({b * l, h}).index_select(0, rows.valid);
+  return Unpack(encoder->ForwardPacked(packed, ext, rows), rows.out, b * l).view({b, l, h});
 }
 
 }  // namespace uniter::trainer

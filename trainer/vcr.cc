@@ -30,7 +30,7 @@ class VcrModelImpl : public TaskModelImpl {
   at::Tensor Scores(const Batch& b) override {
     // The VCR forward passes txt_type_ids; images keep the default type 1.
     UniterModelImpl::Inputs in{b.input_ids, b.position_ids, b.img_feat, b.img_pos_feat,
-                               b.attn_masks, b.gather_index, {}, b.txt_type_ids, {}};
+                               b.attn_masks, b.gather_index, {}, b.txt_type_ids, {}, FirstRows(b.attn_masks)};
     return vcr_output_->forward(uniter->pooler(uniter(in)));
   }
   at::Tensor Loss(const at::Tensor& scores, const Batch& b) const override {

@@ -57,7 +57,9 @@ class PretrainModelImpl : public torch::nn::Module {
 
  private:
   std::shared_ptr<torch::nn::Module> MakeMlmHead(int64_t hidden);
-  at::Tensor Encode(const PretrainBatch& b, bool mask_regions);
+  // The encoder's [B, L, H]; only `output_rows` ([B, L] bool; undefined =
+  // all) are the model's values, the others zeros (UniterModel::forward).
+  at::Tensor Encode(const PretrainBatch& b, bool mask_regions, const at::Tensor& output_rows);
   at::Tensor MlmScores(const PretrainBatch& b);
   at::Tensor RegionHidden(const PretrainBatch& b);
 

@@ -76,10 +76,26 @@ class ImageEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ImageEmbeddings);
 
+// Which rows of the flattened [B·L] sequence the encoder computes when it
+// skips padding: `valid` (attn_mask ≠ 0, ascending) in every layer but the
+// last; the last layer's outputs only for `keep` (indices into `valid`;
+// undefined = all of them), the rows a head reads.
+struct PackedRows {
+  at::Tensor valid;  // [T] flat indices into B·L
+  at::Tensor keep;   // [S] indices into [0, T), or undefined
+  at::Tensor out;    // [S] flat indices of the last layer's output rows (valid[keep], or valid)
+  int64_t batch = 0, length = 0;
+};
+
 class SelfAttentionImpl : public torch::nn::Module {
  public:
   explicit SelfAttentionImpl(const UniterConfig& config);
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
+  // `hidden` [T, H] holds rows.valid's rows; the context of rows `keep`
+  // (indices into those T rows; undefined = all) as [S, H]. Keys and values
+  // come from every valid row; the padding rows are zeros for the attention.
+  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                           const at::Tensor& keep);
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   torch::nn::Dropout dropout{nullptr};
@@ -105,6 +121,8 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const UniterConfig& config);
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
+  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                           const at::Tensor& keep);
 
   SelfAttention self{nullptr};
   ResidualOutput output{nullptr};
@@ -127,6 +145,8 @@ class LayerImpl : public torch::nn::Module {
  public:
   explicit LayerImpl(const UniterConfig& config);
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
+  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                           const at::Tensor& keep);
 
   Attention attention{nullptr};
   Intermediate intermediate{nullptr};
@@ -147,10 +167,15 @@ class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const UniterConfig& config);
   at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
+  // [T, H] rows.valid's rows in; [S, H] rows.out's rows of the last layer out.
+  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows);
 
   torch::nn::ModuleList layer{nullptr};
 };
 TORCH_MODULE(Encoder);
+
+// [B, L] bool, true at position 0 of each row: what the pooler reads.
+at::Tensor FirstRows(const at::Tensor& attn_masks);
 
 // UniterModel: embeddings, img_embeddings, encoder.layer.N, pooler.
 class UniterModelImpl : public torch::nn::Module {
@@ -160,9 +185,17 @@ class UniterModelImpl : public torch::nn::Module {
     at::Tensor img_feat, img_pos_feat;         // undefined img_feat = text only
     at::Tensor attn_masks, gather_index;       // [B, L]
     at::Tensor img_masks, txt_type_ids, img_type_ids;  // optional
+    // [B, L] bool: the rows whose outputs the caller reads (a pooled head:
+    // FirstRows); undefined = every row.
+    at::Tensor output_rows;
   };
   UniterModelImpl(const UniterConfig& config, int64_t img_dim);
   // The last layer's hidden states [B, L, H] (output_all_encoded_layers=False).
+  // Equal to UNITER's at every row with attn_mask ≠ 0 that output_rows asks
+  // for; every other row is zeros (UNITER computes values there that its heads
+  // mask out or never read). Padding rows are skipped in every GEMM, and the
+  // last layer computes only the rows asked for: the same math per row, less
+  // work (a padded batch or a pooled head).
   at::Tensor forward(const Inputs& in);
 
   const UniterConfig& config() const { return config_; }
