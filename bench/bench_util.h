@@ -44,6 +44,11 @@ inline std::string Shell(const std::string& cmd) {
   return out;
 }
 
+// A shell prefix that gives a child process `threads` OpenBLAS threads.
+// torch.set_num_threads does not size a pthreads OpenBLAS's own pool (Debian's
+// torch), ConfigureTorchThreads does: both sides of a bench get the count this way.
+inline std::string BlasThreadsEnv(const std::string& threads) { return "OPENBLAS_NUM_THREADS=" + threads + " "; }
+
 // The process's peak resident set (VmHWM) in MiB, −1 when unreadable.
 inline double VmHwmMiB() {
   std::ifstream in("/proc/self/status");

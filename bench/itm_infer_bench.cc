@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "common/torch_runtime.h"
 #include "featdb/img_db.h"
 #include "featdb/txt_db.h"
 #include "trainer/data/internal/itm.h"
@@ -130,7 +131,7 @@ int main(int argc, char** argv) {
                               {"attention_probs_dropout_prob", 0.1}, {"max_position_embeddings", 512},
                               {"type_vocab_size", 2}, {"initializer_range", 0.02}};
   { std::ofstream(f.dir + "/model.json") << cfg.dump(2); }
-  at::set_num_threads(f.threads);
+  uniter::ConfigureTorchThreads(f.threads);
   trainer::TaskOptions to;
   to.task = trainer::TaskKind::kItm;
   trainer::Model model(trainer::UniterConfig::FromJsonFile(f.dir + "/model.json"), to, 3);
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
     out << nlohmann::json{{"txt_ids", db.ids}, {"img_ids", imgs}, {"scores", ours}}.dump();
   }
   const std::string peer_py = std::string(UNITER_BENCH_SOURCE_DIR) + "/itm_infer_peer.py";
-  const std::string out = Shell(f.python + " " + peer_py + " --dir " + f.dir + " --threads " +
+  const std::string out = Shell(uniter::bench::BlasThreadsEnv(std::to_string(f.threads)) + f.python + " " + peer_py + " --dir " + f.dir + " --threads " +
                                 std::to_string(f.threads) + " --minibatch " + std::to_string(f.minibatch));
   nlohmann::json peer;
   try {

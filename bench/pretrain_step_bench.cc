@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "common/torch_runtime.h"
 #include "trainer/internal/amp.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/pretrain_model.h"
@@ -187,7 +188,7 @@ std::unique_ptr<optim::AdamW> MakeOptimizer(PretrainModelImpl& m) {
 // Child: our step, timed; one JSON line on stdout.
 int RunOurs(const Flags& f, const std::string& task_name) {
   nlohmann::json out;
-  at::set_num_threads(std::stoi(f.threads.at(0)));
+  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
   const at::Device device(f.device);
   const PretrainTask task = ParsePretrainTask(task_name);
   const UniterConfig c = UniterConfig::FromJsonFile(f.case_dir + "/model.json");
@@ -244,7 +245,7 @@ nlohmann::json RunSide(const Flags& f, const std::string& side, const std::strin
   const std::string cmd = side == "ours"
                               ? fs::read_symlink("/proc/self/exe").string() + " --side ours" + common
                               : f.python + " " + UNITER_BENCH_SOURCE_DIR + "/pretrain_step_peer.py" + common;
-  const std::string text = uniter::bench::Shell(cmd);
+  const std::string text = uniter::bench::Shell(uniter::bench::BlasThreadsEnv(threads) + cmd);
   const size_t brace = text.rfind('{');
   if (brace == std::string::npos) return {{"error", "no result from: " + cmd}};
   return nlohmann::json::parse(text.substr(brace));

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "common/torch_runtime.h"
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/train_step.h"
 
@@ -145,7 +146,7 @@ Batch LoadBatch(const std::string& path, const at::Device& device) {
 // Child: our step, timed; one JSON line on stdout.
 int RunOurs(const Flags& f, const std::string& task) {
   nlohmann::json out;
-  at::set_num_threads(std::stoi(f.threads.at(0)));
+  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
   const at::Device device(f.device);
   const UniterConfig c = UniterConfig::FromJsonFile(f.case_dir + "/model.json");
   Model model(c, OptionsFor(task), 1);
@@ -202,7 +203,7 @@ nlohmann::json RunSide(const Flags& f, const std::string& side, const std::strin
   } else {
     cmd = f.python + " " + UNITER_BENCH_SOURCE_DIR + "/trainer_step_peer.py --task " + task + " --case " + dir + common;
   }
-  const std::string text = Shell(cmd);
+  const std::string text = Shell(uniter::bench::BlasThreadsEnv(threads) + cmd);
   const size_t brace = text.rfind('{');
   if (brace == std::string::npos) return {{"error", "no result from: " + cmd}};
   return nlohmann::json::parse(text.substr(brace));

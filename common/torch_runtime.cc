@@ -71,6 +71,11 @@ std::string NameBlas(void* handle) {
 int ConfigureTorchThreads(int threads) {
   const int n = threads > 0 ? threads : UsableCores();
   if (at::get_num_threads() != n) at::set_num_threads(n);
+  // A pthreads OpenBLAS (Debian's) keeps its own pool of one thread per core,
+  // which at::set_num_threads does not size (MKL's it does): without this a
+  // 1-thread run still spins a second core and 2 threads oversubscribe 2.
+  using SetFn = void (*)(int);
+  if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
   return at::get_num_threads();
 }
 

@@ -21,7 +21,8 @@ struct TorchRuntimeInfo {
 
 // Sets LibTorch's intra-op thread count: `threads` > 0 as given, else every
 // core this process may run on (Debian's LibTorch defaults to 1 on some
-// machines). Returns the count in effect. Call before the first tensor op.
+// machines), and an OpenBLAS's own thread pool to the same count. Returns the
+// count in effect. Call before the first tensor op.
 int ConfigureTorchThreads(int threads);
 
 // Resolves the BLAS behind LibTorch's sgemm_ by address, so the answer is the

@@ -5,6 +5,8 @@
 // netlib's reference BLAS: a hard-coded name could not pass both.
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -105,6 +107,19 @@ TEST(TorchRuntime, ConfigureThreadsSetsLibTorchsPool) {
   EXPECT_EQ(at::get_num_threads(), 1);
   EXPECT_EQ(ConfigureTorchThreads(0), Nproc());
   EXPECT_EQ(DescribeTorchRuntime().intra_op_threads, Nproc());
+}
+
+// OpenBLAS's own pool follows the count too (its get_num_threads, asked of
+// the library itself); DescribeTorchRuntime reports it.
+TEST(TorchRuntime, ConfigureThreadsSizesOpenBlassPool) {
+  using GetFn = int (*)();
+  auto get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (get == nullptr) GTEST_SKIP() << "the BLAS in this process is not OpenBLAS: " << DescribeTorchRuntime().blas;
+  ConfigureTorchThreads(1);
+  EXPECT_EQ(get(), 1);
+  EXPECT_NE(DescribeTorchRuntime().blas.find(", 1 BLAS threads"), std::string::npos) << DescribeTorchRuntime().blas;
+  ConfigureTorchThreads(0);
+  EXPECT_EQ(get(), Nproc());
 }
 
 }  // namespace
