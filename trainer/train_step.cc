@@ -58,8 +58,10 @@ UpdateResult ApplyUpdate(optim::AdamW& optimizer, const std::vector<at::Tensor>&
   UpdateResult r;
   const bool scaled = scaler != nullptr && scaler->enabled();
   r.overflow = scaled && scaler->UnscaleAndCheck(params);
-  if (grad_norm != -1) r.grad_norm = optim::ClipGradNorm(params, grad_norm);
-  if (!r.overflow) optimizer.Step();
+  optim::GradClip clip;
+  if (grad_norm != -1) clip = optim::ComputeGradClip(params, grad_norm);
+  if (grad_norm != -1) r.grad_norm = clip.norm;
+  if (!r.overflow) optimizer.Step(clip.coef);  // the clip's scaling inside the update's one pass
   optimizer.ZeroGrad();
   if (scaled) scaler->Update(r.overflow);
   return r;

@@ -48,20 +48,22 @@ void AdamW::SetLr(double lr) {
   for (Group& g : groups_) g.lr = lr * g.lr_mul;
 }
 
-void AdamW::Step() {
+void AdamW::Step(float grad_scale) {
   RestoreZeroGrads();
   at::NoGradGuard no_grad;
   const double beta1 = options_.beta1, beta2 = options_.beta2;
   for (const Group& g : groups_) {
     for (size_t i = 0; i < g.params.size(); ++i) {
       at::Tensor p = g.params[i];
-      const at::Tensor& grad = p.grad();
-      if (!grad.defined()) continue;
+      if (!p.grad().defined()) continue;
       ParamState& s = state_[g.names[i]];
       if (s.step == 0 && !s.exp_avg.defined()) {
         s.exp_avg = at::zeros_like(p, at::MemoryFormat::Preserve);
         s.exp_avg_sq = at::zeros_like(p, at::MemoryFormat::Preserve);
       }
+      const bool fused = Fusable(p, p.grad(), s);
+      // A Scalar multiplier on a float tensor multiplies in float: mul_(coef)'s bits.
+      const at::Tensor grad = fused || grad_scale == 1.0f ? p.grad() : p.grad() * grad_scale;
       s.step += 1;
       double step_size = g.lr;
       if (options_.correct_bias) {
@@ -71,8 +73,8 @@ void AdamW::Step() {
         step_size = step_size * std::sqrt(bc2) / bc1;
       }
       const double decay = g.weight_decay > 0.0 ? -g.lr * g.weight_decay : 0.0;
-      if (Fusable(p, grad, s)) {
-        FusedUpdate(p, grad, s, step_size, decay);
+      if (fused) {
+        FusedUpdate(p, grad, s, step_size, decay, grad_scale);
         continue;
       }
       s.exp_avg.mul_(beta1).add_(grad, 1.0 - beta1);
@@ -95,12 +97,13 @@ bool AdamW::Fusable(const at::Tensor& p, const at::Tensor& grad, const ParamStat
   return grad.sizes().equals(p.sizes());
 }
 
-void AdamW::FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay) const {
+void AdamW::FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay,
+                        float grad_scale) const {
   // ATen's kernels see every Scalar as a float (value.to<float>()).
   const AdamWCoefficients c{static_cast<float>(options_.beta1),       static_cast<float>(1.0 - options_.beta1),
                             static_cast<float>(options_.beta2),       static_cast<float>(1.0 - options_.beta2),
                             static_cast<float>(options_.eps),         static_cast<float>(-step_size),
-                            static_cast<float>(decay)};
+                            static_cast<float>(decay),                grad_scale};
   float* pp = p.data_ptr<float>();
   const float* gp = grad.data_ptr<float>();
   float* mp = s.exp_avg.data_ptr<float>();
@@ -192,19 +195,42 @@ void AdamW::MarkGradsZeroed(const std::set<std::string>& names) {
       if (names.count(groups_[gi].names[i])) released_[gi][i] = true;
 }
 
+namespace {
+
+// The defined grads, their total 2-norm and min(1, max_norm/(norm + 1e-6)), as 0-d tensors.
+struct ClipTerms {
+  std::vector<at::Tensor> grads;
+  at::Tensor total, coef;
+};
+
+ClipTerms Clip(const std::vector<at::Tensor>& params, double max_norm) {
+  ClipTerms t;
+  for (const at::Tensor& p : params)
+    if (p.grad().defined()) t.grads.push_back(p.grad());
+  if (t.grads.empty()) return t;
+  std::vector<at::Tensor> norms;
+  for (const at::Tensor& g : t.grads) norms.push_back(at::linalg_vector_norm(g, 2.0));
+  t.total = at::linalg_vector_norm(at::stack(norms), 2.0);
+  // torch: max_norm / (total + 1e-6) is reciprocal(total + 1e-6) * max_norm, then clamp(max=1).
+  t.coef = at::clamp_max(at::reciprocal(t.total + 1e-6) * max_norm, 1.0);
+  return t;
+}
+
+}  // namespace
+
 double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm) {
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> grads;
-  for (const at::Tensor& p : params)
-    if (p.grad().defined()) grads.push_back(p.grad());
-  if (grads.empty()) return 0.0;
-  std::vector<at::Tensor> norms;
-  for (const at::Tensor& g : grads) norms.push_back(at::linalg_vector_norm(g, 2.0));
-  const at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2.0);
-  // torch: max_norm / (total + 1e-6) is reciprocal(total + 1e-6) * max_norm, then clamp(max=1).
-  const at::Tensor coef = at::clamp_max(at::reciprocal(total + 1e-6) * max_norm, 1.0);
-  for (at::Tensor& g : grads) g.mul_(coef);
-  return total.item<double>();
+  ClipTerms t = Clip(params, max_norm);
+  if (t.grads.empty()) return 0.0;
+  for (at::Tensor& g : t.grads) g.mul_(t.coef);
+  return t.total.item<double>();
+}
+
+GradClip ComputeGradClip(const std::vector<at::Tensor>& params, double max_norm) {
+  at::NoGradGuard no_grad;
+  const ClipTerms t = Clip(params, max_norm);
+  if (t.grads.empty()) return {};
+  return {t.total.item<double>(), t.coef.to(at::kFloat).item<float>()};
 }
 
 }  // namespace uniter::trainer::optim

@@ -11,9 +11,9 @@ template <bool kDecay>
 __attribute__((always_inline)) inline void Body(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v,
                  int64_t n, const AdamWCoefficients& c) {
   const float b1 = c.beta1, a1 = c.one_minus_beta1, b2 = c.beta2, a2 = c.one_minus_beta2, eps = c.eps,
-              step = c.neg_step_size, decay = c.neg_decay;
+              step = c.neg_step_size, decay = c.neg_decay, scale = c.grad_scale;
   for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i];
+    const float gi = g[i] * scale;
     const float mi = std::fma(gi, a1, m[i] * b1);    // mul_, then add_'s fmadd(g, alpha, m)
     const float vi = v[i] * b2 + a2 * gi * gi;       // mul_, then m + (value·g)·g
     const float denom = std::sqrt(vi) + eps;

@@ -45,7 +45,10 @@ class AdamW {
   void SetLr(double lr);
   // One update. A parameter whose grad is undefined is skipped entirely (no
   // moment update, no step count, no decay), as UNITER's `p.grad is None`.
-  void Step();
+  // grad_scale: every grad read as grad × grad_scale (fp32), the bits
+  // clip_grad_norm_'s in-place grad.mul_(coef) would leave, without its pass
+  // over the grads (which are left as they are).
+  void Step(float grad_scale = 1.0f);
   // PyTorch 1.1's zero_grad (defined grads zeroed in place, and kept), in two
   // halves: ZeroGrad releases the defined grads, so that the next backward's
   // AccumulateGrad takes its gradient as the grad (no memset of every grad and
@@ -79,7 +82,8 @@ class AdamW {
 
   // The one-pass kernel for contiguous float CPU tensors; ATen's ops otherwise.
   bool Fusable(const at::Tensor& p, const at::Tensor& grad, const ParamState& s) const;
-  void FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay) const;
+  void FusedUpdate(at::Tensor& p, const at::Tensor& grad, ParamState& s, double step_size, double decay,
+                   float grad_scale) const;
 
   std::vector<Group> groups_;
   AdamWOptions options_;
@@ -92,5 +96,13 @@ class AdamW {
 // total norm of the defined grads and scales them by min(1, max_norm/(norm + 1e-6)).
 // UNITER skips the call when grad_norm is −1.
 double ClipGradNorm(const std::vector<at::Tensor>& params, double max_norm);
+
+// The same norm and coefficient without touching the grads: pass `coef` to
+// AdamW::Step to get the clipped update in the optimizer's one pass.
+struct GradClip {
+  double norm = 0.0;
+  float coef = 1.0f;
+};
+GradClip ComputeGradClip(const std::vector<at::Tensor>& params, double max_norm);
 
 }  // namespace uniter::trainer::optim

@@ -16,6 +16,7 @@ struct AdamWCoefficients {
   float eps;                     // √v + eps
   float neg_step_size;           // p.addcdiv_(m, √v + eps, −step_size)
   float neg_decay;               // p.add_(p, −lr·wd); 0 = no decay
+  float grad_scale = 1.0f;       // clip_grad_norm_'s grad.mul_(coef), done on the fly (×1 is exact)
 };
 
 // Elements [0, n) of the four arrays (n may be a slice of a larger tensor).
