@@ -27,38 +27,16 @@ struct PretrainDatasetSpec {
   std::vector<int> mix_ratio;       // train only: one per task
 };
 
-// pretrain.py's argparse keys, same names and defaults.
-struct PretrainOptions {
+// pretrain.py's argparse keys, same names and defaults: the common ones and these.
+struct PretrainOptions : CommonTrainOptions {
+  PretrainOptions() {  // pretrain.py's defaults where they differ from train_*.py's
+    gradient_accumulation_steps = 16;
+    warmup_steps = 10000;
+  }
   std::vector<PretrainDatasetSpec> train_datasets, val_datasets;
-  bool compressed_db = false;
-  std::string model_config;
-  std::string checkpoint;  // "" = UNITER's init; BERT pytorch_model.bin or a UNITER checkpoint
-  std::string output_dir;
   double mrm_prob = 0.15;
   double itm_neg_prob = 0.5;
   double itm_ot_lambda = 0.0;  // > 0: ITM with word-region alignment (OT)
-  int max_txt_len = 60;
-  double conf_th = 0.2;
-  int max_bb = 100, min_bb = 10, num_bb = 36;
-  int64_t train_batch_size = 4096, val_batch_size = 4096;  // tokens per batch
-  int gradient_accumulation_steps = 16;
-  double learning_rate = 3e-5;
-  int64_t valid_steps = 1000;
-  int64_t num_train_steps = 100000;
-  std::string optim = "adamw";
-  double beta1 = 0.9, beta2 = 0.98;
-  double dropout = 0.1;
-  double weight_decay = 0.01;
-  double grad_norm = 2.0;
-  int64_t warmup_steps = 10000;
-  uint64_t seed = 42;
-  bool fp16 = false;  // CUDA: autocast fp16, one dynamic loss scaler per task; CPU: fp32
-  int n_workers = 4;
-  bool pin_mem = false;
-  // Ours, as in TrainOptions: device, amp_dtype, grad_reduce (mean | sum).
-  std::string device = "auto";
-  std::string amp_dtype;
-  std::string grad_reduce = "mean";
   // Ours: VCR second-stage pretraining (UNITER's pretrain_vcr.py; `--vcr`):
   // VCR txt_dbs, img entries "gt_dir;det_dir", tasks mlm / mrfr / mrc / mrckl,
   // the model expanded after loading `checkpoint` (4 type rows, 81 more words).
@@ -67,8 +45,6 @@ struct PretrainOptions {
   // dict key, so QAR's replaces QA's: it trains and validates on QAR text
   // only. false reproduces that; true reads both (one task over QA then QAR).
   bool fix_uniter_quirks = false;
-
-  std::string hps_json;  // vars(args) as save_training_meta dumps it
 };
 
 // The keys a pretrain config may hold, sorted.

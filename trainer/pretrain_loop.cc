@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -32,6 +31,7 @@
 #include "trainer/internal/checkpoint.h"
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/pretrain_run.h"
+#include "trainer/internal/running_meter.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/optim/internal/adamw.h"
@@ -46,17 +46,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
-
-// utils/logger.py's RunningMeter: smooth 0.99; a nan result is not taken.
-struct Meter {
-  std::string name;
-  double val = 0;
-  bool set = false;
-  void Add(double v) {
-    const double n = set ? v * (1 - 0.99) + val * 0.99 : v;
-    if (!std::isnan(n)) val = n, set = true;
-  }
-};
 
 // One training task's endless stream of micro-batches (all ranks' together):
 // epoch after epoch of TokenBucketSampler batches (droplast), epoch e's drawn
@@ -103,7 +92,7 @@ class Pretrainer {
   void Scalar(const std::string& tag, double value, int64_t step) {
     if (tb_) tb_->AddScalar(tag, value, step);
   }
-  Meter& MeterOf(const std::string& name);
+  RunningMeter& MeterOf(const std::string& name);
 
   PretrainOptions o_;
   RunOptions run_;
@@ -117,7 +106,7 @@ class Pretrainer {
   std::vector<at::Tensor> params_;
   std::vector<TaskStream> streams_;
   std::vector<ValTask> vals_;
-  std::vector<Meter> meters_;  // UNITER's task2loss, its order
+  std::vector<RunningMeter> meters_;  // UNITER's task2loss, its order
   std::unique_ptr<data::TaskMixer> mixer_;
   data::PyRandom rng_;  // the MetaLoader's draws
   std::unique_ptr<tbb::task_arena> arena_;
@@ -326,7 +315,7 @@ TaskStream& Pretrainer::Stream(const std::string& name) {
   throw Error("no task " + name);
 }
 
-Meter& Pretrainer::MeterOf(const std::string& name) {
+RunningMeter& Pretrainer::MeterOf(const std::string& name) {
   for (auto& m : meters_)
     if (m.name == name) return m;
   throw Error("no meter " + name);

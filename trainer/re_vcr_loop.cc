@@ -29,6 +29,7 @@
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/re_rank.h"
 #include "trainer/internal/re_vcr_loop.h"
+#include "trainer/internal/running_meter.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/optim/internal/adamw.h"
 #include "trainer/optim/lr_schedule.h"
@@ -122,8 +123,8 @@ class Run {
     extra.emplace_back("rng.python", PyRandomStateTensor(rng_.GetState()));
     if (rank_loss_) SaveSamplingRngs(extra);
     loop["global_step"] = global_step_;
-    loop["loss_ema"] = loss_ema_;
-    loop["loss_set"] = loss_set_;
+    loop["loss_ema"] = loss_.val;
+    loop["loss_set"] = loss_.set;
     SaveTaskState(o_.output_dir, global_step_, model_->module(), *opt_, rank_rngs, std::move(extra), std::move(loop),
                   world_, o_.hps_json, model_json_);
   }
@@ -159,8 +160,7 @@ class Run {
     loss.backward();
     const double v = loss.item<double>();
     if (dump_.Wants()) dump_.Dump(dump_.NextStem(), BatchArrays(b, task_), v);
-    loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;
-    loss_set_ = true;
+    loss_.Add(v);
     if (micro % o_.gradient_accumulation_steps != 0) return false;
     if (dist_) {
       opt_->RestoreZeroGrads();  // every rank reduces the same grads
@@ -170,7 +170,7 @@ class Run {
     const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
     opt_->SetLr(lr);
     Scalar("lr", lr);
-    Scalar("loss", loss_ema_);
+    Scalar("loss", loss_.val);
     opt_->RestoreZeroGrads();
     if (o_.grad_norm != -1) {
       const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
@@ -180,7 +180,7 @@ class Run {
     opt_->ZeroGrad();
     if (!run_.quiet && global_step_ % 10 == 0)
       std::fprintf(stderr, "step %lld/%lld  loss %.4f\n", static_cast<long long>(global_step_),
-                   static_cast<long long>(o_.num_train_steps), loss_ema_);
+                   static_cast<long long>(o_.num_train_steps), loss_.val);
     return true;
   }
 
@@ -248,8 +248,8 @@ class Run {
     if (rank_loss_) np_rng_.SetState(PyRandomStateFrom(StateTensor("rng.numpy" + suffix), resume_->tensors_path));
     const nlohmann::json& l = restored_->loop;
     global_step_ = l.at("global_step").get<int64_t>();
-    loss_ema_ = l.at("loss_ema").get<double>();
-    loss_set_ = l.at("loss_set").get<bool>();
+    loss_.val = l.at("loss_ema").get<double>();
+    loss_.set = l.at("loss_set").get<bool>();
   }
 
   TaskKind task_;
@@ -264,8 +264,7 @@ class Run {
   data::PyRandom rng_;
   data::NpRandom np_rng_;  // numpy's global generator (train_loss rank only)
   int64_t global_step_ = 0;
-  double loss_ema_ = 0;
-  bool loss_set_ = false;
+  RunningMeter loss_;
   BatchDumper dump_;  // --dump-batches (rank 0 only)
   int rank_ = 0, world_ = 1;
   bool rank_loss_ = false;  // RE's train_loss rank

@@ -18,18 +18,14 @@
 
 namespace uniter::trainer {
 
-// The keys of UNITER's train-*.json (train_nlvr2.py's argparse), same names.
-struct TrainOptions {
-  std::vector<std::string> train_txt_dbs;  // `train_txt_db` (one) or `train_txt_dbs` (VQA)
-  std::vector<std::string> train_img_dbs;
-  std::string val_txt_db, val_img_db;
-  std::string test_txt_db, test_img_db;  // optional here (UNITER's NLVR2 requires them)
+// The keys UNITER's finetuning (train_*.py) and pretraining (pretrain.py)
+// argparse lists share, same names; the defaults are train_*.py's
+// (PretrainOptions sets pretrain.py's where they differ).
+struct CommonTrainOptions {
   bool compressed_db = false;
   std::string model_config;
   std::string checkpoint;  // "" = UNITER's init
   std::string output_dir;
-  std::string model = "paired-attn";  // NLVR2 head: paired, triplet, paired-attn
-  bool use_img_type = true;
   int max_txt_len = 60;
   double conf_th = 0.2;
   int max_bb = 100;
@@ -39,7 +35,6 @@ struct TrainOptions {
   int64_t val_batch_size = 4096;  // ITM: train_batch_size counts examples
   int gradient_accumulation_steps = 1;
   double learning_rate = 3e-5;
-  double lr_mul = 1.0;  // VQA head groups
   int64_t valid_steps = 1000;
   int64_t num_train_steps = 100000;
   std::string optim = "adamw";
@@ -49,8 +44,9 @@ struct TrainOptions {
   double grad_norm = 2.0;  // -1: no clipping
   int64_t warmup_steps = 4000;
   uint64_t seed = 42;
-  // apex O2 in UNITER; here fp16 autocast + dynamic loss scaling on CUDA. On
-  // the CPU it runs fp32 (one notice): every UNITER config sets it.
+  // apex O2 in UNITER; here fp16 autocast + dynamic loss scaling on CUDA
+  // (pretraining: one loss scaler per task). On the CPU it runs fp32 (one
+  // notice): every UNITER config sets it.
   bool fp16 = false;
   int n_workers = 4;  // loader threads
   bool pin_mem = false;  // batches to the GPU through pinned memory, non_blocking
@@ -61,15 +57,31 @@ struct TrainOptions {
   // "" (fp16 decides: fp16 or fp32) | fp32 | fp16 | bf16 (autocast, no loss
   // scaling; CPU or CUDA). Wins over fp16.
   std::string amp_dtype;
-  // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
-  // "" = 3129 answers named by index.
-  std::string ans2label;
   // Not UNITER's: how the gradients of several processes (torchrun/srun, see
   // trainer/dist.h) combine at each update. "mean" (default) is UNITER's
   // hvd.allreduce_(average=True): its N-GPU configs mean what they meant.
   // "sum" adds them as accumulation does: N processes then train exactly as
   // one process with gradient_accumulation_steps × N. One process: no effect.
   std::string grad_reduce = "mean";
+
+  // The options as UNITER's save_training_meta dumps vars(args): every key
+  // (and `config`), json.dump(..., indent=4) style.
+  std::string hps_json;
+};
+
+// The keys of UNITER's train-*.json (train_nlvr2.py's argparse), same names:
+// the common ones and these.
+struct TrainOptions : CommonTrainOptions {
+  std::vector<std::string> train_txt_dbs;  // `train_txt_db` (one) or `train_txt_dbs` (VQA)
+  std::vector<std::string> train_img_dbs;
+  std::string val_txt_db, val_img_db;
+  std::string test_txt_db, test_img_db;  // optional here (UNITER's NLVR2 requires them)
+  std::string model = "paired-attn";  // NLVR2 head: paired, triplet, paired-attn
+  bool use_img_type = true;
+  double lr_mul = 1.0;  // VQA head groups
+  // VQA: the ans2label.json UNITER reads from utils/ (not a config key there);
+  // "" = 3129 answers named by index.
+  std::string ans2label;
   // ITM (train_itm.py / train_itm_hard_negatives.py): negatives per text,
   // hard negatives kept (> 0 selects hard-negative training), images per
   // inference mini-batch, the ranking margin, full evaluation at validation.
@@ -90,10 +102,6 @@ struct TrainOptions {
   std::string mask_dir;
   // VCR (train_vcr.py): how `checkpoint` is read, "pretrain" or "vcr_pretrain".
   std::string checkpoint_from = "pretrain";
-
-  // The options as UNITER's save_training_meta dumps vars(args): every key
-  // above (and `config`), json.dump(..., indent=4) style.
-  std::string hps_json;
 };
 
 // The keys accepted for `task`, sorted (what an unknown-key error lists).

@@ -22,6 +22,7 @@
 #include "trainer/dist.h"
 #include "trainer/internal/batch_dump.h"
 #include "trainer/internal/dist_group.h"
+#include "trainer/internal/running_meter.h"
 #include "trainer/internal/task_state.h"
 #include "trainer/internal/train_step.h"
 #include "trainer/internal/itm_run.h"
@@ -157,8 +158,7 @@ class ItmTrainer {
   std::vector<int64_t> order_t_, order_i_;
   size_t at_t_ = 0, at_i_ = 0;
   int64_t global_step_ = 0, micro_ = 0, n_examples_ = 0;
-  double loss_ema_ = 0;
-  bool loss_set_ = false;
+  RunningMeter loss_;  // this rank's
   TrainResult result_;
   BatchDumper dump_;  // --dump-batches
 };
@@ -219,8 +219,8 @@ void ItmTrainer::Restore() {
   at_t_ = l.at("at_t").get<size_t>();
   at_i_ = l.at("at_i").get<size_t>();
   n_examples_ = l.at("n_examples").get<int64_t>();
-  loss_ema_ = l.at("loss_ema").get<double>();
-  loss_set_ = l.at("loss_set").get<bool>();
+  loss_.val = l.at("loss_ema").get<double>();
+  loss_.set = l.at("loss_set").get<bool>();
   const int64_t n = static_cast<int64_t>(train_[0].ids.size());
   for (const auto* order : {&order_t_, &order_i_})
     for (int64_t i : *order)
@@ -248,8 +248,8 @@ void ItmTrainer::Checkpoint() {
                      {"itm.order_t", Int64Tensor(order_t_)},
                      {"itm.order_i", Int64Tensor(order_i_)}};
   nlohmann::json loop = {{"global_step", global_step_}, {"micro", micro_},         {"at_t", at_t_},
-                         {"at_i", at_i_},               {"n_examples", n_examples_}, {"loss_ema", loss_ema_},
-                         {"loss_set", loss_set_}};
+                         {"at_i", at_i_},               {"n_examples", n_examples_}, {"loss_ema", loss_.val},
+                         {"loss_set", loss_.set}};
   SaveTaskState(o_.output_dir, global_step_, model_->module(), *optimizer_, rank_rngs, std::move(extra),
                 std::move(loop), world_, o_.hps_json, model_json_);
 }
@@ -257,8 +257,7 @@ void ItmTrainer::Checkpoint() {
 void ItmTrainer::Backward(const at::Tensor& loss) {
   loss.backward();
   const double v = loss.item<double>();
-  loss_ema_ = loss_set_ ? loss_ema_ * 0.99 + v * 0.01 : v;  // RunningMeter (this rank's)
-  loss_set_ = true;
+  loss_.Add(v);
 }
 
 // The next text of `order`, a reshuffled pass when it runs out.
@@ -324,7 +323,7 @@ void ItmTrainer::Update() {
   const double lr = optim::LrSched(global_step_, o_.learning_rate, o_.warmup_steps, o_.num_train_steps);
   optimizer_->SetLr(lr);
   Scalar("lr", lr);
-  Scalar("loss", loss_ema_);
+  Scalar("loss", loss_.val);
   optimizer_->RestoreZeroGrads();
   if (o_.grad_norm != -1) {
     const double norm = optim::ClipGradNorm(params_, o_.grad_norm);
@@ -346,7 +345,7 @@ void ItmTrainer::Update() {
   }
   if (!run_.quiet && global_step_ % 10 == 0)
     std::fprintf(stderr, "step %lld/%lld  loss %.4f\n", static_cast<long long>(global_step_),
-                 static_cast<long long>(o_.num_train_steps), loss_ema_);
+                 static_cast<long long>(o_.num_train_steps), loss_.val);
 }
 
 // train_itm.py's validate(): per val text, gt + the next inf_minibatch_size − 1

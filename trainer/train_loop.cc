@@ -36,6 +36,7 @@
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/internal/re_vcr_loop.h"
+#include "trainer/internal/running_meter.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/internal/train_state.h"
 #include "trainer/internal/train_step.h"
@@ -52,16 +53,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-
-// utils/misc.py's RunningMeter: an EMA (smooth 0.99) seeded by the first value.
-struct RunningMeter {
-  double val = 0;
-  bool set = false;
-  void Add(double v) {
-    val = set ? val * 0.99 + v * 0.01 : v;
-    set = true;
-  }
-};
 
 struct Split {
   std::string name;
