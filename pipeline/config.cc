@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "pipeline/tasks.h"
 
 namespace uniter::pipeline {
 namespace {
@@ -189,8 +190,9 @@ PipelineConfig ParsePipelineConfig(const std::string& json_text, const std::stri
     }
   }
 
-  if (c.task != "nlvr2" && c.task != "vqa" && c.task != "ve")
-    throw UsageError("task '" + c.task + "': the pipeline runs nlvr2, vqa or ve", path);
+  const std::vector<std::string> tasks = TaskNames();
+  if (std::find(tasks.begin(), tasks.end(), c.task) == tasks.end())
+    throw UsageError("task '" + c.task + "': the pipeline runs " + Join(tasks), path);
   if (c.task == "vqa") {
     for (const auto& [split, ann] : c.annotations)
       if (!c.questions.count(split)) throw UsageError("vqa: split '" + split + "' has annotations but no 'questions'", path);

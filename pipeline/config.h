@@ -1,14 +1,17 @@
 // pipeline.json: what `uniter pipeline run` needs, one JSON object. Keys:
-//   task          "nlvr2", "vqa" or "ve"
+//   task          "nlvr2", "vqa", "ve" or "itm" (image-text retrieval)
 //   annotations   {"train": FILE, "dev": FILE}: the task's raw annotation files per split
-//                 (NLVR2 and SNLI-VE JSON lines; VQA v2's annotations JSON)
+//                 (NLVR2 and SNLI-VE JSON lines; VQA v2's annotations JSON; ITM Karpathy's
+//                 dataset_coco.json / dataset_flickr30k.json, whose train/val/test images
+//                 the train/dev/test splits take: the same file may serve every split)
 //   questions     VQA only, {"train": FILE, "dev": FILE}: VQA v2's questions JSON (a name
 //                 with train2014/val2014 in it, as the real ones, tells the image split)
 //   ans2label     VQA only, optional: the answer vocabulary; else built from the
 //                 train split's answers (UNITER's >= 9 questions) and used for dev
 //   Images are named as their datasets name them: NLVR2 <pair>-img0.png,
-//   VQA COCO_<split>_<12 digits>.jpg, SNLI-VE <flickr id>.jpg; the features
-//   get UNITER's keys (nlvr2_..., coco_<split>_<12 digits>, flickr30k_<12 digits>).
+//   VQA COCO_<split>_<12 digits>.jpg, SNLI-VE <flickr id>.jpg (ITM either); the
+//   features get UNITER's keys (nlvr2_..., coco_<split>_<12 digits>, flickr30k_<12 digits>).
+//   An npz folder's files are named by those keys (<key>.npz), as the txt_db names them.
 //   images        {"train": DIR, "dev": DIR}: image folders (features extracted), or
 //   npz           {"train": DIR, "dev": DIR}: BUTD .npz folders (features packed)
 //   vocab         WordPiece vocab.txt

@@ -147,11 +147,14 @@ std::string CurvesSection(const std::string& log_dir) {
   const auto scalars = trainer::ReadScalars(log_dir);
   std::string h = "<h2>Training</h2><div class=\"row\">";
   std::string lasts = "<table><tr><th>curve</th><th>points</th><th>last step</th><th>last value</th></tr>";
-  // train_vqa.py logs validation untagged by split (valid/acc); the others valid/val_acc.
+  // train_vqa.py logs validation untagged by split (valid/acc); the others valid/val_acc;
+  // train_itm.py recall of the gt image among a mini-batch (valid/recall_K, or full_val's R@K).
   for (const auto& [tag, label, id] : std::vector<std::array<std::string, 3>>{
            {"loss", "training loss", "loss"}, {"lr", "learning rate", "lr"},
            {"valid/val_acc", "validation accuracy", "val-acc"}, {"valid/acc", "validation accuracy", "val-acc"},
-           {"valid/val_loss", "validation loss", "val-loss"}, {"valid/loss", "validation loss", "val-loss"}}) {
+           {"valid/val_loss", "validation loss", "val-loss"}, {"valid/loss", "validation loss", "val-loss"},
+           {"valid/recall_1", "validation recall@1", "val-recall-1"}, {"valid/recall_10", "validation recall@10", "val-recall-10"},
+           {"valid/r_mean", "validation R@K mean", "val-r-mean"}}) {
     auto it = scalars.find(tag);
     if (it == scalars.end() || it->second.empty()) continue;
     h += LineChart(label + " (" + tag + ")", it->second);

@@ -14,7 +14,6 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "converters/convert.h"
-#include "converters/vqa_answer.h"
 #include "extractor/extract_run.h"
 #include "featdb/db_tools.h"
 #include "featdb/img_db.h"
@@ -23,10 +22,8 @@
 #include "pipeline/manifest.h"
 #include "pipeline/ranks.h"
 #include "pipeline/report.h"
-#include "trainer/nlvr2_eval.h"
+#include "pipeline/tasks.h"
 #include "trainer/train.h"
-#include "trainer/ve_eval.h"
-#include "trainer/vqa_eval.h"
 
 namespace uniter::pipeline {
 namespace {
@@ -80,32 +77,9 @@ std::string NewestCheckpoint(const std::string& output_dir) {
 }
 
 
-trainer::TaskKind KindOf(const std::string& task) {
-  return task == "vqa" ? trainer::TaskKind::kVqa : task == "ve" ? trainer::TaskKind::kVe : trainer::TaskKind::kNlvr2;
-}
-
-std::string Pad12(const std::string& digits) { return std::string(12 - std::min<size_t>(12, digits.size()), '0') + digits; }
-
-// An image file's stem -> the key UNITER's txt_db names for it (without
-// .npz): NLVR2 nlvr2_<stem>; COCO's COCO_val2014_000000000042 lowercased;
-// Flickr30k's 42 as flickr30k_000000000042. A stem that does not fit keeps
-// its name, and examples naming the expected key find no features.
-std::string FeatureId(const std::string& task, const std::string& stem) {
-  if (task == "vqa") {
-    std::string id = stem;
-    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char ch) { return std::tolower(ch); });
-    return id;
-  }
-  if (task == "ve") {
-    const bool digits = !stem.empty() && stem.size() <= 12 && stem.find_first_not_of("0123456789") == std::string::npos;
-    return digits ? "flickr30k_" + Pad12(stem) : stem;
-  }
-  return "nlvr2_" + stem;
-}
-
 class Runner {
  public:
-  Runner(const PipelineConfig& c, const RunPipelineOptions& o) : c_(c), o_(o) {
+  Runner(const PipelineConfig& c, const RunPipelineOptions& o) : c_(c), task_(TaskFor(c.task)), o_(o) {
     from_ = StageIndex(o.from);
     until_ = StageIndex(o.until);
     if (from_ > until_) throw UsageError("--from " + o.from + " comes after --until " + o.until);
@@ -121,6 +95,7 @@ class Runner {
   void ParseTrain();
   std::string TxtDb(const std::string& split) const { return root_ + "/txt_db/" + c_.task + "_" + split + ".db"; }
   std::string ImgDbSplit(const std::string& split) const { return root_ + "/img_db/" + c_.task + "_" + split; }
+  std::string NbbJson(const std::string& split) const;
   std::string FeatureStage(const std::string& split) const { return (c_.extracts() ? "extract-" : "pack-") + split; }
   // VQA's answer vocabulary: given, or the one convert-train builds.
   std::string Ans2Label() const { return c_.ans2label.empty() ? TxtDb("train") + "/ans2label.json" : c_.ans2label; }
@@ -144,10 +119,10 @@ class Runner {
   void Train();
   void Infer();
   void Eval();
-  nlohmann::json Metrics(const std::string& results) const;
   void Report();
 
   const PipelineConfig& c_;
+  const TaskSpec& task_;
   RunPipelineOptions o_;
   int from_ = 0, until_ = 0;
   std::string root_;
@@ -163,18 +138,29 @@ class Runner {
 void Runner::ParseTrain() {
   std::vector<trainer::OptionOverride> ov = {
       {"train_txt_db", {TxtDb("train")}}, {"train_img_db", {ImgDbSplit("train")}},
+      {"train_txt_dbs", {TxtDb("train")}}, {"train_img_dbs", {ImgDbSplit("train")}},  // UNITER's ITM configs' spelling
       {"val_txt_db", {TxtDb("dev")}},     {"val_img_db", {ImgDbSplit("dev")}},
       {"output_dir", {root_ + "/train/run"}}};
-  if (c_.annotations.count("test")) {
-    ov.push_back({"test_txt_db", {TxtDb("test")}});
-    ov.push_back({"test_img_db", {ImgDbSplit("test")}});
+  // train_itm.py evaluates on a test split at the end: without one, dev's.
+  const std::string test = c_.annotations.count("test") ? "test" : task_.kind == trainer::TaskKind::kItm ? "dev" : "";
+  if (!test.empty()) {
+    ov.push_back({"test_txt_db", {TxtDb(test)}});
+    ov.push_back({"test_img_db", {ImgDbSplit(test)}});
   }
   if (!c_.model_config.empty()) ov.push_back({"model_config", {c_.model_config}});
   for (const auto& [k, v] : c_.train_overrides) ov.push_back({k, {v}});
   if (c_.task == "vqa") ov.push_back({"ans2label", {Ans2Label()}});
-  train_ = trainer::ParseTrainOptions(KindOf(c_.task), c_.train_config_json, c_.train_config_where, ov);
+  train_ = trainer::ParseTrainOptions(task_.kind, c_.train_config_json, c_.train_config_where, ov);
   model_config_ = train_.model_config;
   if (!fs::exists(model_config_)) throw IoError("no such model config", model_config_);
+}
+
+std::string Runner::NbbJson(const std::string& split) const {
+  featdb::ImgDbOptions db;
+  db.conf_th = train_.conf_th;
+  db.max_bb = train_.max_bb;
+  db.min_bb = train_.min_bb;
+  return ImgDbSplit(split) + "/" + featdb::NbbJsonName(db);
 }
 
 Manifest Runner::Finished(const std::string& manifest_path, const std::string& stage) const {
@@ -229,7 +215,7 @@ void Runner::Convert(const std::string& split) {
   if (!c_.ans2label.empty()) m.AddInput(c_.ans2label);
   if (NeedsTrainAnswers(split))
     m.options["answers_from"] = Identity(Finished(TxtDb("train") + "/manifest.json", "convert-train"));
-  RunStage(m.stage, 0, db + "/manifest.json", m, [&] { fs::remove_all(db); }, [&] {
+  RunStage(m.stage, 0, db + "/manifest.json", m, [&] { fs::remove_all(db), fs::remove_all(db + ".parts"); }, [&] {
     converters::ConvertOptions co;
     co.task = c_.task;
     co.annotations = {c_.annotations.at(split)};
@@ -241,7 +227,7 @@ void Runner::Convert(const std::string& split) {
     co.output = db;
     co.threads = c_.threads;
     co.quiet = true;
-    const converters::ConvertSummary s = converters::RunConvert(co);
+    const converters::ConvertSummary s = task_.convert(co, split);
     return json{{"items", s.examples}, {"rejects", s.rejects}, {"rejects_path", s.rejects ? s.rejects_path : ""},
                 {"unit", "examples"}, {"summary", std::to_string(s.examples) + " examples, " +
                                                        std::to_string(s.rejects) + " rejects"}};
@@ -308,7 +294,7 @@ extractor::ExtractOptions Runner::ExtractOptionsFor(const std::string& split, in
   eo.weights = c_.detector_weights;
   eo.out = ImgDbSplit(split);  // shard k of N: <out>.shardkofN/
   eo.codec = train_.compressed_db ? "npz" : "msgpack";
-  eo.id_of = [task = c_.task](const std::string& stem) { return FeatureId(task, stem); };
+  eo.id_of = task_.feature_id;
   if (board_)
     eo.on_image = [this, name = FeatureStage(split)](uint64_t done, uint64_t total) {
       board_->Update(name, std::to_string(done) + "/" + std::to_string(total) + " images");
@@ -385,11 +371,17 @@ void Runner::Train() {
     ro.on_step = [this](int64_t step, int64_t total) {
       board_->Update("train", "step " + std::to_string(step) + "/" + std::to_string(total));
     };
+    if (task_.check_features)
+      for (const auto& split : splits_)
+        CheckImagesHaveFeatures(TxtDb(split), NbbJson(split), c_.annotations.at(split),
+                                c_.extracts() ? c_.images.at(split) : c_.npz.at(split));
     if (ranks_) ranks_->Plan("train", "run");  // the other ranks join the trainer's group
-    const trainer::TrainResult t = trainer::Train(KindOf(c_.task), train_, ro);
+    const trainer::TrainResult t = trainer::Train(task_.kind, train_, ro);
     fs::remove(pending);
+    json metrics = json::object();  // ITM: the final val_/test_ R@K
+    for (const auto& [k, v] : t.metrics) metrics[k] = v;
     return json{{"items", t.global_step}, {"unit", "steps"}, {"val_acc", t.val_acc}, {"val_loss", t.val_loss},
-                {"checkpoint", NewestCheckpoint(train_.output_dir)},
+                {"checkpoint", NewestCheckpoint(train_.output_dir)}, {"metrics", metrics},
                 {"summary", std::to_string(t.global_step) + " steps, val acc " + std::to_string(t.val_acc)}};
   });
   if (ranks_) ranks_->Plan("train", "skip");  // up to date
@@ -410,32 +402,17 @@ void Runner::Infer() {
     io.output_dir = dir;
     trainer::ApplyTrainConfig(ReadWholeFile(train_.output_dir + "/log/hps.json"), train_.output_dir + "/log/hps.json", &io);
     if (c_.task == "vqa") io.ans2label = Ans2Label();
+    if (task_.kind == trainer::TaskKind::kItm) {  // inf_itm.py's --batch_size: images per mini-batch
+      io.batch_size = train_.inf_minibatch_size;
+      io.fix_uniter_quirks = train_.fix_uniter_quirks;
+    }
     trainer::RunOptions ro;
     ro.quiet = true;
     ro.threads = c_.threads;
-    const trainer::InferResult r = trainer::Infer(KindOf(c_.task), io, ro);
+    const trainer::InferResult r = trainer::Infer(task_.kind, io, ro);
     return json{{"items", r.examples}, {"unit", "examples"}, {"results", r.results},
                 {"checkpoint", io.checkpoint}, {"summary", std::to_string(r.examples) + " predictions"}};
   });
-}
-
-// The dev metrics as the task's own evaluation computes them (trainer/*_eval.h).
-json Runner::Metrics(const std::string& results) const {
-  const std::string& ann = c_.annotations.at("dev");
-  if (c_.task == "vqa") {
-    trainer::VqaNormalizer norm;
-    norm.process_punctuation = converters::VqaProcessPunctuation;
-    norm.process_digit_article = converters::VqaProcessDigitArticle;
-    const trainer::VqaMetrics e = trainer::EvalVqa(results, ann, norm);
-    return {{"accuracy", e.accuracy}, {"overall", e.overall}, {"questions", e.questions}};
-  }
-  if (c_.task == "ve") {
-    const trainer::VeMetrics e = trainer::EvalVe(results, ann);
-    return {{"accuracy", e.accuracy}, {"examples", e.examples}, {"correct", e.correct}};
-  }
-  const trainer::Nlvr2Metrics e = trainer::EvalNlvr2(results, ann);
-  return {{"accuracy", e.accuracy}, {"consistency", e.consistency}, {"examples", e.examples},
-          {"correct", e.correct}, {"sentences", e.sentences}, {"consistent", e.consistent}};
 }
 
 void Runner::Eval() {
@@ -447,7 +424,7 @@ void Runner::Eval() {
   m.options = {{"upstream", {Identity(infer)}}};
   m.AddInput(c_.annotations.at("dev"));
   RunStage("eval", 4, dir + "/manifest.json", m, [&] { fs::remove_all(dir); }, [&] {
-    const json metrics = Metrics(infer.result["results"].get<std::string>());
+    const json metrics = task_.metrics({infer.result["results"].get<std::string>(), c_.annotations.at("dev"), TxtDb("dev")});
     fs::create_directories(dir);
     WriteFileAtomic(dir + "/metrics.json", metrics.dump(1) + "\n");
     std::string summary;
@@ -474,11 +451,7 @@ void Runner::Report() {
     in.stage_manifests.push_back(TxtDb(s) + "/manifest.json");
     in.stage_manifests.push_back(ImgDbSplit(s) + "/manifest.json");
     in.txt_dbs.push_back(TxtDb(s));
-    featdb::ImgDbOptions db;
-    db.conf_th = train_.conf_th;
-    db.max_bb = train_.max_bb;
-    db.min_bb = train_.min_bb;
-    in.nbb_jsons.push_back(ImgDbSplit(s) + "/" + featdb::NbbJsonName(db));
+    in.nbb_jsons.push_back(NbbJson(s));
   }
   for (const char* s : {"train", "infer", "eval"}) in.stage_manifests.push_back(root_ + "/" + s + "/manifest.json");
   result_.report = root_ + "/report.html";
@@ -515,7 +488,7 @@ PipelineResult Runner::RunOtherRank() {
       trainer::RunOptions ro;
       ro.quiet = true;
       ro.threads = c_.threads;
-      trainer::Train(KindOf(c_.task), train_, ro);
+      trainer::Train(task_.kind, train_, ro);
     }
   } catch (...) {
     ranks_->Exit();

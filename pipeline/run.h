@@ -18,7 +18,9 @@
 //   txt_db/<task>_<split>.db/          convert (manifest.json, rejects.jsonl inside)
 //   img_db/<task>_<split>/             extract or pack (manifest.json, feat_* db, nbb json)
 //   train/run/                         the trainer's output_dir; train/manifest.json
-//   infer/results.csv (VQA results_test/results_<step>_all.json, VE results.json),
+//   infer/results.csv (VQA results_test/results_<step>_all.json, VE results.json,
+//   ITM scores.json + results.bin; its txt_db itm_<split>.db holds Karpathy split
+//   train/val/test for the train/dev/test split),
 //   eval/metrics.json, report.html
 // Under torchrun or srun (trainer/dist.h's variables) every rank runs the
 // same command: each extract stage is sharded by rank (every N-th image) and
