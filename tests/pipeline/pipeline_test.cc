@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -233,6 +234,65 @@ TEST_P(PipelineTask, RunsEndToEndAndScoresAsThePythonReference) {
 
 INSTANTIATE_TEST_SUITE_P(VqaAndVe, PipelineTask, ::testing::Values("vqa", "ve"),
                          [](const auto& info) { return info.param; });
+
+// Image-text retrieval from a Karpathy-style dataset_flickr30k.json and BUTD
+// npz folders (check_pipeline.py itm-inputs: the captions' colour and shape
+// words set their image's features): the txt_dbs read as UNITER's data/itm.py
+// reads them hold the Karpathy train/val captions, every image they name is
+// a key of the packed img_db, training saved checkpoints, and the R@K the run
+// printed and wrote equal utils/itm_eval.py restated on its results.bin.
+TEST(PipelineItm, RunsEndToEndAndScoresAsItmEval) {
+  UNITER_REQUIRE_PYTHON_MODULE("numpy");
+  UNITER_REQUIRE_PYTHON_MODULE("lmdb");
+  UNITER_REQUIRE_PYTHON_MODULE("msgpack");
+  UNITER_REQUIRE_PYTHON_MODULE("lz4");
+  UNITER_REQUIRE_PYTHON_MODULE("torch");
+  UNITER_REQUIRE_PYTHON_MODULE("pytorch_pretrained_bert");
+  const std::string dir = TempDir("pipeline-itm");
+  const std::string py = Python() + " " + Quote(kChecker);
+  ASSERT_EQ(uniter::testing::Run(py + " itm-inputs " + Quote(dir + "/in")).out, "ok\n");
+  const std::string config = dir + "/in/pipeline.json";
+  const std::string out = dir + "/out";
+  const CommandResult r =
+      uniter::testing::Run(Quote(UniterBinary()) + " pipeline run " + Quote(config) + " --output " + Quote(out) + " --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("pipeline: 7 stages run, 0 up to date"), std::string::npos) << r.out;
+  for (const char* f : {"txt_db/itm_train.db/manifest.json", "txt_db/itm_dev.db/manifest.json",
+                        "img_db/itm_train/manifest.json", "img_db/itm_dev/manifest.json",
+                        "train/run/ckpt/model_step_120.pt", "infer/scores.json", "infer/results.bin", "report.html"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  EXPECT_EQ(uniter::testing::Run(py + " itm-txt " + Quote(out) + " " + Quote(dir + "/in/dataset_flickr30k.json")).out, "ok\n");
+  EXPECT_EQ(uniter::testing::Run(py + " keys " + Quote(out)).out, "ok\n");
+  EXPECT_EQ(uniter::testing::Run(py + " itm-metrics " + Quote(out)).out, "ok\n");
+  // The printed line carries metrics.json's numbers under UNITER's names.
+  const nlohmann::json metrics = nlohmann::json::parse(ReadFile(out + "/eval/metrics.json"));
+  for (const char* k : {"txt_r1", "txt_r5", "txt_r10", "img_r1", "img_r5", "img_r10", "r_mean"}) {
+    const size_t at = r.out.find(std::string(" ") + k + "=");
+    ASSERT_NE(at, std::string::npos) << k << " not printed: " << r.out;
+    EXPECT_NEAR(std::stod(r.out.substr(at + std::strlen(k) + 2)), metrics.at(k).get<double>(), 5e-5) << k;
+  }
+  if (uniter::testing::Run("command -v chromium").exit_code == 0 && PythonHas("tensorboard")) {
+    const CommandResult dom = uniter::testing::Run("chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
+                                                   Quote(out + "/report.html") + " 2>/dev/null");
+    WriteFile(dir + "/dom.html", dom.out);
+    EXPECT_EQ(uniter::testing::Run(py + " report " + Quote(dir + "/dom.html") + " " + Quote(out)).out, "ok\n");
+  }
+
+  // An image of the dev split without features: one line naming the Karpathy
+  // file and the image, before any training.
+  const std::string npz = dir + "/npz-missing";
+  fs::copy(dir + "/in/npz/val", npz);
+  fs::remove(npz + "/flickr30k_000000001104.npz");
+  const std::string bad = dir + "/bad";
+  const CommandResult b = uniter::testing::Run(Quote(UniterBinary()) + " pipeline run " + Quote(config) + " --output " +
+                                               Quote(bad) + " --npz.dev " + Quote(npz) + " --quiet 2>&1");
+  EXPECT_NE(b.exit_code, 0);
+  EXPECT_EQ(std::count(b.out.begin(), b.out.end(), '\n'), 1) << b.out;
+  EXPECT_NE(b.out.find(dir + "/in/dataset_flickr30k.json"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("image flickr30k_000000001104.npz"), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("has no features in " + npz), std::string::npos) << b.out;
+  EXPECT_FALSE(fs::exists(bad + "/train/run/ckpt")) << "training started";
+}
 
 }  // namespace
 }  // namespace uniter::testing
