@@ -84,7 +84,7 @@ void SetupPipelineCommand(CLI::App& app) {
       "infer (dev), eval (dev), report (<output>/report.html). A stage whose manifest.json matches its inputs is\n"
       "skipped; an interrupted one is redone (train: resumed from its last checkpoint).\n"
       "pipeline.json keys (any as --KEY VALUE; --annotations.SPLIT FILE; --train.KEY VALUE for the train config):\n"
-      "  task (nlvr2 vqa ve) annotations questions (vqa) ans2label (vqa) images|npz vocab detector_prototxt\n"
+      "  task (nlvr2 vqa ve itm) annotations questions (vqa) ans2label (vqa) images|npz vocab detector_prototxt\n"
       "  detector_weights train_config model_config output\n"
       "  extract_target_size extract_max_size extract_proposals extract_batch threads");
   pipe->add_option("action", *action, "run or demo")->required()->check(CLI::IsMember({"run", "demo"}));
