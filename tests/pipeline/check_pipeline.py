@@ -292,9 +292,9 @@ def itm_inputs(d):
                "checkpoint": "", "model_config": "config/uniter-base.json", "output_dir": "/storage/itm",
                "compressed_db": False, "max_txt_len": 40, "conf_th": 0.2, "max_bb": 10, "min_bb": 10,
                "num_bb": 10, "train_batch_size": 16, "negative_size": 1, "hard_neg_size": 0,
-               "inf_minibatch_size": 10, "margin": 0.2, "valid_steps": 40, "num_train_steps": 120,
+               "inf_minibatch_size": 10, "margin": 0.2, "valid_steps": 100, "num_train_steps": 300,
                "optim": "adamw", "betas": [0.9, 0.98], "dropout": 0.1, "weight_decay": 0.01, "grad_norm": 2.0,
-               "warmup_steps": 12, "learning_rate": 1e-3, "gradient_accumulation_steps": 1, "seed": 42,
+               "warmup_steps": 30, "learning_rate": 1e-3, "gradient_accumulation_steps": 1, "seed": 42,
                "full_val": False, "fp16": False, "n_workers": 1, "pin_mem": False},
               open(os.path.join(d, "train-itm-tiny.json"), "w"))
     json.dump({"task": "itm", "annotations": {"train": "dataset_flickr30k.json", "dev": "dataset_flickr30k.json"},

@@ -259,7 +259,7 @@ TEST(PipelineItm, RunsEndToEndAndScoresAsItmEval) {
   EXPECT_NE(r.out.find("pipeline: 7 stages run, 0 up to date"), std::string::npos) << r.out;
   for (const char* f : {"txt_db/itm_train.db/manifest.json", "txt_db/itm_dev.db/manifest.json",
                         "img_db/itm_train/manifest.json", "img_db/itm_dev/manifest.json",
-                        "train/run/ckpt/model_step_120.pt", "infer/scores.json", "infer/results.bin", "report.html"})
+                        "train/run/ckpt/model_step_300.pt", "infer/scores.json", "infer/results.bin", "report.html"})
     EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
   EXPECT_EQ(uniter::testing::Run(py + " itm-txt " + Quote(out) + " " + Quote(dir + "/in/dataset_flickr30k.json")).out, "ok\n");
   EXPECT_EQ(uniter::testing::Run(py + " keys " + Quote(out)).out, "ok\n");
@@ -271,12 +271,21 @@ TEST(PipelineItm, RunsEndToEndAndScoresAsItmEval) {
     ASSERT_NE(at, std::string::npos) << k << " not printed: " << r.out;
     EXPECT_NEAR(std::stod(r.out.substr(at + std::strlen(k) + 2)), metrics.at(k).get<double>(), 5e-5) << k;
   }
+  // The tiny model matched words to features (chance: 1/10 images per
+  // caption, 2/20 captions per image; 300 steps reach 0.55 and 0.4).
+  EXPECT_GE(metrics.at("img_r1").get<double>(), 0.25);
+  EXPECT_GE(metrics.at("txt_r1").get<double>(), 0.25);
   if (uniter::testing::Run("command -v chromium").exit_code == 0 && PythonHas("tensorboard")) {
     const CommandResult dom = uniter::testing::Run("chromium --headless --no-sandbox --disable-gpu --dump-dom file://" +
                                                    Quote(out + "/report.html") + " 2>/dev/null");
     WriteFile(dir + "/dom.html", dom.out);
     EXPECT_EQ(uniter::testing::Run(py + " report " + Quote(dir + "/dom.html") + " " + Quote(out)).out, "ok\n");
   }
+  // A rerun finds every stage up to date.
+  const CommandResult again =
+      uniter::testing::Run(Quote(UniterBinary()) + " pipeline run " + Quote(config) + " --output " + Quote(out) + " --quiet");
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find("pipeline: 0 stages run, 7 up to date"), std::string::npos) << again.out;
 
   // An image of the dev split without features: one line naming the Karpathy
   // file and the image, before any training.
