@@ -76,7 +76,6 @@ std::string NewestCheckpoint(const std::string& output_dir) {
   return best;
 }
 
-
 class Runner {
  public:
   Runner(const PipelineConfig& c, const RunPipelineOptions& o) : c_(c), task_(TaskFor(c.task)), o_(o) {
@@ -138,7 +137,8 @@ class Runner {
 void Runner::ParseTrain() {
   std::vector<trainer::OptionOverride> ov = {
       {"train_txt_db", {TxtDb("train")}}, {"train_img_db", {ImgDbSplit("train")}},
-      {"train_txt_dbs", {TxtDb("train")}}, {"train_img_dbs", {ImgDbSplit("train")}},  // UNITER's ITM configs' spelling
+      // UNITER's ITM configs spell them train_txt_dbs/train_img_dbs, which win over the singular.
+      {"train_txt_dbs", {TxtDb("train")}}, {"train_img_dbs", {ImgDbSplit("train")}},
       {"val_txt_db", {TxtDb("dev")}},     {"val_img_db", {ImgDbSplit("dev")}},
       {"output_dir", {root_ + "/train/run"}}};
   // train_itm.py evaluates on a test split at the end: without one, dev's.
