@@ -97,7 +97,7 @@ void SetupTrainCommand(CLI::App& app) {
   sub->add_option("task", o->task, "nlvr2, vqa, ve, itm, re or vcr")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,
