@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tests/test_util.h"
+#include "tests/trainer/logits_diff.h"
 #include "tests/trainer/train_test_data.h"
 
 namespace uniter::trainer {
@@ -21,34 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::uniter::testing::Quote;
-
-// What numpy finds comparing two [N, C] float32 logit files.
-struct LogitsDiff {
-  int64_t rows = 0;
-  double max_abs_diff = 0;  // max |a - b| (float64)
-  double scale = 0;         // max |a|: the logits' scale the tolerance is relative to
-  double argmax_agree = 0;  // fraction of rows with the same argmax
-  bool identical = false;   // bit for bit
-};
-
-// Reads both files with numpy (not our npy reader).
-LogitsDiff CompareLogits(const std::string& a, const std::string& b) {
-  const auto r = ::uniter::testing::Run(
-      Quote(::uniter::testing::Python()) + " -c " +
-      Quote("import sys, numpy as np\n"
-            "a, b = np.load(sys.argv[1]), np.load(sys.argv[2])\n"
-            "assert a.dtype == b.dtype == np.float32 and a.shape == b.shape and a.ndim == 2, (a.dtype, b.dtype, a.shape, b.shape)\n"
-            "d = np.abs(a.astype(np.float64) - b.astype(np.float64)).max()\n"
-            "print(a.shape[0], repr(float(d)), repr(float(np.abs(a).max())), "
-            "repr(float((a.argmax(1) == b.argmax(1)).mean())), int(a.tobytes() == b.tobytes()))\n") +
-      " " + Quote(a) + " " + Quote(b) + " 2>&1");
-  EXPECT_EQ(r.exit_code, 0) << r.out;
-  LogitsDiff d;
-  int identical = 0;
-  std::istringstream(r.out) >> d.rows >> d.max_abs_diff >> d.scale >> d.argmax_agree >> identical;
-  d.identical = identical == 1;
-  return d;
-}
+using testing::CompareLogits;
+using testing::LogitsDiff;
 
 class InferAmp : public ::testing::Test {
  protected:
