@@ -135,16 +135,20 @@ const char* AmpModeName(AmpMode mode) {
   return "fp32";
 }
 
-InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype, bool quiet) {
+InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype) {
   InferPlacement p;
   p.device = ResolveDevice(device);
-  const Precision precision = ResolvePrecision(fp16, amp_dtype, p.device);
+  Precision precision = ResolvePrecision(fp16, amp_dtype, p.device);
   p.amp = precision.mode;
-  if (quiet) return p;
-  if (!precision.notice.empty()) std::fprintf(stderr, "infer: %s\n", precision.notice.c_str());
+  p.notice = std::move(precision.notice);
+  return p;
+}
+
+void AnnounceInferPlacement(const InferPlacement& p, bool quiet) {
+  if (quiet) return;
+  if (!p.notice.empty()) std::fprintf(stderr, "infer: %s\n", p.notice.c_str());
   if (p.device.is_cuda() || p.amp != AmpMode::kFp32)
     std::fprintf(stderr, "infer: on %s, %s\n", p.device.str().c_str(), AmpModeName(p.amp));
-  return p;
 }
 
 at::Tensor ToCpuFloat(const at::Tensor& scores) { return scores.to(at::kCPU, at::kFloat).contiguous(); }

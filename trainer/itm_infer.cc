@@ -168,7 +168,7 @@ InferResult InferItmOn(const InferOptions& o, const RunOptions& run, const DistE
   const std::unique_ptr<DistGroup> dist =
       DistGroup::Create(env, false, std::chrono::seconds(run.dist_timeout_s));
   const int rank = env.rank;
-  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype, run.quiet || rank != 0);
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::ItmDb db = data::OpenItmDb(o.txt_db, o.img_db, data::ImgDbOptionsOf(o), -1, true);
   // ItmEvalDataset's assert: at least one full mini-batch of images.
   if (static_cast<int64_t>(db.img_names.size()) < o.batch_size)
@@ -184,6 +184,7 @@ InferResult InferItmOn(const InferOptions& o, const RunOptions& run, const DistE
                         report.missing.end();
   if (!o.fix_uniter_quirks || !has_rank) InitItmRankOutput(model.module());
   model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet || rank != 0);
 
   const std::vector<std::string> img_ids = data::EvalImageOrder(db);
   const std::vector<float> raw =

@@ -465,7 +465,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
 
 InferResult InferRe(const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
-  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype, run.quiet);
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const bool gt = data::ReIsGtDb(o.img_db);
   data::ImgFeatDb img(o.img_db, ReImgOptions(o.img_db, o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db));
   std::vector<std::unique_ptr<data::ReTxtDb>> txts;
@@ -481,6 +481,7 @@ InferResult InferRe(const InferOptions& o, const RunOptions& run) {
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
   model.Load(o.checkpoint);
   model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
   fs::create_directories(o.output_dir + "/results_test");
   InferResult r;
   std::vector<float> logits;
@@ -706,7 +707,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
 
 InferResult InferVcr(const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
-  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype, run.quiet);
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::VcrImgDbs imgs =
       data::OpenVcrImgDbs(o.img_db, ImgOptions(o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db));
   const data::VcrTxtDb txt(o.txt_db, -1, "qar");
@@ -716,6 +717,7 @@ InferResult InferVcr(const InferOptions& o, const RunOptions& run) {
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
   model.Load(o.checkpoint);
   model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
   const VcrEval e = EvaluateVcr(model.module(), txt, imgs, true, o.batch_size, place);
   const std::string dir = o.output_dir + "/results_" + o.split;
   fs::create_directories(dir);

@@ -152,7 +152,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (task == TaskKind::kRe) return InferRe(o, run);
   if (task == TaskKind::kVcr) return InferVcr(o, run);
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
-  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype, run.quiet);
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o);
   std::vector<std::string> label2ans;
   if (task == TaskKind::kVqa && !o.ans2label.empty()) label2ans = ReadLabel2Ans(o.ans2label);
@@ -181,6 +181,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   TaskModelImpl& m = model.module();
   m.eval();
   m.to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
 
   std::vector<std::vector<int64_t>> batches;
   for (int64_t i = 0; i < dataset->size(); i += o.batch_size) {

@@ -43,12 +43,17 @@ const char* AmpModeName(AmpMode mode);
 struct InferPlacement {
   c10::Device device = c10::Device(c10::DeviceType::CPU);
   AmpMode amp = AmpMode::kFp32;
+  std::string notice;  // ResolvePrecision's
 };
 
 // `device`, `fp16` and `amp_dtype` resolved as training resolves them
-// (ResolveDevice, ResolvePrecision). Unless `quiet`, prints once on stderr the
-// precision's notice and, off the CPU or in autocast, "infer: on DEV, MODE".
-InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype, bool quiet);
+// (ResolveDevice, ResolvePrecision): UsageError before anything is read.
+InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype);
+
+// Once the inputs checked out (a bad one stays a one-line error), on stderr
+// unless `quiet`: the precision's notice and, off the CPU or under autocast,
+// "infer: on DEV, MODE".
+void AnnounceInferPlacement(const InferPlacement& place, bool quiet);
 
 // A forward's scores as contiguous fp32 on the CPU: what results files,
 // metrics and --save-logits are written from, whatever the device and autocast.
