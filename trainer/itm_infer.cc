@@ -92,12 +92,7 @@ std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, cons
     chunk.img_feat = chunk.img_feat.to(place.device);
     chunk.img_pos_feat = chunk.img_pos_feat.to(place.device);
     for (int64_t t = 0; t < nt; ++t) {
-      at::Tensor s;
-      {
-        AutocastGuard autocast(place.amp, place.device);
-        s = model.Scores(ToDevice(TextAgainstChunk(texts[t], chunk), place.device, false));
-      }
-      s = ToCpuFloat(s);
+      const at::Tensor s = InferScores(model, TextAgainstChunk(texts[t], chunk), place);
       std::copy(s.data_ptr<float>(), s.data_ptr<float>() + n, scores.begin() + t * ni + st);
     }
     if (progress) {

@@ -322,12 +322,7 @@ ReEval EvaluateRe(TaskModelImpl& m, const data::ReTxtDb& txt, const data::ImgFea
       std::vector<data::ReItem> items;
       for (size_t i = start; i < std::min(ids.size(), start + batch_size); ++i)
         items.push_back(data::GetReItem(txt, img, ids[i], gt, false));
-      at::Tensor scores;
-      {
-        AutocastGuard autocast(place.amp, place.device);
-        scores = m.Scores(ToDevice(data::CollateRe(items, false), place.device, false));
-      }
-      scores = ToCpuFloat(scores);
+      const at::Tensor scores = InferScores(m, data::CollateRe(items, false), place);
       const int64_t w = scores.size(1);
       for (size_t i = 0; i < items.size(); ++i) {
         const float* s = scores.data_ptr<float>() + i * w;
@@ -548,12 +543,7 @@ VcrEval EvaluateVcr(TaskModelImpl& m, const data::VcrTxtDb& txt, const data::Vcr
         per.push_back(r.size());
         rows.insert(rows.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
       }
-      at::Tensor scores;
-      {
-        AutocastGuard autocast(place.amp, place.device);
-        scores = m.Scores(ToDevice(data::CollateRows(rows), place.device, false));
-      }
-      scores = ToCpuFloat(scores);
+      const at::Tensor scores = InferScores(m, data::CollateRows(rows), place);
       const float* s = scores.data_ptr<float>();
       out.logits.insert(out.logits.end(), s, s + scores.numel());
       size_t row = 0;

@@ -197,12 +197,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   {
     torch::NoGradGuard no_grad;
     while (auto batch = loader.Next()) {
-      at::Tensor scores;
-      {
-        AutocastGuard autocast(place.amp, place.device);
-        scores = m.Scores(ToDevice(*batch, place.device, false));
-      }
-      scores = ToCpuFloat(scores);
+      const at::Tensor scores = InferScores(m, *batch, place);
       classes = scores.size(1);
       const at::Tensor pred = scores.argmax(-1);
       const auto* p = pred.data_ptr<int64_t>();
