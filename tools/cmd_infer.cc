@@ -110,7 +110,7 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
                   "fp32|fp16|bf16 autocast for the forwards (default: the config's fp16, else fp32); fp16 needs CUDA "
                   "(on the CPU: fp32 and a notice), bf16 runs on the CPU too; scores are written as fp32");
   sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->callback([o, task] { RunInfer(task, *o); });
 }
