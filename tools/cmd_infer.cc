@@ -58,6 +58,7 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   if (!o.ans2label.empty()) o.infer.ans2label = o.ans2label;  // the flag beats the config
   if (!o.amp_dtype.empty()) o.infer.amp_dtype = o.amp_dtype;
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.quiet = o.quiet;
   run.threads = o.threads;

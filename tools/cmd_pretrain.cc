@@ -49,6 +49,7 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
   const trainer::PretrainOptions opts =
       trainer::ParsePretrainOptions(ReadWholeFile(o.config), o.config, overrides, !o.validate_only);
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "pretrain: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;

@@ -45,6 +45,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
       trainer::ParseTrainOptions(task, config, o.config, trainer::ParseOptionOverrides(extras));
   // LibTorch's thread count is process-wide: the command sets it, the library does not.
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
