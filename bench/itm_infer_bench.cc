@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
                               {"type_vocab_size", 2}, {"initializer_range", 0.02}};
   { std::ofstream(f.dir + "/model.json") << cfg.dump(2); }
   uniter::ConfigureTorchThreads(f.threads);
+  uniter::KeepFreedMemoryForReuse();  // as uniter infer does
   trainer::TaskOptions to;
   to.task = trainer::TaskKind::kItm;
   trainer::Model model(trainer::UniterConfig::FromJsonFile(f.dir + "/model.json"), to, 3);

@@ -189,6 +189,7 @@ std::unique_ptr<optim::AdamW> MakeOptimizer(PretrainModelImpl& m) {
 int RunOurs(const Flags& f, const std::string& task_name) {
   nlohmann::json out;
   uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
+  uniter::KeepFreedMemoryForReuse();  // as uniter train/pretrain do
   const at::Device device(f.device);
   const PretrainTask task = ParsePretrainTask(task_name);
   const UniterConfig c = UniterConfig::FromJsonFile(f.case_dir + "/model.json");

@@ -147,6 +147,7 @@ Batch LoadBatch(const std::string& path, const at::Device& device) {
 int RunOurs(const Flags& f, const std::string& task) {
   nlohmann::json out;
   uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
+  uniter::KeepFreedMemoryForReuse();  // as uniter train/pretrain do
   const at::Device device(f.device);
   const UniterConfig c = UniterConfig::FromJsonFile(f.case_dir + "/model.json");
   Model model(c, OptionsFor(task), 1);

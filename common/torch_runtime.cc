@@ -4,10 +4,12 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <link.h>
+#include <malloc.h>
 #include <sched.h>
 #include <torch/version.h>
 
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 namespace uniter {
@@ -77,6 +79,14 @@ int ConfigureTorchThreads(int threads) {
   using SetFn = void (*)(int);
   if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
   return at::get_num_threads();
+}
+
+void KeepFreedMemoryForReuse() {
+#ifdef __GLIBC__
+  // A fixed threshold also stops glibc's dynamic one (which tops out at 32 MiB).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+#endif
 }
 
 TorchRuntimeInfo DescribeTorchRuntime() {

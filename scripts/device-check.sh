@@ -10,7 +10,8 @@
 # device part: its model half (no databases) and tests/trainer/amp_gpu_test.cc
 # built against the same torch (trainer_gpu_test): fused attention vs the
 # explicit form on the CPU and on cuda:0, fp16 (dynamic loss scaling) and bf16
-# autocast train steps vs fp32 on cuda:0, an fp16 overflow skipping its step.
+# autocast train steps vs fp32 on cuda:0, an fp16 overflow skipping its step,
+# `uniter infer`'s forward under fp16/bf16 autocast on cuda:0 vs the CPU's fp32.
 #
 # Here, first (once per session):   scripts/device-check.sh --prepare
 #   fills .device/ (git-ignored; < 60 MiB): GoogleTest sources, Debian's

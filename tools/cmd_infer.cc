@@ -1,6 +1,6 @@
 // `uniter infer nlvr2|vqa|ve --txt_db DB --img_db DB (--train_dir D --ckpt STEP
 //  | --checkpoint FILE --model_config JSON) [--config train.json]
-//  [--output_dir O] [--save-logits F]`:
+//  [--output_dir O] [--save-logits F] [--device D] [--amp_dtype T]`:
 // UNITER's inf_nlvr2.py / inf_vqa.py (and VE alike), writing their results
 // files (and optionally the raw scores).
 #ifdef UNITER_HAVE_TORCH
@@ -24,6 +24,7 @@ struct InferCliOptions {
   trainer::InferOptions infer;
   std::string config;
   std::string ans2label;
+  std::string amp_dtype;  // beats the config's fp16 / amp_dtype
   std::string train_dir;
   int64_t ckpt = -1;
   bool quiet = false;
@@ -55,7 +56,9 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
     trainer::ApplyTrainConfig(s.str(), o.config, &o.infer);
   }
   if (!o.ans2label.empty()) o.infer.ans2label = o.ans2label;  // the flag beats the config
+  if (!o.amp_dtype.empty()) o.infer.amp_dtype = o.amp_dtype;
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.quiet = o.quiet;
   run.threads = o.threads;
@@ -79,7 +82,7 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   sub->add_option("--output_dir,--output-dir", i.output_dir,
                   "folder for the results file (default with --train_dir: the train_dir)");
   sub->add_option("--config", o->config,
-                  "a train config or log/hps.json (model, use_img_type, img_db options, ans2label); "
+                  "a train config or log/hps.json (model, use_img_type, img_db options, ans2label, fp16, amp_dtype); "
                   "beats --train_dir's hps.json");
   if (task == trainer::TaskKind::kVcr)
     sub->add_option("--split", i.split, "names the results_{split}/ folder (inf_vcr.py's --split)")->capture_default_str();
@@ -100,8 +103,15 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
   } else {
     sub->add_option("--batch_size,--batch-size", i.batch_size, "examples per forward pass")->capture_default_str();
   }
+  sub->add_option("--device", i.device,
+                  "auto|cpu|cuda|cuda:N, as `uniter train` (auto: a GPU when LibTorch has CUDA and one is present; "
+                  "cuda takes GPU LOCAL_RANK under torchrun)")
+      ->capture_default_str();
+  sub->add_option("--amp_dtype,--amp-dtype", o->amp_dtype,
+                  "fp32|fp16|bf16 autocast for the forwards (default: the config's fp16, else fp32); fp16 needs CUDA "
+                  "(on the CPU: fp32 and a notice), bf16 runs on the CPU too; scores are written as fp32");
   sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->callback([o, task] { RunInfer(task, *o); });
 }

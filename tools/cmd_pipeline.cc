@@ -57,6 +57,7 @@ std::vector<std::pair<std::string, std::string>> KeyValues(const std::vector<std
 
 void Run(const pipeline::PipelineConfig& config, const pipeline::RunPipelineOptions& run) {
   ConfigureTorchThreads(config.threads);
+  KeepFreedMemoryForReuse();
   const pipeline::PipelineResult r = pipeline::RunPipeline(config, run);
   if (r.rank != 0) return;  // rank 0 reports for the run
   std::printf("pipeline: %d stages run, %d up to date\n", r.stages_run, r.stages_skipped);

@@ -49,6 +49,7 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
   const trainer::PretrainOptions opts =
       trainer::ParsePretrainOptions(ReadWholeFile(o.config), o.config, overrides, !o.validate_only);
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "pretrain: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
@@ -93,7 +94,7 @@ void SetupPretrainCommand(CLI::App& app) {
                 "--vcr: read QA and QAR text (UNITER keeps only QAR)");
   sub->add_option("--checkpoint", o->checkpoint, "the checkpoint to validate (or to start from)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,

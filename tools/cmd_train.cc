@@ -45,6 +45,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
       trainer::ParseTrainOptions(task, config, o.config, trainer::ParseOptionOverrides(extras));
   // LibTorch's thread count is process-wide: the command sets it, the library does not.
   ConfigureTorchThreads(o.threads);
+  KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
   run.quiet = o.quiet;
@@ -97,7 +98,7 @@ void SetupTrainCommand(CLI::App& app) {
   sub->add_option("task", o->task, "nlvr2, vqa, ve, itm, re or vcr")->required();
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
-  sub->add_option("--threads", o->threads, "LibTorch intra-op threads (default: every core)");
+  sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,

@@ -10,6 +10,7 @@
 #endif
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
@@ -117,7 +118,7 @@ Precision ResolvePrecision(bool fp16, const std::string& amp_dtype, const c10::D
   if (p.mode == AmpMode::kFp16 && !device.is_cuda()) {
     // fp16 autocast on the CPU is slower than fp32 and UNITER never did it.
     p.mode = AmpMode::kFp32;
-    p.notice = "train: fp16 (apex O2 in UNITER) needs CUDA; running fp32 on the CPU (--amp_dtype bf16 for CPU autocast)";
+    p.notice = "fp16 (apex O2 in UNITER) needs CUDA; running fp32 on the CPU (--amp_dtype bf16 for CPU autocast)";
   }
   return p;
 }
@@ -133,6 +134,24 @@ const char* AmpModeName(AmpMode mode) {
   }
   return "fp32";
 }
+
+InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype) {
+  InferPlacement p;
+  p.device = ResolveDevice(device);
+  Precision precision = ResolvePrecision(fp16, amp_dtype, p.device);
+  p.amp = precision.mode;
+  p.notice = std::move(precision.notice);
+  return p;
+}
+
+void AnnounceInferPlacement(const InferPlacement& p, bool quiet) {
+  if (quiet) return;
+  if (!p.notice.empty()) std::fprintf(stderr, "infer: %s\n", p.notice.c_str());
+  if (p.device.is_cuda() || p.amp != AmpMode::kFp32)
+    std::fprintf(stderr, "infer: on %s, %s\n", p.device.str().c_str(), AmpModeName(p.amp));
+}
+
+at::Tensor ToCpuFloat(const at::Tensor& scores) { return scores.to(at::kCPU, at::kFloat).contiguous(); }
 
 AutocastGuard::AutocastGuard(AmpMode mode, const c10::Device& device) {
   if (mode == AmpMode::kFp32) return;
@@ -216,7 +235,7 @@ Batch ToDevice(const Batch& batch, const c10::Device& device, bool pin) {
   };
   Batch b = batch;
   for (at::Tensor* t : {&b.input_ids, &b.position_ids, &b.txt_type_ids, &b.img_feat, &b.img_pos_feat,
-                        &b.img_type_ids, &b.img_masks, &b.attn_masks, &b.gather_index, &b.targets})
+                        &b.img_type_ids, &b.img_masks, &b.attn_masks, &b.gather_index, &b.targets, &b.obj_masks})
     *t = move(*t);
   return b;
 }

@@ -18,6 +18,7 @@
 #include "featdb/array.h"
 #include "featdb/npy.h"
 #include "trainer/dist.h"
+#include "trainer/internal/amp.h"
 #include "trainer/internal/dist_group.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/itm_eval.h"
@@ -73,7 +74,8 @@ Batch TextAgainstChunk(const std::vector<int64_t>& ids, const ImageChunk& c) {
 }  // namespace
 
 std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, const std::vector<std::string>& txt_ids,
-                               const std::vector<std::string>& img_ids, int64_t minibatch, bool progress) {
+                               const std::vector<std::string>& img_ids, int64_t minibatch, bool progress,
+                               const InferPlacement& place) {
   if (minibatch <= 0) throw UsageError("the inference mini-batch size must be positive");
   const int64_t nt = static_cast<int64_t>(txt_ids.size()), ni = static_cast<int64_t>(img_ids.size());
   std::vector<std::vector<int64_t>> texts(txt_ids.size());
@@ -85,10 +87,12 @@ std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, cons
   const auto start = std::chrono::steady_clock::now();
   for (int64_t st = 0; st < ni; st += minibatch) {
     const int64_t n = std::min(minibatch, ni - st);
-    const ImageChunk chunk =
-        LoadChunk(db, std::vector<std::string>(img_ids.begin() + st, img_ids.begin() + st + n));
+    ImageChunk chunk = LoadChunk(db, std::vector<std::string>(img_ids.begin() + st, img_ids.begin() + st + n));
+    // The image rows go to the device once per mini-batch, not once per text.
+    chunk.img_feat = chunk.img_feat.to(place.device);
+    chunk.img_pos_feat = chunk.img_pos_feat.to(place.device);
     for (int64_t t = 0; t < nt; ++t) {
-      const at::Tensor s = model.Scores(TextAgainstChunk(texts[t], chunk)).to(at::kFloat).contiguous();
+      const at::Tensor s = InferScores(model, TextAgainstChunk(texts[t], chunk), place);
       std::copy(s.data_ptr<float>(), s.data_ptr<float>() + n, scores.begin() + t * ni + st);
     }
     if (progress) {
@@ -104,13 +108,14 @@ std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, cons
 
 std::vector<float> ShardedScoreMatrix(TaskModelImpl& model, const data::ItmDb& db,
                                       const std::vector<std::string>& txt_ids, const std::vector<std::string>& img_ids,
-                                      int64_t minibatch, bool progress, DistGroup* dist) {
-  if (!dist) return ScoreMatrix(model, db, txt_ids, img_ids, minibatch, progress);
+                                      int64_t minibatch, bool progress, DistGroup* dist,
+                                      const InferPlacement& place) {
+  if (!dist) return ScoreMatrix(model, db, txt_ids, img_ids, minibatch, progress, place);
   const size_t world = static_cast<size_t>(dist->world_size()), rank = static_cast<size_t>(dist->rank());
   const size_t ni = img_ids.size();
   std::vector<std::string> mine;
   for (size_t i = rank; i < txt_ids.size(); i += world) mine.push_back(txt_ids[i]);
-  const std::vector<float> part = ScoreMatrix(model, db, mine, img_ids, minibatch, progress);
+  const std::vector<float> part = ScoreMatrix(model, db, mine, img_ids, minibatch, progress, place);
   // Rank 0 writes each arriving piece straight into its rows (rank q's row k
   // is text q + k * world), never holding another rank's whole part.
   const size_t row_bytes = ni * sizeof(float);
@@ -158,6 +163,7 @@ InferResult InferItmOn(const InferOptions& o, const RunOptions& run, const DistE
   const std::unique_ptr<DistGroup> dist =
       DistGroup::Create(env, false, std::chrono::seconds(run.dist_timeout_s));
   const int rank = env.rank;
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::ItmDb db = data::OpenItmDb(o.txt_db, o.img_db, data::ImgDbOptionsOf(o), -1, true);
   // ItmEvalDataset's assert: at least one full mini-batch of images.
   if (static_cast<int64_t>(db.img_names.size()) < o.batch_size)
@@ -172,10 +178,12 @@ InferResult InferItmOn(const InferOptions& o, const RunOptions& run, const DistE
   const bool has_rank = std::find(report.missing.begin(), report.missing.end(), "rank_output.weight") ==
                         report.missing.end();
   if (!o.fix_uniter_quirks || !has_rank) InitItmRankOutput(model.module());
+  model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet || rank != 0);
 
   const std::vector<std::string> img_ids = data::EvalImageOrder(db);
   const std::vector<float> raw =
-      ShardedScoreMatrix(model.module(), db, db.ids, img_ids, o.batch_size, !run.quiet && rank == 0, dist.get());
+      ShardedScoreMatrix(model.module(), db, db.ids, img_ids, o.batch_size, !run.quiet && rank == 0, dist.get(), place);
   if (rank != 0) {
     dist->Barrier();
     return {};

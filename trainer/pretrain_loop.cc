@@ -170,7 +170,7 @@ void Pretrainer::Prepare() {
   const Precision precision = ResolvePrecision(o_.fp16, o_.amp_dtype, ctx_.device);
   ctx_.amp = precision.mode;
   ctx_.pin = o_.pin_mem;
-  if (!run_.quiet && !precision.notice.empty()) std::fprintf(stderr, "%s\n", precision.notice.c_str());
+  if (!run_.quiet && !precision.notice.empty()) std::fprintf(stderr, "train: %s\n", precision.notice.c_str());
   for (auto& s : streams_) s.scaler = std::make_unique<LossScaler>(ctx_.amp == AmpMode::kFp16);
 
   model_ = MakePretrainModel(o_, &model_json_);

@@ -307,8 +307,9 @@ struct ReEval {
 };
 
 // validate() / evaluate(): the argmax box of each sentence against its referent.
+// The forwards run on `place` (the model already there) under its autocast.
 ReEval EvaluateRe(TaskModelImpl& m, const data::ReTxtDb& txt, const data::ImgFeatDb& img, bool gt,
-                  int64_t batch_size, bool keep_scores) {
+                  int64_t batch_size, bool keep_scores, const InferPlacement& place = {}) {
   m.eval();
   ReEval out;
   int64_t hits = 0;
@@ -320,8 +321,7 @@ ReEval EvaluateRe(TaskModelImpl& m, const data::ReTxtDb& txt, const data::ImgFea
       std::vector<data::ReItem> items;
       for (size_t i = start; i < std::min(ids.size(), start + batch_size); ++i)
         items.push_back(data::GetReItem(txt, img, ids[i], gt, false));
-      const Batch b = data::CollateRe(items, false);
-      const at::Tensor scores = m.Scores(b).to(at::kFloat).contiguous();
+      const at::Tensor scores = InferScores(m, data::CollateRe(items, false), place);
       const int64_t w = scores.size(1);
       for (size_t i = 0; i < items.size(); ++i) {
         const float* s = scores.data_ptr<float>() + i * w;
@@ -459,6 +459,7 @@ TrainResult TrainRe(const TrainOptions& o, const RunOptions& ro) {
 
 InferResult InferRe(const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const bool gt = data::ReIsGtDb(o.img_db);
   data::ImgFeatDb img(o.img_db, ReImgOptions(o.img_db, o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db));
   std::vector<std::unique_ptr<data::ReTxtDb>> txts;
@@ -473,12 +474,14 @@ InferResult InferRe(const InferOptions& o, const RunOptions& run) {
   to.re_mlp = o.mlp;
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
   model.Load(o.checkpoint);
+  model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
   fs::create_directories(o.output_dir + "/results_test");
   InferResult r;
   std::vector<float> logits;
   int64_t width = 0;
   for (const auto& txt : txts) {
-    const ReEval e = EvaluateRe(model.module(), *txt, img, gt, o.batch_size, !o.save_logits.empty());
+    const ReEval e = EvaluateRe(model.module(), *txt, img, gt, o.batch_size, !o.save_logits.empty(), place);
     const std::string db_split = BaseName(txt->dir()).substr(0, BaseName(txt->dir()).find('.'));
     const std::string name = db_split.substr(db_split.rfind('_') == std::string::npos ? 0 : db_split.rfind('_') + 1);
     r.metrics.emplace_back(name + "-acc(" + (gt ? "gt" : "det") + ")", e.acc);
@@ -516,9 +519,10 @@ struct VcrEval {
   std::vector<float> logits;                                         // [rows, 2]
 };
 
-// validate() / evaluate() over examples in db order, val_batch_size examples a batch.
+// validate() / evaluate() over examples in db order, val_batch_size examples
+// a batch; the forwards on `place` (the model already there) under its autocast.
 VcrEval EvaluateVcr(TaskModelImpl& m, const data::VcrTxtDb& txt, const data::VcrImgDbs& imgs, bool test_split,
-                    int64_t batch_size) {
+                    int64_t batch_size, const InferPlacement& place = {}) {
   m.eval();
   VcrEval out;
   const auto& ids = txt.ids();
@@ -538,7 +542,7 @@ VcrEval EvaluateVcr(TaskModelImpl& m, const data::VcrTxtDb& txt, const data::Vcr
         per.push_back(r.size());
         rows.insert(rows.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
       }
-      const at::Tensor scores = m.Scores(data::CollateRows(rows)).to(at::kFloat).contiguous();
+      const at::Tensor scores = InferScores(m, data::CollateRows(rows), place);
       const float* s = scores.data_ptr<float>();
       out.logits.insert(out.logits.end(), s, s + scores.numel());
       size_t row = 0;
@@ -692,6 +696,7 @@ TrainResult TrainVcr(const TrainOptions& o, const RunOptions& ro) {
 
 InferResult InferVcr(const InferOptions& o, const RunOptions& run) {
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::VcrImgDbs imgs =
       data::OpenVcrImgDbs(o.img_db, ImgOptions(o.conf_th, o.max_bb, o.min_bb, o.num_bb, o.compressed_db));
   const data::VcrTxtDb txt(o.txt_db, -1, "qar");
@@ -700,7 +705,9 @@ InferResult InferVcr(const InferOptions& o, const RunOptions& run) {
   to.checkpoint_from = "vcr_pretrain";  // inf_vcr.py: build, expand, load the matching keys
   Model model(UniterConfig::FromJsonFile(o.model_config), to, 0);
   model.Load(o.checkpoint);
-  const VcrEval e = EvaluateVcr(model.module(), txt, imgs, true, o.batch_size);
+  model.module().to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
+  const VcrEval e = EvaluateVcr(model.module(), txt, imgs, true, o.batch_size, place);
   const std::string dir = o.output_dir + "/results_" + o.split;
   fs::create_directories(dir);
   const std::string stem = dir + "/results_" + CheckpointTag(o.checkpoint) + "_all";

@@ -68,6 +68,15 @@ TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options) 
   throw UsageError("unknown task");
 }
 
+at::Tensor InferScores(TaskModelImpl& model, const Batch& batch, const InferPlacement& place) {
+  at::Tensor scores;
+  {
+    AutocastGuard autocast(place.amp, place.device);
+    scores = model.Scores(ToDevice(batch, place.device, false));
+  }
+  return ToCpuFloat(scores);
+}
+
 Model::Model(const UniterConfig& config, const TaskOptions& options, uint64_t seed)
     : config_(config), options_(options) {
   // LibTorch's init functions draw from the default generator: seed it, as

@@ -207,6 +207,14 @@ struct InferOptions {
   int mlp = 1;                 // RE head (hps.json's `mlp`)
   std::string split = "test";  // VCR: names results_{split}/ (inf_vcr.py's --split)
   int n_workers = 2;
+  // Device and precision, as TrainOptions' and resolved by the same rules
+  // (trainer/internal/amp.h): device auto|cpu|cuda|cuda:N (not read from a
+  // config: where a model trained says nothing of where it infers); `fp16`
+  // and `amp_dtype` from the config, amp_dtype winning. fp16 on the CPU runs
+  // fp32 with training's notice; bf16 autocasts on the CPU or CUDA.
+  std::string device = "auto";
+  bool fp16 = false;
+  std::string amp_dtype;
 };
 
 // Reads the options above that a train config (`config_json`, from `where`) sets; others are ignored.
@@ -234,6 +242,10 @@ struct InferResult {
 // ITM (inf_itm.py): every text × image pair scored, output_dir/scores.json
 // and output_dir/results.bin (see trainer/itm_eval.h), the scores fp32
 // [texts, images] in save_logits; `results` names scores.json.
+// Every task: the model and batches on `device`, each forward under
+// autocast; scores reach results, metrics and save_logits as fp32 on the
+// CPU. A bad device or amp_dtype throws UsageError before anything is read
+// or written.
 InferResult Infer(TaskKind task, const InferOptions& options, const RunOptions& run);
 
 // `uniter eval itm`: the metrics of a results.bin (ours or inf_itm.py's)

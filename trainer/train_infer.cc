@@ -18,6 +18,7 @@
 #include "trainer/answers.h"
 #include "trainer/data/datasets.h"
 #include "trainer/data/internal/loader.h"
+#include "trainer/internal/amp.h"
 #include "trainer/internal/itm_run.h"
 #include "trainer/internal/re_vcr_loop.h"
 #include "trainer/internal/task_model.h"
@@ -51,6 +52,8 @@ void ApplyTrainConfig(const std::string& config_json, const std::string& where, 
   read("compressed_db", &o->compressed_db);
   read("ans2label", &o->ans2label);
   read("mlp", &o->mlp);
+  read("fp16", &o->fp16);
+  read("amp_dtype", &o->amp_dtype);
 }
 
 void ApplyTrainDir(TaskKind task, const std::string& train_dir, int64_t ckpt, InferOptions* o) {
@@ -149,6 +152,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   if (task == TaskKind::kRe) return InferRe(o, run);
   if (task == TaskKind::kVcr) return InferVcr(o, run);
   if (o.batch_size <= 0) throw UsageError("batch_size must be positive");
+  const InferPlacement place = ResolveInferPlacement(o.device, o.fp16, o.amp_dtype);
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o);
   std::vector<std::string> label2ans;
   if (task == TaskKind::kVqa && !o.ans2label.empty()) label2ans = ReadLabel2Ans(o.ans2label);
@@ -176,6 +180,8 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   }
   TaskModelImpl& m = model.module();
   m.eval();
+  m.to(place.device);
+  AnnounceInferPlacement(place, run.quiet);
 
   std::vector<std::vector<int64_t>> batches;
   for (int64_t i = 0; i < dataset->size(); i += o.batch_size) {
@@ -191,7 +197,7 @@ InferResult Infer(TaskKind task, const InferOptions& o, const RunOptions& run) {
   {
     torch::NoGradGuard no_grad;
     while (auto batch = loader.Next()) {
-      const at::Tensor scores = m.Scores(*batch).to(at::kFloat).contiguous();
+      const at::Tensor scores = InferScores(m, *batch, place);
       classes = scores.size(1);
       const at::Tensor pred = scores.argmax(-1);
       const auto* p = pred.data_ptr<int64_t>();

@@ -333,7 +333,7 @@ TrainResult Trainer::Run() {
   if (rank_ == 0) CreateOutputDir();
   tty_ = isatty(STDERR_FILENO);
   if (!run_.quiet && !run_.banner.empty()) std::fprintf(stderr, "%s\n", run_.banner.c_str());
-  if (!run_.quiet && !precision_.notice.empty()) std::fprintf(stderr, "%s\n", precision_.notice.c_str());
+  if (!run_.quiet && !precision_.notice.empty()) std::fprintf(stderr, "train: %s\n", precision_.notice.c_str());
   if (!run_.quiet && (device_.is_cuda() || precision_.mode != AmpMode::kFp32))
     std::fprintf(stderr, "train: on %s, %s\n", device_.str().c_str(), AmpModeName(precision_.mode));
   if (!run_.quiet)

@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include <dlfcn.h>
+#include <sys/resource.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -107,6 +109,33 @@ TEST(TorchRuntime, ConfigureThreadsSetsLibTorchsPool) {
   EXPECT_EQ(at::get_num_threads(), 1);
   EXPECT_EQ(ConfigureTorchThreads(0), Nproc());
   EXPECT_EQ(DescribeTorchRuntime().intra_op_threads, Nproc());
+}
+
+// Minor page faults while touching every page of a fresh `bytes` malloc block
+// (freed again): what a training step pays per activation buffer.
+long FaultsOfAFreshBlock(size_t bytes) {
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  auto* p = static_cast<volatile char*>(std::malloc(bytes));
+  for (size_t i = 0; i < bytes; i += 4096) p[i] = 1;
+  std::free(const_cast<char*>(p));
+  getrusage(RUSAGE_SELF, &after);
+  return after.ru_minflt - before.ru_minflt;
+}
+
+// Freed blocks come back without faulting their pages in again.
+TEST(TorchRuntime, KeepFreedMemoryForReuseStopsRefaulting) {
+#ifndef __GLIBC__
+  GTEST_SKIP() << "not glibc's malloc";
+#endif
+  constexpr size_t kBytes = 64 << 20;  // above glibc's largest dynamic mmap threshold (32 MiB)
+  constexpr long kPages = kBytes / 4096;
+  FaultsOfAFreshBlock(kBytes);
+  const long by_default = FaultsOfAFreshBlock(kBytes);
+  EXPECT_GE(by_default, kPages * 9 / 10) << "the control: glibc maps and unmaps a 64 MiB block each time";
+  KeepFreedMemoryForReuse();
+  FaultsOfAFreshBlock(kBytes);  // the first one faults in once, into the heap
+  EXPECT_LE(FaultsOfAFreshBlock(kBytes), kPages / 100);
 }
 
 // OpenBLAS's own pool follows the count too (its get_num_threads, asked of

@@ -1,7 +1,9 @@
 // The trainer's device paths: the fused attention (at::scaled_dot_product_attention,
 // LibTorch >= 2) against UNITER's explicit form, on the CPU and on CUDA, and
 // fp16 / bf16 autocast train steps on CUDA (loss scaling included) against
-// fp32 steps on the same GPU. Model-level only (no databases): this file is
+// fp32 steps on the same GPU, and `uniter infer`'s forward (InferScores)
+// under CUDA fp16/bf16 and CPU bf16 autocast against the CPU fp32 one.
+// Model-level only (no databases): this file is
 // also built on the GPU machine by scripts/device-check.sh, where LMDB and
 // TBB are absent. Tests needing what this build lacks skip with the reason.
 #include <ATen/ATen.h>
@@ -11,6 +13,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -63,11 +66,11 @@ Batch MakeBatch(const UniterConfig& c, int64_t answers, uint64_t seed) {
   return batch;
 }
 
-// A seeded VQA model with its weights nudged off UNITER's init (zero biases,
-// unit LayerNorms) so every parameter matters.
-TaskModel MakeModel(const UniterConfig& c, int64_t answers) {
+// A seeded VQA (or `task`) model with its weights nudged off UNITER's init
+// (zero biases, unit LayerNorms) so every parameter matters.
+TaskModel MakeModel(const UniterConfig& c, int64_t answers, TaskKind task = TaskKind::kVqa) {
   TaskOptions o;
-  o.task = TaskKind::kVqa;
+  o.task = task;
   o.num_answers = answers;
   at::manual_seed(11);
   TaskModel m = MakeTaskModel(c, o);
@@ -215,6 +218,70 @@ TEST(CudaTrain, Fp16OverflowSkipsTheStep) {
   }
   EXPECT_EQ(scaler.scale(), 32768.0f);
   EXPECT_EQ(scaler.growth_tracker(), 1);
+}
+
+InferPlacement Placement(const c10::Device& device, AmpMode amp) {
+  InferPlacement p;
+  p.device = device;
+  p.amp = amp;
+  return p;
+}
+
+// `uniter infer`'s forward (InferScores: batch to the device, Scores under
+// autocast, back as fp32 on the CPU) on cuda:0 against the CPU fp32 forward
+// of the same weights, VQA and ITM heads: CUDA fp32 within 1e-4 of the
+// largest |score| (TF32 off: only summation order differs), fp16 within 1%
+// (10 significant bits, a few roundings deep: ~0.1% expected) and bf16 within
+// 3% (8 bits: the CPU bf16 inference tests measure 0.3-1.1%), and neither
+// bit-identical to CUDA fp32 (autocast ran).
+TEST(CudaInfer, Fp16AndBf16ScoresNearCpuFp32) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (or a LibTorch without CUDA)";
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const c10::Device cuda(c10::kCUDA, 0);
+  const UniterConfig c = SmallConfig();
+  for (const TaskKind task : {TaskKind::kVqa, TaskKind::kItm}) {
+    const char* name = task == TaskKind::kVqa ? "vqa" : "itm";
+    const Batch batch = MakeBatch(c, 11, 7);
+    TaskModel m = MakeModel(c, 11, task);
+    m->eval();
+    at::NoGradGuard no_grad;
+    const at::Tensor ref = InferScores(*m, batch, {});
+    m->to(cuda);
+    const at::Tensor fp32 = InferScores(*m, batch, Placement(cuda, AmpMode::kFp32));
+    const at::Tensor fp16 = InferScores(*m, batch, Placement(cuda, AmpMode::kFp16));
+    const at::Tensor bf16 = InferScores(*m, batch, Placement(cuda, AmpMode::kBf16));
+    const double scale = ref.abs().max().item<double>();
+    ASSERT_GT(scale, 0.0) << name;
+    for (const at::Tensor* t : {&fp32, &fp16, &bf16}) {
+      EXPECT_TRUE(t->device().is_cpu()) << name;
+      EXPECT_EQ(t->scalar_type(), at::kFloat) << name;
+      EXPECT_EQ(t->sizes(), ref.sizes()) << name;
+    }
+    std::fprintf(stderr, "%s: scale %.4g, |cuda fp32 - cpu| %.3g, |fp16 - cpu| %.3g, |bf16 - cpu| %.3g\n", name, scale,
+                 MaxAbsDiff(fp32, ref), MaxAbsDiff(fp16, ref), MaxAbsDiff(bf16, ref));
+    EXPECT_LE(MaxAbsDiff(fp32, ref), 1e-4 * scale) << name;
+    EXPECT_LE(MaxAbsDiff(fp16, ref), 1e-2 * scale) << name;
+    EXPECT_LE(MaxAbsDiff(bf16, ref), 3e-2 * scale) << name;
+    EXPECT_FALSE(at::equal(fp16, fp32)) << name << ": fp16 autocast did not run";
+    EXPECT_FALSE(at::equal(bf16, fp32)) << name << ": bf16 autocast did not run";
+  }
+}
+
+// The same forward on the CPU under bf16 autocast (runs everywhere): fp32 on
+// the CPU out, within 3% of the fp32 forward's largest |score|, not equal to it.
+TEST(CpuInfer, Bf16ScoresNearFp32) {
+  const UniterConfig c = SmallConfig();
+  const Batch batch = MakeBatch(c, 11, 7);
+  TaskModel m = MakeModel(c, 11);
+  m->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor ref = InferScores(*m, batch, {});
+  const at::Tensor bf16 = InferScores(*m, batch, Placement(c10::Device(c10::kCPU), AmpMode::kBf16));
+  EXPECT_EQ(bf16.scalar_type(), at::kFloat);
+  const double scale = ref.abs().max().item<double>();
+  ASSERT_GT(scale, 0.0);
+  EXPECT_LE(MaxAbsDiff(bf16, ref), 3e-2 * scale);
+  EXPECT_FALSE(at::equal(bf16, ref)) << "bf16 autocast did not run";
 }
 
 }  // namespace

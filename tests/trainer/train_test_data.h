@@ -1,6 +1,7 @@
 // Generated NLVR2- and VE-shaped databases whose label follows from a word
 // and the images' features (a colour word and a block of ones at the
-// colour's feature dims): what the trainer's end-to-end tests train on.
+// colour's feature dims), and VQA-shaped ones over the same images: what
+// the trainer's end-to-end tests train on.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -94,6 +95,58 @@ inline std::map<std::string, bool> WriteTxtDb(const std::string& dir, const std:
   w.WriteJson("meta.json", {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {10, 100}}});
   w.Close();
   return labels;
+}
+
+// VQA-shaped txt_db (keys are integer question ids from `first_qid`), over
+// the answers of kVqaAnswers: "what colour" questions (word 12) are answered
+// by the image's colour, "is it <colour>" questions (word 13 + colour word
+// 10 + q) by yes/no; UNITER-style soft targets give the right answer 1.0 and
+// a plausible wrong one 0.3. Returns question_id → {answer index: score}.
+inline const std::vector<std::string> kVqaAnswers = {"red", "blue", "yes", "no", "two"};
+inline std::map<std::string, std::map<int, double>> WriteVqaTxtDb(const std::string& dir, int first_qid, int n,
+                                                           std::mt19937& gen) {
+  featdb::TxtDbWriter w(dir);
+  std::map<std::string, std::map<int, double>> targets;
+  nlohmann::json id2len = nlohmann::json::object(), txt2img = nlohmann::json::object();
+  std::uniform_int_distribution<int> filler(20, 99), len(3, 6), img(0, kImages - 1), color(0, kColors - 1);
+  for (int i = 0; i < n; ++i) {
+    const std::string qid = std::to_string(first_qid + i);
+    const int image = img(gen), c = image % kColors, q = color(gen);
+    std::vector<int32_t> ids(len(gen));
+    for (auto& t : ids) t = filler(gen);
+    std::map<int, double> target;
+    const size_t at = gen() % (ids.size() - 1);
+    if (gen() % 2) {  // what colour is it?
+      ids[at] = 12;
+      target = {{c, 1.0}, {1 - c, 0.3}};
+    } else {  // is it <q>?
+      ids[at] = 13;
+      ids[at + 1] = 10 + q;
+      target = q == c ? std::map<int, double>{{2, 1.0}, {3, 0.3}} : std::map<int, double>{{3, 1.0}, {4, 0.3}};
+    }
+    featdb::Value labels = featdb::Value::Array(), scores = featdb::Value::Array();
+    for (const auto& [l, sc] : target) {
+      labels.Append(featdb::Value(l));
+      scores.Append(featdb::Value(sc));
+    }
+    featdb::Value t = featdb::Value::Map();
+    t.Set("labels", labels);
+    t.Set("scores", scores);
+    featdb::Value ex = featdb::Value::Map();
+    ex.Set("input_ids", featdb::Value::IntList(ids));
+    ex.Set("img_fname", featdb::Value::Str("img" + std::to_string(image) + ".npz"));
+    ex.Set("target", t);
+    ex.Set("question_id", featdb::Value(first_qid + i));
+    w.Put(qid, ex);
+    id2len[qid] = ids.size();
+    txt2img[qid] = "img" + std::to_string(image) + ".npz";
+    targets[qid] = target;
+  }
+  w.WriteJson("id2len.json", id2len);
+  w.WriteJson("txt2img.json", txt2img);
+  w.WriteJson("meta.json", {{"CLS", 101}, {"SEP", 102}, {"MASK", 103}, {"v_range", {10, 100}}});
+  w.Close();
+  return targets;
 }
 
 }  // namespace uniter::trainer::testing

@@ -26,7 +26,8 @@ enum class AmpMode { kFp32, kFp16, kBf16 };
 
 struct Precision {
   AmpMode mode = AmpMode::kFp32;
-  // Set when an option was downgraded (fp16 on the CPU runs fp32): printed once.
+  // Set when an option was downgraded (fp16 on the CPU runs fp32): printed
+  // once, after the caller's "train: " / "infer: ".
   std::string notice;
 };
 
@@ -37,6 +38,26 @@ Precision ResolvePrecision(bool fp16, const std::string& amp_dtype, const c10::D
 
 // "fp32", "fp16", "bf16".
 const char* AmpModeName(AmpMode mode);
+
+// Where `uniter infer`'s forwards run: the device and the autocast mode.
+struct InferPlacement {
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  AmpMode amp = AmpMode::kFp32;
+  std::string notice;  // ResolvePrecision's
+};
+
+// `device`, `fp16` and `amp_dtype` resolved as training resolves them
+// (ResolveDevice, ResolvePrecision): UsageError before anything is read.
+InferPlacement ResolveInferPlacement(const std::string& device, bool fp16, const std::string& amp_dtype);
+
+// Once the inputs checked out (a bad one stays a one-line error), on stderr
+// unless `quiet`: the precision's notice and, off the CPU or under autocast,
+// "infer: on DEV, MODE".
+void AnnounceInferPlacement(const InferPlacement& place, bool quiet);
+
+// A forward's scores as contiguous fp32 on the CPU: what results files,
+// metrics and --save-logits are written from, whatever the device and autocast.
+at::Tensor ToCpuFloat(const at::Tensor& scores);
 
 // Autocast to fp16/bf16 for `device`'s type while alive (torch.autocast):
 // nothing for kFp32. Restores the previous state; the outermost guard clears

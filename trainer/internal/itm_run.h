@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trainer/data/internal/itm.h"
+#include "trainer/internal/amp.h"
 #include "trainer/internal/task_model.h"
 #include "trainer/train.h"
 
@@ -18,9 +19,11 @@ InferResult InferItm(const InferOptions& options, const RunOptions& run);
 // utils/itm_eval.py's inference: the model in eval mode under no_grad, each
 // text against `img_ids` in mini-batches of `minibatch` images (each
 // mini-batch's image rows built once and reused for every text). Returns the
-// raw rank scores, row-major [txt_ids, img_ids], fp32.
+// raw rank scores, row-major [txt_ids, img_ids], fp32 on the CPU. The
+// forwards run on `place` (the model must already be there) under its autocast.
 std::vector<float> ScoreMatrix(TaskModelImpl& model, const data::ItmDb& db, const std::vector<std::string>& txt_ids,
-                               const std::vector<std::string>& img_ids, int64_t minibatch, bool progress);
+                               const std::vector<std::string>& img_ids, int64_t minibatch, bool progress,
+                               const InferPlacement& place = {});
 
 class DistGroup;
 // ScoreMatrix over a process group (nullptr: one process): rank r scores
@@ -29,7 +32,8 @@ class DistGroup;
 // the other ranks get {}. A collective: every rank calls it.
 std::vector<float> ShardedScoreMatrix(TaskModelImpl& model, const data::ItmDb& db,
                                       const std::vector<std::string>& txt_ids, const std::vector<std::string>& img_ids,
-                                      int64_t minibatch, bool progress, DistGroup* dist);
+                                      int64_t minibatch, bool progress, DistGroup* dist,
+                                      const InferPlacement& place = {});
 
 // UniterForImageTextRetrievalHardNeg.forward (training, compute_loss) on one
 // collated hard-negative micro-batch, row 0 the gt pair: all rows scored in

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "trainer/config.h"
+#include "trainer/internal/amp.h"
 #include "trainer/internal/batch.h"
 #include "trainer/model.h"
 #include "trainer/internal/uniter_model.h"
@@ -40,6 +41,12 @@ TORCH_MODULE(TaskModel);
 // empty state dict, then NLVR2's init_type_embedding). Draws from LibTorch's
 // default generator: seed it first for reproducible weights.
 TaskModel MakeTaskModel(const UniterConfig& config, const TaskOptions& options);
+
+// One inference forward, as every `uniter infer` task runs it: `batch` moved
+// to place.device (tensors already there stay), the model's Scores under
+// place.amp's autocast (the model must already be on the device), the scores
+// back as contiguous fp32 on the CPU. Call under no_grad in eval mode.
+at::Tensor InferScores(TaskModelImpl& model, const Batch& batch, const InferPlacement& place);
 
 // UNITER's multi-head attention (model/attention.py, a copy of PyTorch 1.1's):
 // packed in_proj_weight [3H, H] (xavier_uniform) and in_proj_bias (0),
