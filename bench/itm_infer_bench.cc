@@ -167,8 +167,10 @@ int main(int argc, char** argv) {
     out << nlohmann::json{{"txt_ids", db.ids}, {"img_ids", imgs}, {"scores", ours}}.dump();
   }
   const std::string peer_py = std::string(UNITER_BENCH_SOURCE_DIR) + "/itm_infer_peer.py";
-  const std::string out = Shell(uniter::bench::BlasThreadsEnv(std::to_string(f.threads)) + f.python + " " + peer_py + " --dir " + f.dir + " --threads " +
-                                std::to_string(f.threads) + " --minibatch " + std::to_string(f.minibatch));
+  std::string cmd = uniter::bench::BlasThreadsEnv(std::to_string(f.threads));
+  cmd += f.python + " " + peer_py + " --dir " + f.dir + " --threads " + std::to_string(f.threads) + " --minibatch " +
+         std::to_string(f.minibatch);
+  const std::string out = Shell(cmd);
   nlohmann::json peer;
   try {
     peer = nlohmann::json::parse(out);

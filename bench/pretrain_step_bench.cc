@@ -55,6 +55,7 @@ struct Flags {
   std::vector<std::string> threads = {"1", "2"};
   std::vector<std::string> sides = {"ours", "peer"};
   int steps = 5, warmup = 2;
+  int intra_op = 0;  // > 0: LibTorch's own pool on both sides (ConfigureTorchThreads), BLAS keeps --threads
   int64_t tokens = 1024;
   std::string device = "cpu", amp = "none";
   std::string dir = (fs::temp_directory_path() / "uniter_pretrain_step_bench").string();
@@ -188,7 +189,7 @@ std::unique_ptr<optim::AdamW> MakeOptimizer(PretrainModelImpl& m) {
 // Child: our step, timed; one JSON line on stdout.
 int RunOurs(const Flags& f, const std::string& task_name) {
   nlohmann::json out;
-  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
+  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)), f.intra_op);
   uniter::KeepFreedMemoryForReuse();  // as uniter train/pretrain do
   const at::Device device(f.device);
   const PretrainTask task = ParsePretrainTask(task_name);
@@ -240,7 +241,7 @@ int RunOurs(const Flags& f, const std::string& task_name) {
 
 nlohmann::json RunSide(const Flags& f, const std::string& side, const std::string& task, const std::string& dir,
                        const std::string& threads) {
-  const std::string common = " --task " + task + " --case " + dir + " --threads " + threads + " --steps " +
+  const std::string common = " --task " + task + " --case " + dir + " --threads " + threads + " --intra_op " + std::to_string(f.intra_op) + " --steps " +
                              std::to_string(f.steps) + " --warmup " + std::to_string(f.warmup) + " --device " +
                              f.device + " --amp " + f.amp;
   const std::string cmd = side == "ours"
@@ -279,6 +280,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--task") f.tasks = SplitCommas(v);
     else if (a == "--threads") f.threads = SplitCommas(v);
+    else if (a == "--intra-op" || a == "--intra_op") f.intra_op = std::stoi(v);
     else if (a == "--sides") f.sides = SplitCommas(v);
     else if (a == "--steps") f.steps = std::stoi(v);
     else if (a == "--warmup") f.warmup = std::stoi(v);

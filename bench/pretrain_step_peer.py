@@ -27,10 +27,11 @@ LR, BETAS, WD, GRAD_NORM, OT_LAMBDA = 5e-5, (0.9, 0.98), 0.01, 5.0, 0.1  # pretr
 def main():
     ap = argparse.ArgumentParser()
     for k, d in [('task', 'mlm'), ('case', ''), ('threads', '1'), ('steps', '5'), ('warmup', '2'),
-                 ('device', 'cpu'), ('amp', 'none')]:
+                 ('device', 'cpu'), ('amp', 'none'), ('intra_op', '0')]:
         ap.add_argument('--' + k, default=d)
     a = ap.parse_args()
-    torch.set_num_threads(int(a.threads))
+    # --intra-op K: torch's own pool K threads, OpenBLAS (OPENBLAS_NUM_THREADS, set by the bench) --threads
+    torch.set_num_threads(int(a.intra_op) or int(a.threads))
     device = torch.device(a.device)
     model = pretrain_ref.Pretrain(pretrain_ref.Cfg(json.load(open(os.path.join(a.case, 'model.json')))))
     model.load_state_dict(torch.load(os.path.join(a.case, 'model.pt')), strict=True)

@@ -44,6 +44,7 @@ struct Flags {
   std::vector<std::string> threads = {"1", "2"};
   std::vector<std::string> sides = {"ours", "peer"};
   int steps = 5, warmup = 2;
+  int intra_op = 0;  // > 0: LibTorch's own pool on both sides (ConfigureTorchThreads), BLAS keeps --threads
   std::string device = "cpu", amp = "none";
   std::string dir = (fs::temp_directory_path() / "uniter_step_bench").string();
   std::string python = std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache/uniter/venv/bin/python";
@@ -146,7 +147,7 @@ Batch LoadBatch(const std::string& path, const at::Device& device) {
 // Child: our step, timed; one JSON line on stdout.
 int RunOurs(const Flags& f, const std::string& task) {
   nlohmann::json out;
-  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)));
+  uniter::ConfigureTorchThreads(std::stoi(f.threads.at(0)), f.intra_op);
   uniter::KeepFreedMemoryForReuse();  // as uniter train/pretrain do
   const at::Device device(f.device);
   const UniterConfig c = UniterConfig::FromJsonFile(f.case_dir + "/model.json");
@@ -196,7 +197,7 @@ int RunOurs(const Flags& f, const std::string& task) {
 
 nlohmann::json RunSide(const Flags& f, const std::string& side, const std::string& task, const std::string& dir,
                        const std::string& threads) {
-  const std::string common = " --threads " + threads + " --steps " + std::to_string(f.steps) + " --warmup " +
+  const std::string common = " --threads " + threads + " --intra_op " + std::to_string(f.intra_op) + " --steps " + std::to_string(f.steps) + " --warmup " +
                              std::to_string(f.warmup) + " --device " + f.device + " --amp " + f.amp;
   std::string cmd;
   if (side == "ours") {
@@ -228,6 +229,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--task") f.tasks = Split(v);
     else if (a == "--threads") f.threads = Split(v);
+    else if (a == "--intra-op" || a == "--intra_op") f.intra_op = std::stoi(v);
     else if (a == "--sides") f.sides = Split(v);
     else if (a == "--steps") f.steps = std::stoi(v);
     else if (a == "--warmup") f.warmup = std::stoi(v);

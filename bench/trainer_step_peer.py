@@ -44,10 +44,11 @@ def build(task, case):
 def main():
     ap = argparse.ArgumentParser()
     for k, d in [('task', 'nlvr2'), ('case', ''), ('threads', '1'), ('steps', '5'), ('warmup', '2'),
-                 ('device', 'cpu'), ('amp', 'none'), ('profile', '')]:
+                 ('device', 'cpu'), ('amp', 'none'), ('profile', ''), ('intra_op', '0')]:
         ap.add_argument('--' + k, default=d)
     a = ap.parse_args()
-    torch.set_num_threads(int(a.threads))
+    # --intra-op K: torch's own pool K threads, OpenBLAS (OPENBLAS_NUM_THREADS, set by the bench) --threads
+    torch.set_num_threads(int(a.intra_op) or int(a.threads))
     device = torch.device(a.device)
     model = build(a.task, a.case).to(device)
     batch = {k: v.to(device) for k, v in torch.load(os.path.join(a.case, 'batch.pt')).items()}

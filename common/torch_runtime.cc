@@ -70,9 +70,10 @@ std::string NameBlas(void* handle) {
 
 }  // namespace
 
-int ConfigureTorchThreads(int threads) {
+int ConfigureTorchThreads(int threads, int intra_op_threads) {
   const int n = threads > 0 ? threads : UsableCores();
-  if (at::get_num_threads() != n) at::set_num_threads(n);
+  const int intra = intra_op_threads > 0 ? intra_op_threads : n;
+  if (at::get_num_threads() != intra) at::set_num_threads(intra);
   // A pthreads OpenBLAS (Debian's) keeps its own pool of one thread per core,
   // which at::set_num_threads does not size (MKL's it does): without this a
   // 1-thread run still spins a second core and 2 threads oversubscribe 2.

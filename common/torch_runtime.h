@@ -22,8 +22,12 @@ struct TorchRuntimeInfo {
 // Sets LibTorch's intra-op thread count: `threads` > 0 as given, else every
 // core this process may run on (Debian's LibTorch defaults to 1 on some
 // machines), and an OpenBLAS's own thread pool to the same count. Returns the
-// count in effect. Call before the first tensor op.
-int ConfigureTorchThreads(int threads);
+// intra-op count in effect. Call before the first tensor op.
+// intra_op_threads > 0 gives LibTorch's pool that count instead, the BLAS
+// keeping `threads`: a pthreads OpenBLAS's idle threads spin for a while
+// after each GEMM, and LibTorch's elementwise ops on the same cores then
+// run slower than on one thread (bench/RESULTS.md, trainer step).
+int ConfigureTorchThreads(int threads, int intra_op_threads = 0);
 
 // Makes glibc's malloc keep freed tensor memory for reuse: no mmap for
 // blocks under 1 GiB, no trimming of the heap's free top. A training step

@@ -29,6 +29,7 @@ struct InferCliOptions {
   int64_t ckpt = -1;
   bool quiet = false;
   int threads = 0;
+  int intra_op_threads = 0;
 };
 
 // Either a training output_dir and a step (inf_nlvr2.py) or the files themselves.
@@ -57,7 +58,7 @@ void RunInfer(trainer::TaskKind task, InferCliOptions& o) {
   }
   if (!o.ans2label.empty()) o.infer.ans2label = o.ans2label;  // the flag beats the config
   if (!o.amp_dtype.empty()) o.infer.amp_dtype = o.amp_dtype;
-  ConfigureTorchThreads(o.threads);
+  ConfigureTorchThreads(o.threads, o.intra_op_threads);
   KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.quiet = o.quiet;
@@ -112,6 +113,9 @@ void AddSubcommand(CLI::App* infer, const char* name, trainer::TaskKind task, co
                   "(on the CPU: fp32 and a notice), bf16 runs on the CPU too; scores are written as fp32");
   sub->add_option("--n_workers,--n-workers", i.n_workers, "loader threads")->capture_default_str();
   sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
+  sub->add_option("--intra-op-threads,--intra_op_threads", o->intra_op_threads,
+                  "LibTorch's own op threads when other than --threads (OpenBLAS keeps --threads); "
+                  "1 is faster with Debian's pthreads OpenBLAS, whose idle GEMM threads spin on the cores");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->callback([o, task] { RunInfer(task, *o); });
 }

@@ -27,6 +27,7 @@ struct PretrainCliOptions {
   std::string checkpoint;
   bool quiet = false;
   int threads = 0;
+  int intra_op_threads = 0;
   int dist_timeout = 1800;
   std::vector<std::string> dump_batches;  // N DIR
 };
@@ -48,7 +49,7 @@ void RunPretrain(const PretrainCliOptions& o, const std::vector<std::string>& ex
   }
   const trainer::PretrainOptions opts =
       trainer::ParsePretrainOptions(ReadWholeFile(o.config), o.config, overrides, !o.validate_only);
-  ConfigureTorchThreads(o.threads);
+  ConfigureTorchThreads(o.threads, o.intra_op_threads);
   KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "pretrain: " + FormatTorchRuntime(DescribeTorchRuntime());
@@ -95,6 +96,9 @@ void SetupPretrainCommand(CLI::App& app) {
   sub->add_option("--checkpoint", o->checkpoint, "the checkpoint to validate (or to start from)");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
+  sub->add_option("--intra-op-threads,--intra_op_threads", o->intra_op_threads,
+                  "LibTorch's own op threads when other than --threads (OpenBLAS keeps --threads); "
+                  "1 is faster with Debian's pthreads OpenBLAS, whose idle GEMM threads spin on the cores");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,

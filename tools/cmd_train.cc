@@ -24,6 +24,7 @@ struct TrainCliOptions {
   std::string config;
   bool quiet = false;
   int threads = 0;
+  int intra_op_threads = 0;
   int dist_timeout = 1800;
   std::vector<std::string> dump_batches;  // N DIR
 };
@@ -44,7 +45,7 @@ void RunTrain(const TrainCliOptions& o, const std::vector<std::string>& extras) 
   const trainer::TrainOptions opts =
       trainer::ParseTrainOptions(task, config, o.config, trainer::ParseOptionOverrides(extras));
   // LibTorch's thread count is process-wide: the command sets it, the library does not.
-  ConfigureTorchThreads(o.threads);
+  ConfigureTorchThreads(o.threads, o.intra_op_threads);
   KeepFreedMemoryForReuse();
   trainer::RunOptions run;
   run.banner = "train: " + FormatTorchRuntime(DescribeTorchRuntime());
@@ -99,6 +100,9 @@ void SetupTrainCommand(CLI::App& app) {
   sub->add_option("--config", o->config, "UNITER's train-*.json");
   sub->add_flag("--quiet,-q", o->quiet, "no progress output");
   sub->add_option("--threads", o->threads, "LibTorch intra-op and OpenBLAS threads (default: every core)");
+  sub->add_option("--intra-op-threads,--intra_op_threads", o->intra_op_threads,
+                  "LibTorch's own op threads when other than --threads (OpenBLAS keeps --threads); "
+                  "1 is faster with Debian's pthreads OpenBLAS, whose idle GEMM threads spin on the cores");
   sub->add_option("--dist-timeout", o->dist_timeout,
                   "under torchrun/srun: seconds one rank waits for another before failing (default 1800)");
   sub->add_option("--dump-batches,--dump_batches", o->dump_batches,

@@ -149,6 +149,9 @@ TEST(TorchRuntime, ConfigureThreadsSizesOpenBlassPool) {
   EXPECT_NE(DescribeTorchRuntime().blas.find(", 1 BLAS threads"), std::string::npos) << DescribeTorchRuntime().blas;
   ConfigureTorchThreads(0);
   EXPECT_EQ(get(), Nproc());
+  EXPECT_EQ(ConfigureTorchThreads(2, 1), 1);  // the GEMMs get 2, LibTorch's own ops 1
+  EXPECT_EQ(at::get_num_threads(), 1);
+  EXPECT_EQ(get(), 2);
 }
 
 }  // namespace
