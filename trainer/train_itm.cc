@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -125,10 +126,16 @@ class ItmTrainer {
   void Restore();
   void SyncModel();
   void Checkpoint();
-  const std::string& Next(std::vector<int64_t>& order, size_t& at);
-  Pairs HardNegPairs(const std::string& txt, char from);
-  void StepRank(const Pairs& pairs);
-  at::Tensor HardNegLoss(const Pairs& pairs, char from);
+  int64_t Next(std::vector<int64_t>& order, size_t& at);
+  // ConcatDataset over train_: text g of the concatenation is in train_[DbOf(g)].
+  int64_t TotalTexts() const { return offsets_.back(); }
+  size_t DbOf(int64_t g) const {
+    return static_cast<size_t>(std::upper_bound(offsets_.begin(), offsets_.end(), g) - offsets_.begin()) - 1;
+  }
+  const std::string& IdOf(int64_t g) const { return train_[DbOf(g)].ids[g - offsets_[DbOf(g)]]; }
+  Pairs HardNegPairs(int64_t g, char from);
+  void StepRank(const Pairs& pairs, const std::vector<const data::ItmDb*>& row_dbs);
+  at::Tensor HardNegLoss(const Pairs& pairs, char from, const data::ItmDb& db);
   void Backward(const at::Tensor& loss);
   void Update();
   void Validate();
@@ -148,6 +155,7 @@ class ItmTrainer {
   std::string model_json_;
   std::optional<SavedState> resume_;
   std::vector<data::ItmDb> train_;
+  std::vector<int64_t> offsets_{0};  // texts before each train db; the total last
   std::unique_ptr<data::ItmDb> val_, test_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<optim::AdamW> optimizer_;
@@ -169,8 +177,10 @@ void ItmTrainer::Prepare() {
   const UniterConfig config = UniterConfig::FromJsonFile(o_.model_config);
   const data::ImgDbOptions io = data::ImgDbOptionsOf(o_);
   const bool hard = o_.hard_neg_size > 0;
-  for (size_t i = 0; i < o_.train_txt_dbs.size(); ++i)
+  for (size_t i = 0; i < o_.train_txt_dbs.size(); ++i) {
     train_.push_back(data::OpenItmDb(o_.train_txt_dbs[i], o_.train_img_dbs[i], io, o_.max_txt_len, hard));
+    offsets_.push_back(offsets_.back() + static_cast<int64_t>(train_.back().ids.size()));
+  }
   val_ = std::make_unique<data::ItmDb>(data::OpenItmDb(o_.val_txt_db, o_.val_img_db, io, -1, true));
   test_ = std::make_unique<data::ItmDb>(data::OpenItmDb(o_.test_txt_db, o_.test_img_db, io, -1, true));
   for (const data::ItmDb* db : {val_.get(), test_.get()})
@@ -221,7 +231,7 @@ void ItmTrainer::Restore() {
   n_examples_ = l.at("n_examples").get<int64_t>();
   loss_.val = l.at("loss_ema").get<double>();
   loss_.set = l.at("loss_set").get<bool>();
-  const int64_t n = static_cast<int64_t>(train_[0].ids.size());
+  const int64_t n = TotalTexts();
   for (const auto* order : {&order_t_, &order_i_})
     for (int64_t i : *order)
       if (i < 0 || i >= n) throw FormatError("a text order entry is outside the training db", where);
@@ -260,22 +270,21 @@ void ItmTrainer::Backward(const at::Tensor& loss) {
   loss_.Add(v);
 }
 
-// The next text of `order`, a reshuffled pass when it runs out.
-const std::string& ItmTrainer::Next(std::vector<int64_t>& order, size_t& at) {
-  const data::ItmDb& db = train_[0];
+// The next text (its index in the concatenation) of `order`, a reshuffled
+// pass over every training db's texts when it runs out.
+int64_t ItmTrainer::Next(std::vector<int64_t>& order, size_t& at) {
   if (at == order.size()) {
-    order.resize(db.ids.size());
+    order.resize(TotalTexts());
     std::iota(order.begin(), order.end(), 0);
     rng_.Shuffle(order);
     at = 0;
   }
-  return db.ids[order[at++]];
+  return order[at++];
 }
 
 // One itm_rank_collate micro-batch of train_batch_size texts.
-void ItmTrainer::StepRank(const Pairs& pairs) {
-  const data::ItmDb& db = train_[0];
-  Batch b = data::CollatePairs(db, pairs);
+void ItmTrainer::StepRank(const Pairs& pairs, const std::vector<const data::ItmDb*>& row_dbs) {
+  Batch b = data::CollatePairs(row_dbs, pairs);
   b.sample_size = 1 + 2 * o_.negative_size;
   n_examples_ += b.input_ids.size(0);
   TaskModelImpl& m = model_->module();
@@ -286,8 +295,10 @@ void ItmTrainer::StepRank(const Pairs& pairs) {
 
 // A HardNegFrom{Text ('t'), Image ('i')} micro-batch's pairs: gt first, then
 // negative_size sampled images ('t') or texts ('i').
-Pairs ItmTrainer::HardNegPairs(const std::string& txt, char from) {
-  const data::ItmDb& db = train_[0];
+// Negatives come from the text's own db, as each ItmRankDataset samples its own.
+Pairs ItmTrainer::HardNegPairs(int64_t g, char from) {
+  const data::ItmDb& db = train_[DbOf(g)];
+  const std::string& txt = IdOf(g);
   const std::string& img = db.txt2img.at(txt);
   Pairs pairs{{txt, img}};
   if (from == 't') {
@@ -303,8 +314,8 @@ Pairs ItmTrainer::HardNegPairs(const std::string& txt, char from) {
 // UniterForImageTextRetrievalHardNeg.forward on one micro-batch: score gt +
 // the candidates in eval mode, keep gt + the hard_neg_size best-scored,
 // train on those.
-at::Tensor ItmTrainer::HardNegLoss(const Pairs& pairs, char from) {
-  const Batch b = data::CollatePairs(train_[0], pairs);
+at::Tensor ItmTrainer::HardNegLoss(const Pairs& pairs, char from, const data::ItmDb& db) {
+  const Batch b = data::CollatePairs(db, pairs);
   n_examples_ += b.input_ids.size(0);
   Batch fed;
   const at::Tensor loss = HardNegativeLoss(model_->module(), b, from, o_.hard_neg_size, o_.fix_uniter_quirks,
@@ -392,37 +403,43 @@ ItmMetrics ItmTrainer::Evaluate(const data::ItmDb& db, const std::string& split)
 TrainResult ItmTrainer::Run() {
   result_.rank = rank_;
   Prepare();
-  if (train_.size() != 1) throw UsageError("ITM training takes one train_txt_db (ConcatDataset not supported yet)");
-  const data::ItmDb& db = train_[0];
-  const int64_t n = static_cast<int64_t>(db.ids.size());
+  const int64_t n = TotalTexts();
+  size_t images = 0;
+  for (const data::ItmDb& db : train_) images += db.img_names.size();
   const bool hard = o_.hard_neg_size > 0;
   if (!hard && n < o_.train_batch_size)
     throw UsageError("train_batch_size " + std::to_string(o_.train_batch_size) + " exceeds the " +
                      std::to_string(n) + " training texts");
-  Log("train itm: " + std::to_string(n) + " texts, " + std::to_string(db.img_names.size()) + " images, " +
+  Log("train itm: " + std::to_string(n) + " texts, " + std::to_string(images) + " images in " + std::to_string(train_.size()) +
+      " db(s), " +
       std::to_string(model_->NumParameters()) + " parameters" + (hard ? ", hard negatives" : "") +
       (world_ > 1 ? ", " + std::to_string(world_) + " processes" : ""));
   optimizer_->ZeroGrad();
   while (global_step_ < o_.num_train_steps) {
     if (hard) {
       // One 'i' then one 't' micro-batch; train_batch_size of them per rank per update.
-      const Pairs pi = HardNegPairs(Next(order_i_, at_i_), 'i');
-      const Pairs pt = HardNegPairs(Next(order_t_, at_t_), 't');
+      const int64_t gi = Next(order_i_, at_i_);
+      const Pairs pi = HardNegPairs(gi, 'i');
+      const int64_t gt = Next(order_t_, at_t_);
+      const Pairs pt = HardNegPairs(gt, 't');
       if (Mine()) {
-        Backward(HardNegLoss(pi, 'i'));
-        Backward(HardNegLoss(pt, 't'));
+        Backward(HardNegLoss(pi, 'i', train_[DbOf(gi)]));
+        Backward(HardNegLoss(pt, 't', train_[DbOf(gt)]));
       }
       if (++micro_ % (o_.train_batch_size * world_) == 0) Update();
     } else {
       if (at_t_ + o_.train_batch_size > order_t_.size()) at_t_ = order_t_.size();  // drop_last
-      std::vector<std::string> txts;
+      std::vector<int64_t> txts;
       for (int64_t k = 0; k < o_.train_batch_size; ++k) txts.push_back(Next(order_t_, at_t_));
       Pairs pairs;
-      for (const auto& t : txts) {
-        const Pairs p = RankPairs(rng_, db, t, o_.negative_size);
+      std::vector<const data::ItmDb*> row_dbs;
+      for (const int64_t g : txts) {
+        const data::ItmDb& db = train_[DbOf(g)];
+        const Pairs p = RankPairs(rng_, db, IdOf(g), o_.negative_size);
         pairs.insert(pairs.end(), p.begin(), p.end());
+        row_dbs.insert(row_dbs.end(), p.size(), &db);
       }
-      if (Mine()) StepRank(pairs);
+      if (Mine()) StepRank(pairs, row_dbs);
       if (++micro_ % (o_.gradient_accumulation_steps * world_) == 0) Update();
     }
   }

@@ -36,10 +36,11 @@ constexpr int kImages = 16;
 constexpr int kBoxes = 10;
 constexpr int kFeatDim = 2048;
 
-std::string Img(int i) { return "itm_" + std::to_string(i) + ".npz"; }
+// `prefix` names a second image db's images apart (COCO's train2014 / val2014).
+std::string Img(int i, const std::string& prefix = "itm_") { return prefix + std::to_string(i) + ".npz"; }
 
 // Image i: a block of ones at dims [64 i, 64 i + 64) in every box, plus noise.
-void WriteImgDb(const std::string& dir, std::mt19937& gen) {
+void WriteImgDb(const std::string& dir, std::mt19937& gen, const std::string& prefix = "itm_") {
   featdb::ImgDbWriter w(dir, featdb::ImgDbOptions{});
   std::normal_distribution<float> noise(0.f, 0.05f);
   std::uniform_real_distribution<float> unit(0.f, 1.f);
@@ -52,7 +53,7 @@ void WriteImgDb(const std::string& dir, std::mt19937& gen) {
       float* r = &bb[b * 6];
       r[0] = x, r[1] = y, r[2] = x + ww, r[3] = y + hh, r[4] = ww, r[5] = hh;
     }
-    w.Put(Img(i), {featdb::Array::FromFloat32("features", {kBoxes, kFeatDim}, feat),
+    w.Put(Img(i, prefix), {featdb::Array::FromFloat32("features", {kBoxes, kFeatDim}, feat),
                    featdb::Array::FromFloat32("norm_bb", {kBoxes, 6}, bb),
                    featdb::Array::FromFloat32("conf", {kBoxes}, conf)});
   }
@@ -63,7 +64,7 @@ void WriteImgDb(const std::string& dir, std::mt19937& gen) {
 // image (filler words around word 10 + image), id2len, txt2img (id → image),
 // img2txts (image → ids; left out when `with_img2txts` is false), meta.
 void WriteTxtDb(const std::string& dir, const std::string& split, int per_image, std::mt19937& gen,
-                bool with_img2txts = true) {
+                bool with_img2txts = true, const std::string& prefix = "itm_") {
   featdb::TxtDbWriter w(dir);
   nlohmann::ordered_json id2len = nlohmann::ordered_json::object(), txt2img = nlohmann::ordered_json::object(),
                          img2txts = nlohmann::ordered_json::object();
@@ -76,11 +77,11 @@ void WriteTxtDb(const std::string& dir, const std::string& split, int per_image,
       ids[gen() % ids.size()] = 10 + i;
       featdb::Value ex = featdb::Value::Map();
       ex.Set("input_ids", featdb::Value::IntList(ids));
-      ex.Set("img_fname", featdb::Value::Str(Img(i)));
+      ex.Set("img_fname", featdb::Value::Str(Img(i, prefix)));
       w.Put(id, ex);
       id2len[id] = ids.size();
-      txt2img[id] = Img(i);
-      img2txts[Img(i)].push_back(id);
+      txt2img[id] = Img(i, prefix);
+      img2txts[Img(i, prefix)].push_back(id);
     }
   }
   w.WriteJson("id2len.json", id2len);
@@ -100,6 +101,9 @@ class ItmCli : public ::testing::Test {
     WriteTxtDb(*root_ + "/txt_val", "va", 1, gen);
     WriteTxtDb(*root_ + "/txt_test", "te", 2, gen);
     WriteTxtDb(*root_ + "/txt_noimg", "no", 1, gen, false);
+    // COCO's shape: a second training db (restval) over another image db.
+    WriteImgDb(*root_ + "/img_b", gen, "itmb_");
+    WriteTxtDb(*root_ + "/txt_restval", "rv", 1, gen, true, "itmb_");
     ::uniter::testing::WriteFile(*root_ + "/model.json",
                                  nlohmann::json{{"vocab_size", 128}, {"hidden_size", 64}, {"num_hidden_layers", 2},
                                                 {"num_attention_heads", 4}, {"intermediate_size", 128},
@@ -194,6 +198,37 @@ TEST_F(ItmCli, TrainLearnsRetrievalFarAboveChance) {
   const auto hps = nlohmann::json::parse(::uniter::testing::ReadFile(out + "/log/hps.json"));
   EXPECT_EQ(hps.at("negative_size"), 1);
   EXPECT_EQ(hps.at("inf_minibatch_size"), 16);
+}
+
+// train-itm-coco-*.json's two training dbs (train + restval, each over its
+// own img_db): one ConcatDataset of their texts, each row's text, image and
+// negatives from its own db. The second db's images exist only in its own
+// img_db (itmb_*), so a row or a negative taken from the wrong db fails the
+// run; the log counts both dbs' texts; it learns; hard negatives likewise.
+TEST_F(ItmCli, TwoTrainDbsTrainAsOneConcatenation) {
+  nlohmann::json c = Config();
+  c["train_txt_dbs"] = {*root_ + "/txt_train", *root_ + "/txt_restval"};
+  c["train_img_dbs"] = {*root_ + "/img", *root_ + "/img_b"};
+  c["num_train_steps"] = 600;
+  c["valid_steps"] = 600;
+  const std::string out = *root_ + "/run_concat";
+  auto r = Uniter("train itm --config " + Quote(WriteConfig("concat", c)) + " --output_dir " + Quote(out) +
+                  " --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("train itm: 80 texts, 32 images in 2 db(s)"), std::string::npos) << r.out;
+  const auto m = Metrics(r.out);
+  ASSERT_TRUE(m.count("test_img_r1")) << r.out;
+  EXPECT_GE(m.at("test_img_r1"), 0.3) << r.out;  // chance 1/16
+
+  c["hard_neg_size"] = 1;
+  c["negative_size"] = 3;
+  c["train_batch_size"] = 2;
+  c["num_train_steps"] = 10;
+  c["valid_steps"] = 10;
+  c["train_txt_dbs"] = {*root_ + "/txt_test", *root_ + "/txt_restval"};  // hard negatives read img2txts.json
+  r = Uniter("train itm --config " + Quote(WriteConfig("concat_hn", c)) + " --output_dir " +
+             Quote(*root_ + "/run_concat_hn") + " -q --threads 1");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
 }
 
 TEST_F(ItmCli, InferWritesUnitersScoresAndResultsAsPythonReadsThem) {

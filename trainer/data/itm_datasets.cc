@@ -131,11 +131,15 @@ std::vector<int64_t> TextInputs(const ItmDb& db, const std::string& txt_id) {
 }
 
 Batch CollatePairs(const ItmDb& db, const std::vector<std::pair<std::string, std::string>>& pairs) {
+  return CollatePairs(std::vector<const ItmDb*>(pairs.size(), &db), pairs);
+}
+
+Batch CollatePairs(const std::vector<const ItmDb*>& row_dbs, const std::vector<std::pair<std::string, std::string>>& pairs) {
   std::vector<Example> examples(pairs.size());
   tbb::parallel_for(size_t{0}, pairs.size(), [&](size_t i) {
     examples[i].id = pairs[i].first;
-    examples[i].input_ids = TextInputs(db, pairs[i].first);
-    examples[i].images.push_back(db.img->Get(pairs[i].second));
+    examples[i].input_ids = TextInputs(*row_dbs[i], pairs[i].first);
+    examples[i].images.push_back(row_dbs[i]->img->Get(pairs[i].second));
   });
   DatasetOptions o;
   o.task = Task::kVqa;  // one image per row, no type ids, no targets

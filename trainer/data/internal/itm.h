@@ -47,6 +47,9 @@ std::vector<int64_t> TextInputs(const ItmDb& db, const std::string& txt_id);
 // itm_rank_collate over (text, image) pairs in order: one row each; reads
 // texts and images on up to `threads` threads.
 Batch CollatePairs(const ItmDb& db, const std::vector<std::pair<std::string, std::string>>& pairs);
+// The same with row i's text and image read from row_dbs[i] (ConcatDataset: a
+// batch may hold rows of several training dbs).
+Batch CollatePairs(const std::vector<const ItmDb*>& row_dbs, const std::vector<std::pair<std::string, std::string>>& pairs);
 
 // ItmEvalDataset's image order: img_names stably sorted by nbb.
 std::vector<std::string> EvalImageOrder(const ItmDb& db);
