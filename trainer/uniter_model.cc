@@ -67,10 +67,17 @@ at::Tensor FusedAttend(const at::Tensor& q, const at::Tensor& k, const at::Tenso
 }
 #endif
 
-// `rows` [n, w] placed at `index` of a zeroed [total, w] (index_copy's backward
-// hands `rows` just their own grads).
+// `rows` [n, w] placed at `index` (ascending, distinct) of a zeroed [total, w]
+// (index_copy's backward hands `rows` just their own grads); no copy when
+// `index` is every row, as in a batch without padding.
 at::Tensor Unpack(const at::Tensor& rows, const at::Tensor& index, int64_t total) {
+  if (rows.size(0) == total) return rows;
   return at::zeros({total, rows.size(1)}, rows.options()).index_copy(0, index, rows);
+}
+
+// The rows `index` (ascending, distinct) of [total, w] `x`; `x` itself when that is every row.
+at::Tensor Pack(const at::Tensor& x, const at::Tensor& index) {
+  return index.size(0) == x.size(0) ? x : x.index_select(0, index);
 }
 
 }  // namespace
@@ -170,23 +177,13 @@ SelfAttentionImpl::SelfAttentionImpl(const UniterConfig& c)
   dropout = register_module("dropout", torch::nn::Dropout(c.attention_probs_dropout_prob));
 }
 
-at::Tensor SelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
-  const int64_t b = hidden.size(0), l = hidden.size(1);
-  // One GEMM for q, k and v over the three Linears' weights side by side (the
-  // parameters and their keys stay UNITER's); [B, L, 3, heads, d] → 3 × [B, heads, L, d].
-  // unbind, not qkv[i]: its backward stacks the three grads once, where three
-  // selects would each scatter into a zeroed full-size tensor.
-  const at::Tensor weight = at::cat({query->weight, key->weight, value->weight});
-  const at::Tensor bias = at::cat({query->bias, key->bias, value->bias});
-  const auto qkv =
-      at::linear(hidden, weight, bias).view({b, l, 3, heads_, head_size_}).permute({2, 0, 3, 1, 4}).unbind(0);
-  at::Tensor ctx = Attend(qkv[0], qkv[1], qkv[2], ext_mask, dropout->options.p(), is_training());
-  return ctx.permute({0, 2, 1, 3}).contiguous().view({b, l, heads_ * head_size_});
-}
-
-at::Tensor SelfAttentionImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask,
-                                            const PackedRows& rows, const at::Tensor& keep) {
+at::Tensor SelfAttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                                      const at::Tensor& keep) {
   const int64_t b = rows.batch, l = rows.length, n = b * l;
+  // q, k and v in one GEMM over the Linears' weights side by side (the
+  // parameters and their keys stay UNITER's). unbind, not qkv[i]: its backward
+  // stacks the grads once, where selects would each scatter into a zeroed
+  // full-size tensor.
   auto heads = [&](const at::Tensor& packed, int64_t parts) {  // [T, parts·H] → parts × [B, heads, L, d]
     return Unpack(packed, rows.valid, n).view({b, l, parts, heads_, head_size_}).permute({2, 0, 3, 1, 4}).unbind(0);
   };
@@ -200,12 +197,12 @@ at::Tensor SelfAttentionImpl::ForwardPacked(const at::Tensor& hidden, const at::
     const auto kv =
         heads(at::linear(hidden, at::cat({key->weight, value->weight}), at::cat({key->bias, value->bias})), 2);
     k = kv[0], v = kv[1];
-    q = Unpack(at::linear(hidden.index_select(0, keep), query->weight, query->bias), rows.out, n)
+    q = Unpack(at::linear(Pack(hidden, keep), query->weight, query->bias), rows.out, n)
             .view({b, l, heads_, head_size_})
             .permute({0, 2, 1, 3});
   }
   const at::Tensor ctx = Attend(q, k, v, ext_mask, dropout->options.p(), is_training());
-  return ctx.permute({0, 2, 1, 3}).reshape({n, heads_ * head_size_}).index_select(0, keep.defined() ? rows.out : rows.valid);
+  return Pack(ctx.permute({0, 2, 1, 3}).reshape({n, heads_ * head_size_}), keep.defined() ? rows.out : rows.valid);
 }
 
 ResidualOutputImpl::ResidualOutputImpl(int64_t in, int64_t hidden, double dropout_p) {
@@ -223,13 +220,9 @@ AttentionImpl::AttentionImpl(const UniterConfig& c) {
   output = register_module("output", ResidualOutput(c.hidden_size, c.hidden_size, c.hidden_dropout_prob));
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
-  return output(self(hidden, ext_mask), hidden);
-}
-
-at::Tensor AttentionImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
-                                        const at::Tensor& keep) {
-  return output(self->ForwardPacked(hidden, ext_mask, rows, keep), keep.defined() ? hidden.index_select(0, keep) : hidden);
+at::Tensor AttentionImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                                  const at::Tensor& keep) {
+  return output(self(hidden, ext_mask, rows, keep), keep.defined() ? Pack(hidden, keep) : hidden);
 }
 
 IntermediateImpl::IntermediateImpl(const UniterConfig& c) : act_(c.hidden_act) {
@@ -244,14 +237,9 @@ LayerImpl::LayerImpl(const UniterConfig& c) {
   output = register_module("output", ResidualOutput(c.intermediate_size, c.hidden_size, c.hidden_dropout_prob));
 }
 
-at::Tensor LayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
-  at::Tensor attn = attention(hidden, ext_mask);
-  return output(intermediate(attn), attn);
-}
-
-at::Tensor LayerImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
-                                    const at::Tensor& keep) {
-  at::Tensor attn = attention->ForwardPacked(hidden, ext_mask, rows, keep);
+at::Tensor LayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                              const at::Tensor& keep) {
+  at::Tensor attn = attention(hidden, ext_mask, rows, keep);
   return output(intermediate(attn), attn);
 }
 
@@ -260,17 +248,11 @@ EncoderImpl::EncoderImpl(const UniterConfig& c) {
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layer->push_back(Layer(c));
 }
 
-at::Tensor EncoderImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask) {
-  at::Tensor h = hidden;
-  for (size_t i = 0; i < layer->size(); ++i) h = layer->ptr<LayerImpl>(i)->forward(h, ext_mask);
-  return h;
-}
-
-at::Tensor EncoderImpl::ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows) {
-  if (layer->size() == 0) return rows.keep.defined() ? hidden.index_select(0, rows.keep) : hidden;
+at::Tensor EncoderImpl::forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows) {
+  if (layer->size() == 0) return rows.keep.defined() ? Pack(hidden, rows.keep) : hidden;
   at::Tensor h = hidden;
   for (size_t i = 0; i < layer->size(); ++i)
-    h = layer->ptr<LayerImpl>(i)->ForwardPacked(h, ext_mask, rows, i + 1 == layer->size() ? rows.keep : at::Tensor());
+    h = layer->ptr<LayerImpl>(i)->forward(h, ext_mask, rows, i + 1 == layer->size() ? rows.keep : at::Tensor());
   return h;
 }
 
@@ -315,22 +297,19 @@ at::Tensor UniterModelImpl::forward(const Inputs& in) {
   at::Tensor ext = in.attn_masks.unsqueeze(1).unsqueeze(2).to(dtype);
   ext = (1.0 - ext) * -10000.0;
   const at::Tensor x = Embed(in);
-  const at::Tensor valid = in.attn_masks.ne(0).reshape({-1});
-  if (!in.output_rows.defined() && valid.all().item<bool>()) return encoder(x, ext);
   // Padding rows (exp(−10000) = 0 keeps them out of every valid row's
   // attention) and, in the last layer, rows no head reads change nothing the
   // caller sees: leave them out of the GEMMs.
   const int64_t b = x.size(0), l = x.size(1), h = x.size(2);
   PackedRows rows;
   rows.batch = b, rows.length = l;
-  rows.valid = valid.nonzero().squeeze(1);
+  rows.valid = in.attn_masks.ne(0).reshape({-1}).nonzero().squeeze(1);
   rows.out = rows.valid;
   if (in.output_rows.defined()) {
     rows.keep = in.output_rows.to(at::kBool).reshape({-1}).index_select(0, rows.valid).nonzero().squeeze(1);
     rows.out = rows.valid.index_select(0, rows.keep);
   }
-  const at::Tensor packed = x.reshape({b * l, h}).index_select(0, rows.valid);
-  return Unpack(encoder->ForwardPacked(packed, ext, rows), rows.out, b * l).view({b, l, h});
+  return Unpack(encoder(Pack(x.reshape({b * l, h}), rows.valid), ext, rows), rows.out, b * l).view({b, l, h});
 }
 
 }  // namespace uniter::trainer

@@ -76,10 +76,10 @@ class ImageEmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ImageEmbeddings);
 
-// Which rows of the flattened [B·L] sequence the encoder computes when it
-// skips padding: `valid` (attn_mask ≠ 0, ascending) in every layer but the
-// last; the last layer's outputs only for `keep` (indices into `valid`;
-// undefined = all of them), the rows a head reads.
+// Which rows of the flattened [B·L] sequence the encoder computes: `valid`
+// (attn_mask ≠ 0, ascending) in every layer but the last; the last layer's
+// outputs only for `keep` (indices into `valid`; undefined = all of them),
+// the rows a head reads. Every layer takes and gives packed [rows, H].
 struct PackedRows {
   at::Tensor valid;  // [T] flat indices into B·L
   at::Tensor keep;   // [S] indices into [0, T), or undefined
@@ -90,12 +90,11 @@ struct PackedRows {
 class SelfAttentionImpl : public torch::nn::Module {
  public:
   explicit SelfAttentionImpl(const UniterConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
   // `hidden` [T, H] holds rows.valid's rows; the context of rows `keep`
   // (indices into those T rows; undefined = all) as [S, H]. Keys and values
   // come from every valid row; the padding rows are zeros for the attention.
-  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
-                           const at::Tensor& keep);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                     const at::Tensor& keep);
 
   torch::nn::Linear query{nullptr}, key{nullptr}, value{nullptr};
   torch::nn::Dropout dropout{nullptr};
@@ -120,9 +119,8 @@ TORCH_MODULE(ResidualOutput);
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const UniterConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
-  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
-                           const at::Tensor& keep);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                     const at::Tensor& keep);
 
   SelfAttention self{nullptr};
   ResidualOutput output{nullptr};
@@ -144,9 +142,8 @@ TORCH_MODULE(Intermediate);
 class LayerImpl : public torch::nn::Module {
  public:
   explicit LayerImpl(const UniterConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
-  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
-                           const at::Tensor& keep);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows,
+                     const at::Tensor& keep);
 
   Attention attention{nullptr};
   Intermediate intermediate{nullptr};
@@ -166,9 +163,8 @@ TORCH_MODULE(Pooler);
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const UniterConfig& config);
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask);
   // [T, H] rows.valid's rows in; [S, H] rows.out's rows of the last layer out.
-  at::Tensor ForwardPacked(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows);
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& ext_mask, const PackedRows& rows);
 
   torch::nn::ModuleList layer{nullptr};
 };
