@@ -59,8 +59,10 @@ UpdateResult ApplyUpdate(optim::AdamW& optimizer, const std::vector<at::Tensor>&
   const bool scaled = scaler != nullptr && scaler->enabled();
   r.overflow = scaled && scaler->UnscaleAndCheck(params);
   optim::GradClip clip;
-  if (grad_norm != -1) clip = optim::ComputeGradClip(params, grad_norm);
-  if (grad_norm != -1) r.grad_norm = clip.norm;
+  if (grad_norm != -1) {
+    clip = optim::ComputeGradClip(params, grad_norm);
+    r.grad_norm = clip.norm;
+  }
   if (!r.overflow) optimizer.Step(clip.coef);  // the clip's scaling inside the update's one pass
   optimizer.ZeroGrad();
   if (scaled) scaler->Update(r.overflow);
